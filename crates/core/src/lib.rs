@@ -1,0 +1,30 @@
+//! Strongroom's domain services. Business rules live here, never in handlers or SQL.
+
+pub mod admins;
+pub mod clock;
+pub mod keys;
+pub mod rewrap;
+pub mod token_sets;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use strongroom_store as store;
+pub use strongroom_vault as vault;
+
+/// Errors of the domain layer.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Store(#[from] strongroom_store::StoreError),
+    #[error(transparent)]
+    Vault(#[from] strongroom_vault::VaultError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyCheckError),
+    #[error("stored token set is malformed")]
+    MalformedTokenSet,
+    #[error("password hashing failed")]
+    PasswordHash,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -1,0 +1,122 @@
+//! `vault rewrap`: move every wrapped data key to the active KEK, online.
+//!
+//! Each batch is one UPDATE in one transaction, so a kill at any instant leaves every record
+//! either wrapped as before or wrapped under the active KEK, both readable. Progress is the data
+//! itself (records already under the active KEK are skipped), so a re-run finishes the job.
+
+use strongroom_store::{RewrapItem, SEALED_TABLES, SealedTable, Store};
+use strongroom_vault::{KekId, Keyring, VaultError};
+
+use crate::Result;
+
+/// How to run a rewrap.
+#[derive(Debug, Clone)]
+pub struct RewrapOptions {
+    /// Records per batch (one statement, one transaction).
+    pub batch_size: usize,
+    /// Stop after this many batches (for tests and for throttled runs); `None` runs to the end.
+    pub max_batches: Option<u64>,
+}
+
+impl Default for RewrapOptions {
+    fn default() -> Self {
+        Self { batch_size: 1000, max_batches: None }
+    }
+}
+
+/// A record that could not be re-wrapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewrapFailure {
+    pub table: &'static str,
+    pub id: String,
+    pub reason: String,
+}
+
+/// What a rewrap did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    pub rewrapped: u64,
+    pub batches: u64,
+    /// Records changed by someone else between read and write; picked up by a later pass.
+    pub raced: u64,
+    pub failures: Vec<RewrapFailure>,
+    /// False when `max_batches` stopped the run early.
+    pub complete: bool,
+}
+
+/// Progress after each batch.
+#[derive(Debug, Clone, Copy)]
+pub struct RewrapProgress<'a> {
+    pub table: &'static str,
+    pub report: &'a RewrapReport,
+}
+
+/// Re-wraps every record of every sealed table under the active KEK.
+pub async fn rewrap_all(
+    store: &Store,
+    keyring: &Keyring,
+    options: &RewrapOptions,
+    mut on_batch: impl FnMut(RewrapProgress<'_>),
+) -> Result<RewrapReport> {
+    let mut report = RewrapReport::default();
+    let active = keyring.active().id().clone();
+    let batch = i64::try_from(options.batch_size.max(1)).unwrap_or(1000);
+    // A record that raced with a writer still using an old KEK is retried in another pass.
+    for _pass in 0..5 {
+        let raced_before = report.raced;
+        for table in SEALED_TABLES {
+            let mut after = String::new();
+            loop {
+                if options.max_batches.is_some_and(|max| report.batches >= max) {
+                    return Ok(report);
+                }
+                let items = store.rewrap_candidates(table, &active, &after, batch).await?;
+                let Some(last) = items.last() else { break };
+                after = last.id.clone();
+                let fetched = items.len();
+                let (rewraps, failures) = rewrap_batch(keyring, table, items);
+                report.failures.extend(failures);
+                let planned = u64::try_from(rewraps.len()).unwrap_or(u64::MAX);
+                let written = store.apply_rewraps(table, &rewraps).await?;
+                report.rewrapped += written;
+                report.raced += planned.saturating_sub(written);
+                report.batches += 1;
+                on_batch(RewrapProgress { table: table.table, report: &report });
+                if fetched < options.batch_size {
+                    break;
+                }
+            }
+        }
+        if report.raced == raced_before {
+            break;
+        }
+    }
+    report.complete = true;
+    Ok(report)
+}
+
+fn rewrap_batch(
+    keyring: &Keyring,
+    table: &SealedTable,
+    items: Vec<RewrapItem>,
+) -> (Vec<(RewrapItem, KekId, Vec<u8>)>, Vec<RewrapFailure>) {
+    let mut rewraps = Vec::with_capacity(items.len());
+    let mut failures = Vec::new();
+    for item in items {
+        match keyring.rewrap(table.domain, &item.id, &item.kek_id, &item.encrypted_dek) {
+            Ok(Some((kek_id, wrapped))) => rewraps.push((item, kek_id, wrapped)),
+            Ok(None) => {}
+            Err(e) => failures.push(RewrapFailure {
+                table: table.table,
+                id: item.id,
+                reason: match e {
+                    VaultError::UnknownKek(id) => format!(
+                        "wrapped by KEK {id}, which is not configured (add it to SECRET_VAULT_PREVIOUS_KEKS)"
+                    ),
+                    other => other.to_string(),
+                },
+            }),
+        }
+    }
+    (rewraps, failures)
+}

@@ -1,0 +1,104 @@
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store};
+
+/// One audit trail entry: who did what to which secret, and how it ended. Never token material.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: String,
+    /// Epoch milliseconds.
+    pub occurred_at: i64,
+    /// `user`, `application`, `admin`, `system`.
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    /// `token.read`, `token.refresh`, `token.store`, `token.replace`, `token.delete`, ...
+    pub action: String,
+    /// `success` or a stable failure code.
+    pub outcome: String,
+    pub user_id: Option<String>,
+    pub secret_id: Option<String>,
+    pub target: Option<String>,
+    pub detail: serde_json::Value,
+    pub request_id: Option<String>,
+}
+
+/// Which audit events to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub secret_id: Option<String>,
+    pub action: Option<String>,
+}
+
+fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: row.try_get("id")?,
+        occurred_at: row.try_get("occurred_at")?,
+        actor_type: row.try_get("actor_type")?,
+        actor_id: row.try_get("actor_id")?,
+        action: row.try_get("action")?,
+        outcome: row.try_get("outcome")?,
+        user_id: row.try_get("user_id")?,
+        secret_id: row.try_get("secret_id")?,
+        target: row.try_get("target")?,
+        detail: crate::json_from(&row.try_get::<String, _>("detail")?, "audit detail")?,
+        request_id: row.try_get("request_id")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_audit_event(&self, e: &AuditEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, occurred_at, actor_type, actor_id, action, outcome, user_id, \
+             secret_id, target, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(e.id.as_str())
+        .bind(e.occurred_at)
+        .bind(e.actor_type.as_str())
+        .bind(e.actor_id.as_deref())
+        .bind(e.action.as_str())
+        .bind(e.outcome.as_str())
+        .bind(e.user_id.as_deref())
+        .bind(e.secret_id.as_deref())
+        .bind(e.target.as_deref())
+        .bind(e.detail.to_string())
+        .bind(e.request_id.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A page of audit events, newest first, and the total number matching the filter.
+    pub async fn list_audit_events(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditEvent>, i64)> {
+        const WHERE: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR secret_id = $2) \
+                             AND ($3 IS NULL OR action = $3)";
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, occurred_at, actor_type, actor_id, action, outcome, user_id, secret_id, target, \
+             detail, request_id FROM audit_events WHERE {WHERE} ORDER BY occurred_at DESC, id DESC LIMIT $4 OFFSET $5"
+        )))
+        .bind(filter.user_id.as_deref())
+        .bind(filter.secret_id.as_deref())
+        .bind(filter.action.as_deref())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE {WHERE}"
+        )))
+        .bind(filter.user_id.as_deref())
+        .bind(filter.secret_id.as_deref())
+        .bind(filter.action.as_deref())
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok((rows.iter().map(event_from_row).collect::<Result<_>>()?, total))
+    }
+}

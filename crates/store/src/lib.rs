@@ -1,0 +1,186 @@
+//! Strongroom's storage layer: one schema and one SQL text for SQLite and PostgreSQL (sqlx
+//! `Any`), one repository module per aggregate. No HTTP types and no business rules: services in
+//! `strongroom-core` decide, this crate reads and writes rows.
+//!
+//! Cascades are foreign keys (`ON DELETE CASCADE`), so deleting a user, an identity or a
+//! connector removes the matching token sets in the deleting transaction on both engines.
+
+mod admins;
+mod applications;
+mod audit;
+mod connectors;
+mod ids;
+mod identities;
+mod migrate;
+mod sealed;
+mod secrets;
+mod users;
+
+pub use admins::ConsoleAdmin;
+pub use applications::ApplicationRow;
+pub use audit::{AuditEvent, AuditFilter};
+pub use connectors::{ConnectorRow, SsoConnectorRow};
+pub use ids::*;
+pub use identities::{SocialIdentity, SsoIdentity};
+pub use sealed::{KekCount, RewrapItem, SealedTable, SEALED_TABLES};
+pub use secrets::{NewSecret, SecretRelation, SecretRow, TokenSetMetadata};
+pub use users::{NewUser, UserRow};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use strongroom_vault::{Envelope, KekId};
+
+/// Which engine a [`Store`] talks to. Only dialect differences branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors of the storage layer. Database error text stays here and in logs; the HTTP layer maps
+/// these to stable codes without echoing it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL scheme (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("a row with the same unique key already exists ({0})")]
+    Conflict(String),
+    #[error("a referenced row does not exist ({0})")]
+    MissingReference(String),
+    #[error("stored data is malformed: {0}")]
+    Malformed(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            let what = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => return Self::Conflict(what),
+                sqlx::error::ErrorKind::ForeignKeyViolation => return Self::MissingReference(what),
+                _ => {}
+            }
+        }
+        Self::Database(err)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database: a connection pool and the engine it talks to.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://...`). A SQLite file and its folder are
+    /// created when missing; SQLite runs in WAL mode with a busy timeout.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalize_url(url)?;
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .execute(conn)
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self { pool, backend })
+    }
+
+    /// Connects and applies pending migrations.
+    pub async fn connect_and_migrate(url: &str) -> Result<Self> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every pooled connection (SQLite then checkpoints its WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Accepts `sqlite://path`, `sqlite:path` and `postgres(ql)://`; SQLite files are opened with
+/// `mode=rwc` and their folder is created.
+fn normalize_url(url: &str) -> Result<(Backend, String)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        return Err(StoreError::UnsupportedUrl);
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if !path.is_empty() && path != ":memory:" {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Malformed(format!(
+                    "cannot create the folder of the SQLite database: {e}"
+                )))?;
+            }
+        }
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
+}
+
+/// Reads the four envelope columns of a row.
+pub(crate) fn envelope_from_row(row: &AnyRow) -> Result<Envelope> {
+    Ok(Envelope {
+        format_version: row.try_get("format_version")?,
+        kek_id: KekId::from_stored(row.try_get("kek_id")?),
+        encrypted_dek: row.try_get("encrypted_dek")?,
+        ciphertext: row.try_get("ciphertext")?,
+    })
+}
+
+pub(crate) fn json_from(text: &str, what: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Malformed(format!("{what}: {e}")))
+}
+
+pub(crate) fn flag(value: bool) -> i64 {
+    i64::from(value)
+}

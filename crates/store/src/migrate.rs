@@ -1,0 +1,85 @@
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Backend, Result, Store};
+
+/// The embedded migrations, applied in order. One SQL text serves both engines.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial schema", include_str!("../migrations/0001_initial.sql"))];
+
+/// An arbitrary constant naming Strongroom's migration lock on PostgreSQL.
+const PG_MIGRATION_LOCK: i64 = 0x5354_524f_4e47;
+
+impl Store {
+    /// Applies every migration not yet applied, each in its own transaction. Several processes
+    /// may call this at once: on PostgreSQL an advisory lock serializes them, on SQLite the
+    /// write lock does.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(PG_MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = self.apply_pending(&mut conn).await;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PG_MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+        result
+    }
+
+    async fn apply_pending(&self, conn: &mut sqlx::AnyConnection) -> Result<()> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS strongroom_migrations (
+                 version BIGINT PRIMARY KEY,
+                 description TEXT NOT NULL,
+                 applied_at BIGINT NOT NULL
+             )",
+        )
+        .execute(&mut *conn)
+        .await?;
+        for (version, description, sql) in MIGRATIONS {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            let applied = sqlx::query("SELECT version FROM strongroom_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get::<i64, _>(0))
+                .transpose()?
+                .is_some();
+            if applied {
+                continue;
+            }
+            tracing::info!(version, description, "applying migration");
+            sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO strongroom_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(*version)
+            .bind(*description)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The highest applied migration version (0 before any).
+    pub async fn schema_version(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM strongroom_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("v")?)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

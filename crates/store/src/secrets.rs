@@ -1,0 +1,330 @@
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use strongroom_vault::Envelope;
+
+use crate::{ConnectorId, Result, SecretId, SsoConnectorId, Store, StoreError, UserId};
+
+/// The plaintext metadata kept beside a sealed token set (Logto's `TokenSetMetadata` plus
+/// Strongroom's refresh bookkeeping).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenSetMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    pub has_refresh_token: bool,
+    /// Unix seconds of the last successful refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_refreshed_at: Option<i64>,
+    /// Why the last refresh failed (`refresh_token_revoked`, ...), until one succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_error: Option<String>,
+}
+
+/// What a secret is attached to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRelation {
+    Social {
+        connector_id: ConnectorId,
+        /// Row id of the user's social identity.
+        social_identity_id: String,
+        target: String,
+        /// The provider's user id.
+        identity_id: String,
+    },
+    Sso {
+        sso_connector_id: SsoConnectorId,
+        /// Row id of the user's SSO identity.
+        sso_identity_id: String,
+        issuer: String,
+        identity_id: String,
+    },
+}
+
+impl SecretRelation {
+    pub fn identity_id(&self) -> &str {
+        match self {
+            Self::Social { identity_id, .. } | Self::Sso { identity_id, .. } => identity_id,
+        }
+    }
+}
+
+/// A secret to insert.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub id: SecretId,
+    pub user_id: UserId,
+    pub secret_type: String,
+    pub relation: SecretRelation,
+    pub envelope: Envelope,
+    pub metadata: TokenSetMetadata,
+    pub now: i64,
+}
+
+/// A secret as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRow {
+    pub id: SecretId,
+    pub user_id: UserId,
+    pub secret_type: String,
+    pub relation: SecretRelation,
+    pub envelope: Envelope,
+    pub metadata: TokenSetMetadata,
+    /// Bumped by every write of the sealed payload; writers compare it.
+    pub version: i64,
+    pub refresh_lease_until: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SECRET_COLUMNS: &str = "id, user_id, type, connector_id, social_identity_id, target, \
+    sso_connector_id, sso_identity_id, issuer, identity_id, format_version, kek_id, encrypted_dek, \
+    ciphertext, metadata, version, refresh_lease_until, lease_owner, created_at, updated_at";
+
+fn secret_from_row(row: &AnyRow) -> Result<SecretRow> {
+    let identity_id: String = row.try_get("identity_id")?;
+    let relation = match row.try_get::<Option<String>, _>("connector_id")? {
+        Some(connector_id) => SecretRelation::Social {
+            connector_id: ConnectorId(connector_id),
+            social_identity_id: row.try_get("social_identity_id")?,
+            target: row.try_get("target")?,
+            identity_id,
+        },
+        None => SecretRelation::Sso {
+            sso_connector_id: SsoConnectorId(row.try_get("sso_connector_id")?),
+            sso_identity_id: row.try_get("sso_identity_id")?,
+            issuer: row.try_get("issuer")?,
+            identity_id,
+        },
+    };
+    let metadata: String = row.try_get("metadata")?;
+    Ok(SecretRow {
+        id: SecretId(row.try_get("id")?),
+        user_id: UserId(row.try_get("user_id")?),
+        secret_type: row.try_get("type")?,
+        relation,
+        envelope: crate::envelope_from_row(row)?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|e| StoreError::Malformed(format!("secret metadata: {e}")))?,
+        version: row.try_get("version")?,
+        refresh_lease_until: row.try_get("refresh_lease_until")?,
+        lease_owner: row.try_get("lease_owner")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn metadata_json(metadata: &TokenSetMetadata) -> Result<String> {
+    serde_json::to_string(metadata).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+impl Store {
+    /// Inserts a secret. At most one secret exists per identity: a second one for the same
+    /// identity is a [`StoreError::Conflict`].
+    pub async fn insert_secret(&self, s: &NewSecret) -> Result<SecretRow> {
+        let (connector_id, social_identity_id, target, sso_connector_id, sso_identity_id, issuer, identity_id) =
+            match &s.relation {
+                SecretRelation::Social { connector_id, social_identity_id, target, identity_id } => (
+                    Some(connector_id.as_str()),
+                    Some(social_identity_id.as_str()),
+                    Some(target.as_str()),
+                    None,
+                    None,
+                    None,
+                    identity_id.as_str(),
+                ),
+                SecretRelation::Sso { sso_connector_id, sso_identity_id, issuer, identity_id } => (
+                    None,
+                    None,
+                    None,
+                    Some(sso_connector_id.as_str()),
+                    Some(sso_identity_id.as_str()),
+                    Some(issuer.as_str()),
+                    identity_id.as_str(),
+                ),
+            };
+        sqlx::query(
+            "INSERT INTO secrets (id, user_id, type, connector_id, social_identity_id, target, \
+             sso_connector_id, sso_identity_id, issuer, identity_id, format_version, kek_id, \
+             encrypted_dek, ciphertext, metadata, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $16, $16)",
+        )
+        .bind(s.id.as_str())
+        .bind(s.user_id.as_str())
+        .bind(&s.secret_type)
+        .bind(connector_id)
+        .bind(social_identity_id)
+        .bind(target)
+        .bind(sso_connector_id)
+        .bind(sso_identity_id)
+        .bind(issuer)
+        .bind(identity_id)
+        .bind(s.envelope.format_version)
+        .bind(s.envelope.kek_id.as_str())
+        .bind(s.envelope.encrypted_dek.as_slice())
+        .bind(s.envelope.ciphertext.as_slice())
+        .bind(metadata_json(&s.metadata)?)
+        .bind(s.now)
+        .execute(&self.pool)
+        .await?;
+        self.get_secret(&s.id)
+            .await?
+            .ok_or_else(|| StoreError::Malformed("inserted secret vanished".into()))
+    }
+
+    pub async fn get_secret(&self, id: &SecretId) -> Result<Option<SecretRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE id = $1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(secret_from_row).transpose()
+    }
+
+    /// The token set a user holds for a social target.
+    pub async fn find_social_secret(&self, user_id: &UserId, target: &str) -> Result<Option<SecretRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 AND target = $2 AND type = 'federated_token_set'"
+        )))
+        .bind(user_id.as_str())
+        .bind(target)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(secret_from_row).transpose()
+    }
+
+    /// The token set a user holds for an enterprise SSO connector.
+    pub async fn find_sso_secret(
+        &self,
+        user_id: &UserId,
+        sso_connector_id: &SsoConnectorId,
+    ) -> Result<Option<SecretRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 AND sso_connector_id = $2 AND type = 'federated_token_set'"
+        )))
+        .bind(user_id.as_str())
+        .bind(sso_connector_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(secret_from_row).transpose()
+    }
+
+    pub async fn list_user_secrets(&self, user_id: &UserId) -> Result<Vec<SecretRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(secret_from_row).collect()
+    }
+
+    /// Replaces the sealed payload and metadata of a secret if its version is still
+    /// `expected_version`, bumping the version and releasing any refresh lease. Returns whether
+    /// the write happened (false: someone else wrote first, or the secret is gone).
+    pub async fn update_secret_payload(
+        &self,
+        id: &SecretId,
+        expected_version: i64,
+        envelope: &Envelope,
+        metadata: &TokenSetMetadata,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE secrets SET format_version = $3, kek_id = $4, encrypted_dek = $5, ciphertext = $6, \
+             metadata = $7, version = version + 1, refresh_lease_until = NULL, lease_owner = NULL, \
+             updated_at = $8 WHERE id = $1 AND version = $2",
+        )
+        .bind(id.as_str())
+        .bind(expected_version)
+        .bind(envelope.format_version)
+        .bind(envelope.kek_id.as_str())
+        .bind(envelope.encrypted_dek.as_slice())
+        .bind(envelope.ciphertext.as_slice())
+        .bind(metadata_json(metadata)?)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces only the metadata (for example to record a refresh error), under the same
+    /// version check; the version is bumped so concurrent writers notice.
+    pub async fn update_secret_metadata(
+        &self,
+        id: &SecretId,
+        expected_version: i64,
+        metadata: &TokenSetMetadata,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE secrets SET metadata = $3, version = version + 1, refresh_lease_until = NULL, \
+             lease_owner = NULL, updated_at = $4 WHERE id = $1 AND version = $2",
+        )
+        .bind(id.as_str())
+        .bind(expected_version)
+        .bind(metadata_json(metadata)?)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes the refresh lease of a secret until `lease_until` (ms) if nobody holds it and the
+    /// version is still `expected_version`. One conditional UPDATE: the same on both engines,
+    /// and a crashed holder's lease simply expires.
+    pub async fn try_acquire_refresh_lease(
+        &self,
+        id: &SecretId,
+        expected_version: i64,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE secrets SET refresh_lease_until = $4, lease_owner = $3 WHERE id = $1 AND version = $2 \
+             AND (refresh_lease_until IS NULL OR refresh_lease_until < $5)",
+        )
+        .bind(id.as_str())
+        .bind(expected_version)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a lease back without writing (the holder's refresh failed before changing anything).
+    pub async fn release_refresh_lease(&self, id: &SecretId, owner: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE secrets SET refresh_lease_until = NULL, lease_owner = NULL WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id.as_str())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_secret(&self, id: &SecretId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM secrets WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn count_secrets(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM secrets")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+}
