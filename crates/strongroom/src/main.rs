@@ -1,1 +1,272 @@
-fn main() {}
+//! The `strongroom` binary. Thin: parse the command, load configuration, call the core.
+
+mod config;
+mod kek;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use strongroom_core::admins::{self, FirstAdmin};
+use strongroom_core::rewrap::{self, RewrapOptions};
+use strongroom_core::{Clock, SystemClock, keys};
+use strongroom_server::{AppState, Application};
+use strongroom_store::Store;
+use strongroom_vault::Kek;
+
+use crate::config::Settings;
+use crate::kek::Generate;
+
+#[derive(Debug, Parser)]
+#[command(name = "strongroom", version, about = "Self-hosted identity broker with a secret vault")]
+struct Cli {
+    /// Optional TOML configuration file (also STRONGROOM_CONFIG). Environment variables win.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (with no configuration: the SQLite quick start in ./strongroom-data).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Key-encryption keys.
+    Kek {
+        #[command(subcommand)]
+        command: KekCommand,
+    },
+    /// The Secret Vault.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KekCommand {
+    /// Print a fresh random KEK (base64 of 32 bytes) for SECRET_VAULT_KEK.
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+enum VaultCommand {
+    /// Show how many sealed records each KEK wraps.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-wrap every data key under the active KEK (online, batched, resumable).
+    Rewrap {
+        /// Records per batch; each batch commits atomically.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch_size: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Kek { command: KekCommand::Generate } = cli.command {
+        return match Kek::generate() {
+            Ok(kek) => {
+                println!("{}", kek.to_base64().as_str());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&anyhow::anyhow!("{e}")),
+        };
+    }
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    init_logging(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e.into()),
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match command {
+        Command::Kek { .. } => unreachable!("handled before the runtime starts"),
+        Command::Migrate => {
+            let store = connect(&settings).await?;
+            println!("database migrated to schema version {}", store.schema_version().await?);
+            store.close().await;
+        }
+        Command::Serve => serve(settings, clock).await?,
+        Command::Vault { command: VaultCommand::Status { json } } => {
+            let keyring = kek::load_keyring(&settings, Generate::Forbidden).ok();
+            let store = connect(&settings).await?;
+            let counts = store.kek_counts().await?;
+            store.close().await;
+            print_status(&counts, keyring.as_ref(), json);
+        }
+        Command::Vault { command: VaultCommand::Rewrap { batch_size } } => {
+            let keyring = kek::load_keyring(&settings, Generate::Forbidden)?;
+            let store = connect(&settings).await?;
+            keys::verify_and_register(&store, &keyring, clock.as_ref()).await?;
+            let options = RewrapOptions { batch_size: usize::try_from(batch_size)?, max_batches: None };
+            let started = std::time::Instant::now();
+            let report = rewrap::rewrap_all(&store, &keyring, &options, |p| {
+                if p.report.batches % 100 == 0 {
+                    eprintln!("rewrap: {} records re-wrapped ({} batches, at {})", p.report.rewrapped, p.report.batches, p.table);
+                }
+            })
+            .await?;
+            store.close().await;
+            println!(
+                "rewrap finished: {} records re-wrapped under KEK {} in {:.2}s ({} batches)",
+                report.rewrapped,
+                keyring.active().id(),
+                started.elapsed().as_secs_f64(),
+                report.batches
+            );
+            if !report.failures.is_empty() {
+                for f in &report.failures {
+                    eprintln!("rewrap: {} {}: {}", f.table, f.id, f.reason);
+                }
+                eprintln!("rewrap: {} records could not be re-wrapped", report.failures.len());
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database_url();
+    Store::connect_and_migrate(&url)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact_url(&url)))
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let keyring = Arc::new(kek::load_keyring(&settings, Generate::Allowed)?);
+    let store = connect(&settings).await?;
+    keys::verify_and_register(&store, &keyring, clock.as_ref()).await?;
+    match admins::ensure_first_admin(&store, settings.admin_password.as_ref(), clock.as_ref()).await? {
+        FirstAdmin::AlreadyPresent => {}
+        FirstAdmin::CreatedWithConfiguredPassword => {
+            println!("Created the console administrator `admin` with the password from STRONGROOM_ADMIN_PASSWORD.");
+        }
+        FirstAdmin::CreatedWithGeneratedPassword(password) => {
+            println!(
+                "\nCreated the console administrator `admin`. Its password is shown this once:\n\n    {}\n",
+                password.expose_secret()
+            );
+        }
+    }
+    let state = AppState::new(store.clone(), keyring, clock, settings.endpoint.clone());
+    let app = Application::build(settings.bind, state)
+        .await
+        .with_context(|| format!("cannot listen on {} (STRONGROOM_BIND)", settings.bind))?;
+    let addr = app.local_addr()?;
+    println!("Strongroom is listening on http://{addr}");
+    println!("Console: {}/console", settings.endpoint);
+    tracing::info!(%addr, endpoint = %settings.endpoint, "serving");
+    app.run_until(shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+fn print_status(counts: &[strongroom_store::KekCount], keyring: Option<&strongroom_vault::Keyring>, json: bool) {
+    use std::collections::BTreeMap;
+    let mut per_kek: BTreeMap<String, BTreeMap<&str, i64>> = BTreeMap::new();
+    for c in counts {
+        *per_kek.entry(c.kek_id.to_string()).or_default().entry(c.table).or_default() += c.count;
+    }
+    let role = |id: &str| match keyring {
+        Some(k) if k.active().id().as_str() == id => "active",
+        Some(k) if k.kek_ids().any(|k| k.as_str() == id) => "previous",
+        Some(_) => "missing",
+        None => "unknown",
+    };
+    if json {
+        let keks: Vec<_> = per_kek
+            .iter()
+            .map(|(id, tables)| {
+                serde_json::json!({
+                    "kekId": id,
+                    "role": role(id),
+                    "total": tables.values().sum::<i64>(),
+                    "tables": tables,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "activeKekId": keyring.map(|k| k.active().id().to_string()),
+            "keks": keks,
+        });
+        println!("{out:#}");
+        return;
+    }
+    match keyring {
+        Some(k) => println!("active KEK: {}", k.active().id()),
+        None => println!("active KEK: not configured (set SECRET_VAULT_KEK)"),
+    }
+    if per_kek.is_empty() {
+        println!("no sealed records");
+    }
+    for (id, tables) in &per_kek {
+        let detail: Vec<String> = tables.iter().map(|(t, n)| format!("{t}={n}")).collect();
+        println!("KEK {id} ({}): {} records [{}]", role(id), tables.values().sum::<i64>(), detail.join(", "));
+    }
+}

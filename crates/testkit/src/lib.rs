@@ -65,3 +65,146 @@ impl TestDb {
         (db, store)
     }
 }
+
+/// Bulk fixtures: `count` users, each with a GitHub-style identity and a sealed token set whose
+/// access token is `at-<n>` and refresh token `rt-<n>`. Multi-row inserts, 500 rows a statement,
+/// so a benchmark can seed a million rows on either engine.
+pub mod seed {
+    use secrecy::SecretString;
+    use sqlx::{AssertSqlSafe, Row};
+    use strongroom_core::token_sets::{TokenSet, TokenSets};
+    use strongroom_store::{ConnectorId, ConnectorRow, SecretId, SecretRelation, Store, TokenSetMetadata, UserId};
+
+    pub const TARGET: &str = "github";
+
+    /// Creates the `github` connector the seeded sets hang off (idempotent).
+    pub async fn connector(store: &Store) -> ConnectorId {
+        let id = ConnectorId("seed-github".into());
+        store
+            .save_connector(&ConnectorRow {
+                id: id.clone(),
+                connector_id: "github".into(),
+                target: TARGET.into(),
+                config: serde_json::json!({"clientId": "seed"}),
+                metadata: serde_json::json!({}),
+                sync_profile: false,
+                enable_token_storage: true,
+                sealed_config: None,
+                created_at: 0,
+                updated_at: 0,
+            })
+            .await
+            .expect("save seed connector");
+        id
+    }
+
+    /// Seeds token sets number `start..start + count`.
+    pub async fn token_sets(store: &Store, sets: &TokenSets, start: u64, count: u64) {
+        let connector = connector(store).await;
+        let chunk = 500u64;
+        let mut n = start;
+        while n < start + count {
+            let end = (n + chunk).min(start + count);
+            let mut tx = store.pool().begin().await.expect("begin");
+            let rows: Vec<(UserId, String, SecretId, u64)> = (n..end)
+                .map(|i| (UserId(format!("seed-user-{i:09}")), format!("seed-ident-{i:09}"), SecretId(format!("seed-secret-{i:09}")), i))
+                .collect();
+            insert(&mut tx, "users (id, username, created_at, updated_at)", 4, rows.len(), |q, i| {
+                let (user, _, _, n) = &rows[i];
+                q.bind(user.0.clone()).bind(format!("seed{n}")).bind(0i64).bind(0i64)
+            })
+            .await;
+            insert(&mut tx, "user_social_identities (id, user_id, target, identity_id, details, created_at, updated_at)", 7, rows.len(), |q, i| {
+                let (user, ident, _, n) = &rows[i];
+                q.bind(ident.clone()).bind(user.0.clone()).bind(TARGET).bind(format!("gh-{n}")).bind("{}").bind(0i64).bind(0i64)
+            })
+            .await;
+            let sealed: Vec<_> = rows
+                .iter()
+                .map(|(user, ident, secret, n)| {
+                    let relation = SecretRelation::Social {
+                        connector_id: connector.clone(),
+                        social_identity_id: ident.clone(),
+                        target: TARGET.into(),
+                        identity_id: format!("gh-{n}"),
+                    };
+                    let set = TokenSet {
+                        access_token: SecretString::from(format!("at-{n}")),
+                        id_token: None,
+                        refresh_token: Some(SecretString::from(format!("rt-{n}"))),
+                    };
+                    (relation.clone(), sets.seal(secret, user, &relation, &set).expect("seal"))
+                })
+                .collect();
+            let metadata = serde_json::to_string(&TokenSetMetadata {
+                has_refresh_token: true,
+                expires_at: Some(4_102_444_800),
+                scope: Some("read:user".into()),
+                token_type: Some("bearer".into()),
+                ..Default::default()
+            })
+            .expect("metadata");
+            insert(
+                &mut tx,
+                "secrets (id, user_id, type, connector_id, social_identity_id, target, identity_id, format_version, kek_id, encrypted_dek, ciphertext, metadata, version, created_at, updated_at)",
+                15,
+                rows.len(),
+                |q, i| {
+                    let (user, ident, secret, n) = &rows[i];
+                    let env = &sealed[i].1;
+                    q.bind(secret.0.clone())
+                        .bind(user.0.clone())
+                        .bind("federated_token_set")
+                        .bind(connector.0.clone())
+                        .bind(ident.clone())
+                        .bind(TARGET)
+                        .bind(format!("gh-{n}"))
+                        .bind(env.format_version)
+                        .bind(env.kek_id.to_string())
+                        .bind(env.encrypted_dek.clone())
+                        .bind(env.ciphertext.clone())
+                        .bind(metadata.clone())
+                        .bind(0i64)
+                        .bind(0i64)
+                        .bind(0i64)
+                },
+            )
+            .await;
+            tx.commit().await.expect("commit");
+            n = end;
+        }
+    }
+
+    type Q<'a> = sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments>;
+
+    async fn insert<'a>(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        into: &str,
+        columns: usize,
+        rows: usize,
+        bind: impl Fn(Q<'a>, usize) -> Q<'a>,
+    ) {
+        let values: Vec<String> = (0..rows)
+            .map(|r| {
+                let params: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let mut q = sqlx::query(AssertSqlSafe(format!("INSERT INTO {into} VALUES {}", values.join(", "))));
+        for r in 0..rows {
+            q = bind(q, r);
+        }
+        q.execute(&mut **tx).await.expect("bulk insert");
+    }
+
+    /// Every secret id, in id order.
+    pub async fn secret_ids(store: &Store) -> Vec<SecretId> {
+        sqlx::query("SELECT id FROM secrets ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .expect("list secrets")
+            .iter()
+            .map(|r| SecretId(r.try_get("id").expect("id")))
+            .collect()
+    }
+}

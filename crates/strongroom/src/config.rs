@@ -1,0 +1,176 @@
+//! Configuration: defaults, then an optional TOML file, then environment variables. Unknown
+//! keys and bad values are errors that name the variable or file they came from. Secrets
+//! (`SECRET_VAULT_KEK`, `SECRET_VAULT_PREVIOUS_KEKS`, `STRONGROOM_ADMIN_PASSWORD`) are read
+//! from the environment only, straight into zeroizing buffers, never into this struct's files.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+
+pub const ENV_KEK: &str = "SECRET_VAULT_KEK";
+pub const ENV_PREVIOUS_KEKS: &str = "SECRET_VAULT_PREVIOUS_KEKS";
+const ENV_DATABASE_URL: &str = "DATABASE_URL";
+const ENV_DATA_DIR: &str = "STRONGROOM_DATA_DIR";
+const ENV_BIND: &str = "STRONGROOM_BIND";
+const ENV_ENDPOINT: &str = "STRONGROOM_ENDPOINT";
+const ENV_ADMIN_PASSWORD: &str = "STRONGROOM_ADMIN_PASSWORD";
+const ENV_CONFIG: &str = "STRONGROOM_CONFIG";
+const ENV_LOG: &str = "STRONGROOM_LOG";
+
+/// Every variable Strongroom reads. Any other `STRONGROOM_*` or `SECRET_VAULT_*` variable is a
+/// typo and an error (`STRONGROOM_TEST_*` belongs to the test suite and is ignored).
+const KNOWN_ENV: &[&str] = &[
+    ENV_KEK, ENV_PREVIOUS_KEKS, ENV_DATABASE_URL, ENV_DATA_DIR, ENV_BIND, ENV_ENDPOINT,
+    ENV_ADMIN_PASSWORD, ENV_CONFIG, ENV_LOG,
+];
+
+/// The optional TOML file. Secrets are not accepted here.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    bind: Option<String>,
+    endpoint: Option<String>,
+    log: Option<String>,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The quick start: `<data_dir>/strongroom.db`.
+    QuickStartSqlite,
+    Url(String),
+}
+
+/// Effective settings.
+#[derive(Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database: Database,
+    pub bind: SocketAddr,
+    pub endpoint: String,
+    pub admin_password: Option<SecretString>,
+    pub log: String,
+}
+
+impl Settings {
+    /// The database URL to connect to.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Database::QuickStartSqlite => format!("sqlite://{}", self.data_dir.join("strongroom.db").display()),
+            Database::Url(url) => url.clone(),
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        match &self.database {
+            Database::QuickStartSqlite => true,
+            Database::Url(url) => url.starts_with("sqlite:"),
+        }
+    }
+
+    /// Loads settings from `config_file` (or `STRONGROOM_CONFIG`) and the environment.
+    pub fn load(config_file: Option<&Path>) -> anyhow::Result<Self> {
+        let env = |name: &str| -> anyhow::Result<Option<String>> {
+            match std::env::var(name) {
+                Ok(v) if v.trim().is_empty() => Ok(None),
+                Ok(v) => Ok(Some(v)),
+                Err(std::env::VarError::NotPresent) => Ok(None),
+                Err(std::env::VarError::NotUnicode(_)) => bail!("{name} is not valid UTF-8"),
+            }
+        };
+        for (key, _) in std::env::vars_os() {
+            let Some(key) = key.to_str() else { continue };
+            let ours = key.starts_with("STRONGROOM_") || key.starts_with("SECRET_VAULT_");
+            if ours && !key.starts_with("STRONGROOM_TEST_") && !KNOWN_ENV.contains(&key) {
+                bail!(
+                    "unknown environment variable {key}; Strongroom reads {}",
+                    KNOWN_ENV.join(", ")
+                );
+            }
+        }
+
+        let file_path = match config_file {
+            Some(p) => Some(p.to_path_buf()),
+            None => env(ENV_CONFIG)?.map(PathBuf::from),
+        };
+        let file = match &file_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("configuration file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let file_name = file_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let source = |var: &str, key: &str, from_env: bool| {
+            if from_env { var.to_owned() } else { format!("{key} in {file_name}") }
+        };
+
+        let data_dir = match env(ENV_DATA_DIR)? {
+            Some(v) => PathBuf::from(v),
+            None => file.data_dir.unwrap_or_else(|| PathBuf::from("./strongroom-data")),
+        };
+
+        let (database, db_from_env) = match env(ENV_DATABASE_URL)? {
+            Some(v) => (Some(v), true),
+            None => (file.database_url, false),
+        };
+        let database = match database {
+            None => Database::QuickStartSqlite,
+            Some(url) => {
+                let ok = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
+                if !ok {
+                    bail!(
+                        "{}: expected a sqlite://path or postgres://... URL",
+                        source(ENV_DATABASE_URL, "database_url", db_from_env)
+                    );
+                }
+                Database::Url(url)
+            }
+        };
+
+        let (bind, bind_from_env) = match env(ENV_BIND)? {
+            Some(v) => (v, true),
+            None => (file.bind.unwrap_or_else(|| "127.0.0.1:3001".to_owned()), false),
+        };
+        let bind: SocketAddr = bind.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{}: `{bind}` is not a socket address such as 127.0.0.1:3001",
+                source(ENV_BIND, "bind", bind_from_env)
+            )
+        })?;
+
+        let (endpoint, endpoint_from_env) = match env(ENV_ENDPOINT)? {
+            Some(v) => (Some(v), true),
+            None => (file.endpoint, false),
+        };
+        let endpoint = match endpoint {
+            Some(e) => {
+                let e = e.trim().trim_end_matches('/').to_owned();
+                let valid = (e.starts_with("http://") || e.starts_with("https://"))
+                    && e.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(['?', '#', ' ']));
+                if !valid {
+                    bail!(
+                        "{}: `{e}` is not an http(s) base URL such as https://auth.example.com",
+                        source(ENV_ENDPOINT, "endpoint", endpoint_from_env)
+                    );
+                }
+                e
+            }
+            None => format!("http://{bind}"),
+        };
+
+        let admin_password = env(ENV_ADMIN_PASSWORD)?.map(SecretString::from);
+        if admin_password.as_ref().is_some_and(|p| secrecy::ExposeSecret::expose_secret(p).len() < 8) {
+            bail!("{ENV_ADMIN_PASSWORD} must be at least 8 characters long");
+        }
+        let log = env(ENV_LOG)?.or(file.log).unwrap_or_else(|| "info".to_owned());
+
+        Ok(Self { data_dir, database, bind, endpoint, admin_password, log })
+    }
+}
