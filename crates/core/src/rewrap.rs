@@ -16,11 +16,13 @@ pub struct RewrapOptions {
     pub batch_size: usize,
     /// Stop after this many batches (for tests and for throttled runs); `None` runs to the end.
     pub max_batches: Option<u64>,
+    /// Batches written concurrently (each on its own connection) while the next is read.
+    pub parallel: usize,
 }
 
 impl Default for RewrapOptions {
     fn default() -> Self {
-        Self { batch_size: 1000, max_batches: None }
+        Self { batch_size: 1000, max_batches: None, parallel: 2 }
     }
 }
 
@@ -61,13 +63,16 @@ pub async fn rewrap_all(
     let mut report = RewrapReport::default();
     let active = keyring.active().id().clone();
     let batch = i64::try_from(options.batch_size.max(1)).unwrap_or(1000);
+    let mut started: u64 = 0;
+    let mut writes = tokio::task::JoinSet::new();
     // A record that raced with a writer still using an old KEK is retried in another pass.
     for _pass in 0..5 {
         let raced_before = report.raced;
         for table in SEALED_TABLES {
             let mut after = String::new();
             loop {
-                if options.max_batches.is_some_and(|max| report.batches >= max) {
+                if options.max_batches.is_some_and(|max| started >= max) {
+                    finish_writes(&mut writes, &mut report, &mut on_batch).await?;
                     return Ok(report);
                 }
                 let items = store.rewrap_candidates(table, &active, &after, batch).await?;
@@ -76,16 +81,22 @@ pub async fn rewrap_all(
                 let fetched = items.len();
                 let (rewraps, failures) = rewrap_batch(keyring, table, items);
                 report.failures.extend(failures);
-                let planned = u64::try_from(rewraps.len()).unwrap_or(u64::MAX);
-                let written = store.apply_rewraps(table, &rewraps).await?;
-                report.rewrapped += written;
-                report.raced += planned.saturating_sub(written);
-                report.batches += 1;
-                on_batch(RewrapProgress { table: table.table, report: &report });
+                let (store, table_ref) = (store.clone(), *table);
+                writes.spawn(async move {
+                    let planned = u64::try_from(rewraps.len()).unwrap_or(u64::MAX);
+                    let written = store.apply_rewraps(&table_ref, &rewraps).await?;
+                    Ok::<_, crate::CoreError>((table_ref.table, planned, written))
+                });
+                started += 1;
+                while writes.len() >= options.parallel.max(1) {
+                    join_one(&mut writes, &mut report, &mut on_batch).await?;
+                }
                 if fetched < options.batch_size {
                     break;
                 }
             }
+            // Passes and tables stay in order: what is read next never overlaps what is written.
+            finish_writes(&mut writes, &mut report, &mut on_batch).await?;
         }
         if report.raced == raced_before {
             break;
@@ -93,6 +104,34 @@ pub async fn rewrap_all(
     }
     report.complete = true;
     Ok(report)
+}
+
+type BatchWrite = crate::Result<(&'static str, u64, u64)>;
+
+async fn join_one(
+    writes: &mut tokio::task::JoinSet<BatchWrite>,
+    report: &mut RewrapReport,
+    on_batch: &mut impl FnMut(RewrapProgress<'_>),
+) -> Result<()> {
+    let Some(joined) = writes.join_next().await else { return Ok(()) };
+    let (table, planned, written) = joined
+        .map_err(|e| crate::CoreError::Invalid(format!("a rewrap batch task failed: {e}")))??;
+    report.rewrapped += written;
+    report.raced += planned.saturating_sub(written);
+    report.batches += 1;
+    on_batch(RewrapProgress { table, report });
+    Ok(())
+}
+
+async fn finish_writes(
+    writes: &mut tokio::task::JoinSet<BatchWrite>,
+    report: &mut RewrapReport,
+    on_batch: &mut impl FnMut(RewrapProgress<'_>),
+) -> Result<()> {
+    while !writes.is_empty() {
+        join_one(writes, report, on_batch).await?;
+    }
+    Ok(())
 }
 
 fn rewrap_batch(

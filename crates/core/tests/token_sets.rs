@@ -233,7 +233,7 @@ async fn rewrap_interrupted_then_resumed_keeps_every_secret_readable() {
         Kek::from_base64(&new_b64).expect("kek"),
         vec![Kek::from_base64(&old_b64).expect("kek")],
     ));
-    let options = strongroom_core::rewrap::RewrapOptions { batch_size: 100, max_batches: Some(4) };
+    let options = strongroom_core::rewrap::RewrapOptions { batch_size: 100, max_batches: Some(4), parallel: 2 };
     let partial = strongroom_core::rewrap::rewrap_all(&store, &rotated, &options, |_| {}).await.expect("partial");
     assert_eq!((partial.rewrapped, partial.complete), (400, false));
     let counts = store.kek_counts().await.expect("counts");
@@ -248,7 +248,7 @@ async fn rewrap_interrupted_then_resumed_keeps_every_secret_readable() {
         rotated_sets.open(&row).expect("opens mid-rewrap");
     }
 
-    let options = strongroom_core::rewrap::RewrapOptions { batch_size: 100, max_batches: None };
+    let options = strongroom_core::rewrap::RewrapOptions { batch_size: 100, max_batches: None, parallel: 3 };
     let rest = strongroom_core::rewrap::rewrap_all(&store, &rotated, &options, |_| {}).await.expect("rest");
     assert_eq!((rest.rewrapped, rest.complete, rest.failures.len()), (650, true, 0));
 

@@ -132,6 +132,30 @@ impl Store {
         &self.pool
     }
 
+    /// A `VALUES` list body for `rows` rows of `columns` parameters, bound in row order:
+    /// `($1, $2), ($3, $4)` on PostgreSQL, `(?, ?), (?, ?)` on SQLite. (SQLite looks up every
+    /// numbered parameter by name in a list, which makes binding thousands of `$N` quadratic.)
+    pub fn values_list(&self, rows: usize, columns: usize) -> String {
+        let mut out = String::with_capacity(rows * columns * 6);
+        for r in 0..rows {
+            out.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..columns {
+                if c > 0 {
+                    out.push_str(", ");
+                }
+                match self.backend {
+                    Backend::Sqlite => out.push('?'),
+                    Backend::Postgres => {
+                        out.push('$');
+                        out.push_str(&(r * columns + c + 1).to_string());
+                    }
+                }
+            }
+            out.push(')');
+        }
+        out
+    }
+
     /// Closes every pooled connection (SQLite then checkpoints its WAL).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -136,7 +136,7 @@ impl Store {
             .collect()
     }
 
-    /// Writes re-wrapped keys back in one statement and one transaction. Each pair is
+    /// Writes re-wrapped keys back in one statement (so one atomic commit). Each pair is
     /// `(record as read, new KEK id and wrapped key)`. A record is only updated if its wrapped
     /// key is still the one that was read, so a concurrent refresh (which writes a whole new
     /// envelope) is never overwritten. Returns the number of records updated.
@@ -148,14 +148,7 @@ impl Store {
         if items.is_empty() {
             return Ok(0);
         }
-        let mut values = String::with_capacity(items.len() * 24);
-        for i in 0..items.len() {
-            let p = i * 4;
-            if i > 0 {
-                values.push_str(", ");
-            }
-            values.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
-        }
+        let values = self.values_list(items.len(), 4);
         let sql = format!(
             "UPDATE {t} SET kek_id = v.column2, encrypted_dek = v.column3 \
              FROM (VALUES {values}) AS v WHERE {t}.{id} = v.column1 AND {t}.encrypted_dek = v.column4",
@@ -170,9 +163,7 @@ impl Store {
                 .bind(wrapped.as_slice())
                 .bind(item.encrypted_dek.as_slice());
         }
-        let mut tx = self.pool.begin().await?;
-        let done = query.execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        // One statement is atomic on both engines: the whole batch commits or none of it.
+        Ok(query.execute(&self.pool).await?.rows_affected())
     }
 }

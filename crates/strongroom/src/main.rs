@@ -67,6 +67,9 @@ enum VaultCommand {
         /// Records per batch; each batch commits atomically.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         batch_size: u64,
+        /// Batches written concurrently, each on its own database connection.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+        parallel: u64,
     },
 }
 
@@ -127,11 +130,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             store.close().await;
             print_status(&counts, keyring.as_ref(), json);
         }
-        Command::Vault { command: VaultCommand::Rewrap { batch_size } } => {
+        Command::Vault { command: VaultCommand::Rewrap { batch_size, parallel } } => {
             let keyring = kek::load_keyring(&settings, Generate::Forbidden)?;
             let store = connect(&settings).await?;
             keys::verify_and_register(&store, &keyring, clock.as_ref()).await?;
-            let options = RewrapOptions { batch_size: usize::try_from(batch_size)?, max_batches: None };
+            let options = RewrapOptions {
+                batch_size: usize::try_from(batch_size)?,
+                max_batches: None,
+                parallel: usize::try_from(parallel)?,
+            };
             let started = std::time::Instant::now();
             let report = rewrap::rewrap_all(&store, &keyring, &options, |p| {
                 if p.report.batches % 100 == 0 {
@@ -201,8 +208,8 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
         .await
         .with_context(|| format!("cannot listen on {} (STRONGROOM_BIND)", settings.bind))?;
     let addr = app.local_addr()?;
-    println!("Strongroom is listening on http://{addr}");
     println!("Console: {}/console", settings.endpoint);
+    println!("Strongroom is listening on http://{addr}");
     tracing::info!(%addr, endpoint = %settings.endpoint, "serving");
     app.run_until(shutdown_signal()).await?;
     store.close().await;
