@@ -109,12 +109,12 @@ pub mod seed {
             let rows: Vec<(UserId, String, SecretId, u64)> = (n..end)
                 .map(|i| (UserId(format!("seed-user-{i:09}")), format!("seed-ident-{i:09}"), SecretId(format!("seed-secret-{i:09}")), i))
                 .collect();
-            insert(&mut tx, "users (id, username, created_at, updated_at)", 4, rows.len(), |q, i| {
+            insert(store, &mut tx, "users (id, username, created_at, updated_at)", 4, rows.len(), |q, i| {
                 let (user, _, _, n) = &rows[i];
                 q.bind(user.0.clone()).bind(format!("seed{n}")).bind(0i64).bind(0i64)
             })
             .await;
-            insert(&mut tx, "user_social_identities (id, user_id, target, identity_id, details, created_at, updated_at)", 7, rows.len(), |q, i| {
+            insert(store, &mut tx, "user_social_identities (id, user_id, target, identity_id, details, created_at, updated_at)", 7, rows.len(), |q, i| {
                 let (user, ident, _, n) = &rows[i];
                 q.bind(ident.clone()).bind(user.0.clone()).bind(TARGET).bind(format!("gh-{n}")).bind("{}").bind(0i64).bind(0i64)
             })
@@ -145,6 +145,7 @@ pub mod seed {
             })
             .expect("metadata");
             insert(
+                store,
                 &mut tx,
                 "secrets (id, user_id, type, connector_id, social_identity_id, target, identity_id, format_version, kek_id, encrypted_dek, ciphertext, metadata, version, created_at, updated_at)",
                 15,
@@ -178,19 +179,15 @@ pub mod seed {
     type Q<'a> = sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments>;
 
     async fn insert<'a>(
+        store: &Store,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         into: &str,
         columns: usize,
         rows: usize,
         bind: impl Fn(Q<'a>, usize) -> Q<'a>,
     ) {
-        let values: Vec<String> = (0..rows)
-            .map(|r| {
-                let params: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
-                format!("({})", params.join(", "))
-            })
-            .collect();
-        let mut q = sqlx::query(AssertSqlSafe(format!("INSERT INTO {into} VALUES {}", values.join(", "))));
+        let values = store.values_list(rows, columns);
+        let mut q = sqlx::query(AssertSqlSafe(format!("INSERT INTO {into} VALUES {values}")));
         for r in 0..rows {
             q = bind(q, r);
         }
