@@ -156,7 +156,7 @@ impl TokenSets {
     /// merged: it keeps its id and `createdAt`, and keeps its refresh token when the new response
     /// brings none.
     async fn store(&self, user_id: &UserId, relation: SecretRelation, response: TokenResponse) -> Result<SecretRow> {
-        // Two attempts cover a concurrent sign-in of the same identity racing us to the row.
+        // Retries cover a concurrent sign-in of the same identity racing us to the row.
         for _ in 0..3 {
             let existing = match &relation {
                 SecretRelation::Social { target, .. } => self.store.find_social_secret(user_id, target).await?,

@@ -158,7 +158,7 @@ async fn users_create_list_search_page_delete() {
     let (page, total) = store.list_users(None, 2, 2).await.expect("page");
     assert_eq!((page.len(), total), (2, 4));
     assert_eq!(page[0].username.as_deref(), Some("bob"));
-    let (found, total) = store.list_users(Some("AR"), 10, 0).await.expect("search");
+    let (found, total) = store.list_users(Some("CAROL"), 10, 0).await.expect("search");
     assert_eq!((found.len(), total), (1, 1));
     assert_eq!(found[0].username.as_deref(), Some("carol"));
     // LIKE wildcards in the search are literal.

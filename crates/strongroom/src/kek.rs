@@ -30,6 +30,11 @@ fn read_env(name: &str) -> anyhow::Result<Option<Zeroizing<String>>> {
     }
 }
 
+/// Whether any KEK variable is set (so a failure to load it is an error, not an absence).
+pub fn configured() -> bool {
+    [ENV_KEK, ENV_PREVIOUS_KEKS].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
 /// Loads the keyring for `settings`.
 pub fn load_keyring(settings: &Settings, generate: Generate) -> anyhow::Result<Keyring> {
     let active = match read_env(ENV_KEK)? {

@@ -124,7 +124,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => serve(settings, clock).await?,
         Command::Vault { command: VaultCommand::Status { json } } => {
-            let keyring = kek::load_keyring(&settings, Generate::Forbidden).ok();
+            // Without any configured key, status still counts records per KEK id.
+            let keyring = match kek::load_keyring(&settings, Generate::Forbidden) {
+                Ok(k) => Some(k),
+                Err(e) if kek::configured() => return Err(e),
+                Err(_) => None,
+            };
             let store = connect(&settings).await?;
             let counts = store.kek_counts().await?;
             store.close().await;
