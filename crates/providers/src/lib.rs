@@ -1,1 +1,266 @@
-//! placeholder
+//! Strongroom's upstream identity providers: GitHub, Google, Facebook, any OAuth 2.0 provider,
+//! any OpenID provider, and enterprise OIDC single sign-on.
+//!
+//! For each: the authorization URL (with `state`, PKCE S256 wherever the provider takes it, and
+//! the OIDC `nonce`), the code exchange with the user profile, refresh, and revocation. Provider
+//! quirks stay in their module ([`github`](crate) answers errors with HTTP 200, Facebook has no
+//! refresh tokens, ...).
+//!
+//! Every call goes through [`Http`]: no redirects followed, a total timeout, and errors mapped
+//! to [`ProviderError`] (timeout → `Timeout`, 5xx/429/unreachable → `Unavailable`,
+//! `invalid_grant` → `InvalidGrant`). No token, code or client secret is ever logged or put in
+//! an error text, and the config types redact `clientSecret` in `Debug`.
+//!
+//! # Connector configuration (Logto's field names, plus base-URL overrides)
+//!
+//! | factory | required | optional |
+//! |---|---|---|
+//! | `github` | `clientId`, `clientSecret` | `scope` (`read:user user:email`), `baseUrl` (`https://github.com`), `apiBaseUrl` (`https://api.github.com`) |
+//! | `google` | `clientId`, `clientSecret` | `scope` (`openid profile email`), `prompts` (`["consent"]`), `offlineAccess` (`true`), `authorizationEndpoint`, `tokenEndpoint`, `userInfoEndpoint`, `revocationEndpoint`, `issuer` (`https://accounts.google.com`), `tokenEndpointAuthMethod` (`client_secret_basic`), `clientSecretJwtSigningAlgorithm` |
+//! | `facebook` | `clientId`, `clientSecret` | `scope` (`email,public_profile`), `graphApiBaseUrl` (`https://graph.facebook.com/v23.0`), `dialogBaseUrl` (`https://www.facebook.com/v23.0`) |
+//! | `oauth2` | `authorizationEndpoint`, `tokenEndpoint`, `userInfoEndpoint`, `clientId`, `clientSecret` | `scope`, `tokenEndpointResponseType` (`query-string` \| `json`, default `query-string`), `tokenEndpointAuthMethod` (`client_secret_post`), `clientSecretJwtSigningAlgorithm`, `profileMap` (`{id, email, name, avatar}`), `customConfig`, `revocationEndpoint`, `issuer` |
+//! | `oidc` | `clientId`, `clientSecret`, `issuer` (or Logto's `idTokenVerificationConfig.issuer`) | `scope` (`openid profile email`; `openid` always added), `authorizationEndpoint`, `tokenEndpoint`, `userInfoEndpoint`, `jwksUri` (or `idTokenVerificationConfig.jwksUri`), `revocationEndpoint`, `idTokenVerificationConfig.algorithms`, `tokenEndpointAuthMethod` (`client_secret_basic`, or `client_secret_post` when discovery lists only that), `clientSecretJwtSigningAlgorithm`, `authRequestOptionalConfig`, `customConfig` |
+//! | SSO `OIDC` | `clientId`, `clientSecret`, `issuer` | `scope` (`openid profile email`), `tokenEndpointAuthMethod` |
+//!
+//! The generic `oidc` connector fetches discovery only when one of `authorizationEndpoint`,
+//! `tokenEndpoint`, `jwksUri` is missing; then the configured ones override the discovered.
+
+mod config;
+mod error;
+mod facebook;
+mod factories;
+mod github;
+mod google;
+mod http;
+mod oauth2;
+mod oidc;
+mod token;
+mod types;
+
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+pub use error::ProviderError;
+pub use factories::{FactoryMetadata, canonical_factory_id, social_factories};
+pub use http::Http;
+pub use types::{AuthorizationRequest, Callback, TokenResponse, UserProfile};
+
+use config::Cfg;
+
+#[derive(Debug, Clone)]
+enum Social {
+    Github(github::GithubConfig),
+    Google(google::GoogleConfig),
+    Facebook(facebook::FacebookConfig),
+    OAuth2(oauth2::OAuth2Config),
+    Oidc(oidc::OidcConfig),
+}
+
+/// A configured social connector. `Debug` redacts the client secret.
+#[derive(Debug, Clone)]
+pub struct SocialConnector {
+    inner: Social,
+}
+
+impl SocialConnector {
+    /// Builds a connector from its factory id (Strongroom's or Logto's, see
+    /// [`canonical_factory_id`]) and its config JSON. Validates the config: errors are
+    /// `Config("clientId is required")`-style texts naming the field.
+    pub fn from_config(factory_id: &str, config: &Value) -> Result<Self, ProviderError> {
+        let cfg = Cfg::new(config)?;
+        let inner = match canonical_factory_id(factory_id) {
+            Some("github") => Social::Github(github::GithubConfig::from_config(&cfg)?),
+            Some("google") => Social::Google(google::GoogleConfig::from_config(&cfg)?),
+            Some("facebook") => Social::Facebook(facebook::FacebookConfig::from_config(&cfg)?),
+            Some("oauth2") => Social::OAuth2(oauth2::OAuth2Config::from_config(&cfg)?),
+            Some("oidc") => Social::Oidc(oidc::OidcConfig::from_social(&cfg)?),
+            _ => {
+                return Err(ProviderError::Config(format!(
+                    "unknown connector factory {}",
+                    error::sanitize(factory_id, 60)
+                )));
+            }
+        };
+        Ok(SocialConnector { inner })
+    }
+
+    /// Logto's target: `"github"`, `"google"`, `"facebook"`, `"oauth2"` or `"oidc"`.
+    pub fn target(&self) -> &'static str {
+        match self.inner {
+            Social::Github(_) => "github",
+            Social::Google(_) => "google",
+            Social::Facebook(_) => "facebook",
+            Social::OAuth2(_) => "oauth2",
+            Social::Oidc(_) => "oidc",
+        }
+    }
+
+    /// Whether [`Providers::refresh`] can work (false for Facebook).
+    pub fn supports_refresh(&self) -> bool {
+        !matches!(self.inner, Social::Facebook(_))
+    }
+}
+
+/// An enterprise SSO connector with `providerName` "OIDC": config
+/// `{clientId, clientSecret, issuer, scope}`; everything else is discovered from the issuer.
+/// `Debug` redacts the client secret.
+#[derive(Debug, Clone)]
+pub struct SsoOidcConnector {
+    inner: oidc::OidcConfig,
+}
+
+impl SsoOidcConnector {
+    /// Validates the config (`clientId`, `clientSecret`, `issuer` required; `scope` optional,
+    /// `openid` always added; `tokenEndpointAuthMethod` optional).
+    pub fn from_config(config: &Value) -> Result<Self, ProviderError> {
+        Ok(SsoOidcConnector { inner: oidc::OidcConfig::from_sso(&Cfg::new(config)?)? })
+    }
+
+    /// The configured issuer, exactly as configured.
+    pub fn issuer(&self) -> &str {
+        self.inner.issuer()
+    }
+}
+
+struct Inner {
+    http: Http,
+    oidc: oidc::OidcState,
+}
+
+/// The entry point: shared HTTP client plus the caches of OIDC discovery documents (per
+/// issuer) and JWKS (per `jwks_uri`). Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Providers {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Providers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Providers")
+            .field("http", &self.inner.http)
+            .field("oidc", &self.inner.oidc)
+            .finish()
+    }
+}
+
+impl Providers {
+    /// Wraps the HTTP client; caches start empty.
+    pub fn new(http: Http) -> Self {
+        Providers { inner: Arc::new(Inner { http, oidc: oidc::OidcState::default() }) }
+    }
+
+    fn http(&self) -> &Http {
+        &self.inner.http
+    }
+
+    /// The URL to send the browser to. OIDC connectors may fetch the discovery document.
+    pub async fn authorization_url(
+        &self,
+        c: &SocialConnector,
+        req: &AuthorizationRequest<'_>,
+    ) -> Result<url::Url, ProviderError> {
+        Ok(match &c.inner {
+            Social::Github(g) => github::authorization_url(g, req),
+            Social::Google(g) => google::authorization_url(g, req),
+            Social::Facebook(f) => facebook::authorization_url(f, req),
+            Social::OAuth2(o) => oauth2::authorization_url(o, req),
+            Social::Oidc(o) => return self.inner.oidc.authorization_url(self.http(), o, req).await,
+        })
+    }
+
+    /// Exchanges the callback's code for tokens and reads the user's profile. Checks the RFC
+    /// 9207 `iss` (OIDC, Google, and OAuth 2.0 with `issuer` configured) before the code is
+    /// sent anywhere. Facebook returns the long-lived token.
+    pub async fn exchange(
+        &self,
+        c: &SocialConnector,
+        cb: &Callback<'_>,
+    ) -> Result<(TokenResponse, UserProfile), ProviderError> {
+        match &c.inner {
+            Social::Github(g) => github::exchange(self.http(), g, cb).await,
+            Social::Google(g) => google::exchange(self.http(), g, cb).await,
+            Social::Facebook(f) => facebook::exchange(self.http(), f, cb).await,
+            Social::OAuth2(o) => oauth2::exchange(self.http(), o, cb).await,
+            Social::Oidc(o) => self.inner.oidc.exchange(self.http(), o, cb).await,
+        }
+    }
+
+    /// `grant_type=refresh_token`. The answer often has no `refresh_token` (Google never
+    /// sends one): the caller keeps the old one then. Facebook → `NotSupported`.
+    pub async fn refresh(
+        &self,
+        c: &SocialConnector,
+        refresh_token: &SecretString,
+    ) -> Result<TokenResponse, ProviderError> {
+        match &c.inner {
+            Social::Github(g) => github::refresh(self.http(), g, refresh_token).await,
+            Social::Google(g) => google::refresh(self.http(), g, refresh_token).await,
+            Social::Facebook(_) => Err(ProviderError::NotSupported("Facebook issues no refresh tokens")),
+            Social::OAuth2(o) => oauth2::refresh(self.http(), o, refresh_token).await,
+            Social::Oidc(o) => self.inner.oidc.refresh(self.http(), o, refresh_token).await,
+        }
+    }
+
+    /// Revokes a token at the provider: GitHub's `DELETE /applications/{client_id}/grant` (pass
+    /// the access token; this ends the user's whole grant), Google's revocation endpoint, the
+    /// RFC 7009 endpoint of an OIDC provider (discovered or configured) or an OAuth 2.0
+    /// connector's `revocationEndpoint`. `NotSupported` for Facebook and where there is no
+    /// endpoint. A token the provider already considers invalid counts as revoked.
+    pub async fn revoke(&self, c: &SocialConnector, token: &SecretString) -> Result<(), ProviderError> {
+        match &c.inner {
+            Social::Github(g) => github::revoke(self.http(), g, token).await,
+            Social::Google(g) => google::revoke(self.http(), g, token).await,
+            Social::Facebook(_) => Err(ProviderError::NotSupported("Facebook has no token revocation")),
+            Social::OAuth2(o) => oauth2::revoke(self.http(), o, token).await,
+            Social::Oidc(o) => self.inner.oidc.revoke(self.http(), o, token).await,
+        }
+    }
+
+    /// [`Providers::authorization_url`] for an SSO connector.
+    pub async fn sso_authorization_url(
+        &self,
+        c: &SsoOidcConnector,
+        req: &AuthorizationRequest<'_>,
+    ) -> Result<url::Url, ProviderError> {
+        self.inner.oidc.authorization_url(self.http(), &c.inner, req).await
+    }
+
+    /// [`Providers::exchange`] for an SSO connector.
+    pub async fn sso_exchange(
+        &self,
+        c: &SsoOidcConnector,
+        cb: &Callback<'_>,
+    ) -> Result<(TokenResponse, UserProfile), ProviderError> {
+        self.inner.oidc.exchange(self.http(), &c.inner, cb).await
+    }
+
+    /// [`Providers::refresh`] for an SSO connector.
+    pub async fn sso_refresh(
+        &self,
+        c: &SsoOidcConnector,
+        refresh_token: &SecretString,
+    ) -> Result<TokenResponse, ProviderError> {
+        self.inner.oidc.refresh(self.http(), &c.inner, refresh_token).await
+    }
+
+    /// [`Providers::revoke`] for an SSO connector.
+    pub async fn sso_revoke(&self, c: &SsoOidcConnector, token: &SecretString) -> Result<(), ProviderError> {
+        self.inner.oidc.revoke(self.http(), &c.inner, token).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_is_send_sync_clone() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<Providers>();
+        check::<SocialConnector>();
+        check::<SsoOidcConnector>();
+    }
+}
