@@ -1,12 +1,16 @@
 //! Strongroom's domain services. Business rules live here, never in handlers or SQL.
 
 pub mod admins;
+pub mod applications;
 pub mod clock;
+pub mod crypto;
 pub mod keys;
+pub mod oidc;
 pub mod rewrap;
 pub mod token_sets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use secrecy::{ExposeSecret, SecretString};
 pub use strongroom_store as store;
 pub use strongroom_vault as vault;
 

@@ -1,0 +1,167 @@
+//! Applications that sign users in through Strongroom's OpenID provider (Logto's shapes).
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use strongroom_store::{ApplicationId, ApplicationRow, Store};
+
+use crate::crypto::{random_token, token_hash};
+use crate::{Clock, CoreError, Result};
+
+/// Logto's application types.
+pub const APPLICATION_TYPES: &[&str] = &["Traditional", "SPA", "Native", "MachineToMachine"];
+
+/// Whether an application type authenticates with a client secret.
+pub fn is_confidential(app_type: &str) -> bool {
+    matches!(app_type, "Traditional" | "MachineToMachine")
+}
+
+/// What an application is created with.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewApplication {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub app_type: String,
+    pub description: Option<String>,
+    pub oidc_client_metadata: Option<ClientMetadata>,
+    pub custom_client_metadata: Option<Value>,
+    pub is_third_party: Option<bool>,
+}
+
+/// A partial update (PATCH).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplicationPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub oidc_client_metadata: Option<ClientMetadata>,
+    pub custom_client_metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientMetadata {
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+impl ClientMetadata {
+    fn validate(&self) -> Result<()> {
+        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
+            let ok = uri.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) && !rest.is_empty()
+            }) && !uri.contains('#');
+            if !ok {
+                return Err(CoreError::Invalid(format!("`{uri}` is not an absolute URI without a fragment")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The application service.
+#[derive(Debug, Clone)]
+pub struct Applications {
+    store: Store,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+impl Applications {
+    pub fn new(store: Store, clock: std::sync::Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Creates an application. Confidential types get a client secret, returned this once:
+    /// only its hash is stored.
+    pub async fn create(&self, new: NewApplication) -> Result<(ApplicationRow, Option<SecretString>)> {
+        if new.name.trim().is_empty() {
+            return Err(CoreError::Invalid("name must not be empty".into()));
+        }
+        if !APPLICATION_TYPES.contains(&new.app_type.as_str()) {
+            return Err(CoreError::Invalid(format!(
+                "type must be one of {}",
+                APPLICATION_TYPES.join(", ")
+            )));
+        }
+        let metadata = new.oidc_client_metadata.unwrap_or_default();
+        metadata.validate()?;
+        let secret = is_confidential(&new.app_type).then(random_token).transpose()?;
+        let now = self.clock.now_ms();
+        let row = ApplicationRow {
+            id: ApplicationId::generate(),
+            name: new.name,
+            description: new.description,
+            secret_hash: secret.as_deref().map(token_hash),
+            app_type: new.app_type,
+            oidc_client_metadata: serde_json::to_value(&metadata).map_err(|e| CoreError::Invalid(e.to_string()))?,
+            custom_client_metadata: new.custom_client_metadata.unwrap_or_else(|| json!({})),
+            is_third_party: new.is_third_party.unwrap_or(false),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.save_application(&row).await?;
+        Ok((row, secret.map(SecretString::from)))
+    }
+
+    pub async fn get(&self, id: &ApplicationId) -> Result<Option<ApplicationRow>> {
+        Ok(self.store.get_application(id).await?)
+    }
+
+    pub async fn list(&self) -> Result<Vec<ApplicationRow>> {
+        Ok(self.store.list_applications().await?)
+    }
+
+    pub async fn update(&self, id: &ApplicationId, patch: ApplicationPatch) -> Result<Option<ApplicationRow>> {
+        let Some(mut row) = self.store.get_application(id).await? else { return Ok(None) };
+        if let Some(name) = patch.name {
+            if name.trim().is_empty() {
+                return Err(CoreError::Invalid("name must not be empty".into()));
+            }
+            row.name = name;
+        }
+        if let Some(d) = patch.description {
+            row.description = Some(d);
+        }
+        if let Some(m) = patch.oidc_client_metadata {
+            m.validate()?;
+            row.oidc_client_metadata = serde_json::to_value(&m).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        }
+        if let Some(c) = patch.custom_client_metadata {
+            row.custom_client_metadata = c;
+        }
+        row.updated_at = self.clock.now_ms();
+        self.store.save_application(&row).await?;
+        Ok(Some(row))
+    }
+
+    pub async fn delete(&self, id: &ApplicationId) -> Result<bool> {
+        Ok(self.store.delete_application(id).await?)
+    }
+}
+
+/// Logto's JSON shape of an application. The secret appears only in the creation response.
+pub fn application_json(row: &ApplicationRow, secret: Option<&str>) -> Value {
+    json!({
+        "tenantId": "default",
+        "id": row.id,
+        "name": row.name,
+        "secret": secret,
+        "description": row.description,
+        "type": row.app_type,
+        "oidcClientMetadata": row.oidc_client_metadata,
+        "customClientMetadata": row.custom_client_metadata,
+        "protectedAppMetadata": null,
+        "isThirdParty": row.is_third_party,
+        "createdAt": row.created_at,
+    })
+}
+
+/// The redirect URIs registered for an application.
+pub fn redirect_uris(row: &ApplicationRow) -> Vec<String> {
+    row.oidc_client_metadata["redirectUris"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}

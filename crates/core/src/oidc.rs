@@ -1,0 +1,501 @@
+//! Strongroom's OpenID provider: signing keys and JWKS, client authentication, and the token
+//! endpoint's grants (authorization code with PKCE, rotating refresh tokens with reuse
+//! detection, client credentials for the Management API). Codes and tokens are opaque random
+//! strings; only their SHA-256 is stored.
+
+use std::sync::Arc;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use serde_json::{Value, json};
+use strongroom_store::{
+    AccessTokenRow, ApplicationId, ApplicationRow, AuthorizationCodeRow, GrantRow, RefreshTokenRow, SigningKeyRow,
+    Store, UserId,
+};
+use strongroom_vault::{AssociatedData, Domain, Keyring};
+
+use crate::applications::is_confidential;
+use crate::crypto::{b64url, constant_time_eq, random_token, token_hash};
+use crate::{Clock, CoreError, Result};
+
+pub const ACCESS_TOKEN_TTL_SECS: i64 = 3600;
+pub const REFRESH_TOKEN_TTL_SECS: i64 = 14 * 24 * 3600;
+pub const CODE_TTL_SECS: i64 = 60;
+pub const ID_TOKEN_TTL_SECS: i64 = 3600;
+/// Scopes Strongroom's provider knows. `all` is the Management API's scope.
+pub const SCOPES: &[&str] = &["openid", "profile", "email", "offline_access", "identities"];
+pub const MANAGEMENT_SCOPE: &str = "all";
+const KEY_DOMAIN: Domain = Domain("oidc_signing_keys");
+
+/// A token-endpoint (or authorization) error, as RFC 6749 section 5.2 names them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}: {description}")]
+pub struct OAuthError {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self { error, description: description.into() }
+    }
+}
+
+/// A successful token response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+}
+
+impl Tokens {
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        });
+        if let Some(r) = &self.refresh_token {
+            v["refresh_token"] = json!(r);
+        }
+        if let Some(i) = &self.id_token {
+            v["id_token"] = json!(i);
+        }
+        v
+    }
+}
+
+/// The signing key in use.
+struct SigningKey {
+    kid: String,
+    pair: KeyPair,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({}, [redacted])", self.kid)
+    }
+}
+
+fn public_jwk(kid: &str, pair: &KeyPair) -> Value {
+    let public = pair.public_key();
+    json!({
+        "kty": "RSA",
+        "use": "sig",
+        "alg": "RS256",
+        "kid": kid,
+        "n": b64url(public.modulus().big_endian_without_leading_zero()),
+        "e": b64url(public.exponent().big_endian_without_leading_zero()),
+    })
+}
+
+fn key_aad(kid: &str) -> AssociatedData {
+    AssociatedData::new("strongroom.oidc_signing_key.v1").field("kid", kid)
+}
+
+/// Claims about a user, for ID tokens and userinfo.
+#[derive(Debug, Clone, Default)]
+pub struct UserClaims {
+    pub sub: String,
+    pub name: Option<String>,
+    pub username: Option<String>,
+    pub picture: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+}
+
+impl UserClaims {
+    /// The claims the given scopes release.
+    pub fn for_scopes(&self, scope: &str) -> Value {
+        let has = |s: &str| scope.split(' ').any(|x| x == s);
+        let mut v = json!({ "sub": self.sub });
+        if has("profile") {
+            v["name"] = json!(self.name);
+            v["username"] = json!(self.username);
+            v["picture"] = json!(self.picture);
+        }
+        if has("email") {
+            v["email"] = json!(self.email);
+            v["email_verified"] = json!(self.email_verified);
+        }
+        v
+    }
+}
+
+/// What an authorization request was granted, to become a code.
+#[derive(Debug, Clone)]
+pub struct CodeRequest {
+    pub application_id: ApplicationId,
+    pub user_id: UserId,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub resource: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: i64,
+}
+
+/// The provider.
+#[derive(Debug, Clone)]
+pub struct Oidc {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+    api_resource: String,
+    key: Arc<SigningKey>,
+}
+
+impl Oidc {
+    /// Loads the oldest signing key, or creates one (sealed in the vault). Several processes
+    /// starting at once converge on the oldest key; every unretired key is in the JWKS.
+    pub async fn load(store: Store, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, endpoint: &str) -> Result<Self> {
+        if store.list_signing_keys().await?.is_empty() {
+            let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| CoreError::Invalid("RSA key generation failed".into()))?;
+            let kid = strongroom_store::new_id();
+            let der = pair.as_der().map_err(|_| CoreError::Invalid("RSA key encoding failed".into()))?;
+            let sealed = keyring.seal(KEY_DOMAIN, &kid, &key_aad(&kid), der.as_ref())?;
+            store
+                .insert_signing_key(&SigningKeyRow {
+                    public_jwk: public_jwk(&kid, &pair),
+                    id: kid,
+                    algorithm: "RS256".into(),
+                    sealed_private_key: sealed,
+                    created_at: clock.now_ms(),
+                    retired_at: None,
+                })
+                .await?;
+        }
+        let row = store
+            .list_signing_keys()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CoreError::Invalid("no signing key".into()))?;
+        let der = keyring.open(KEY_DOMAIN, &row.id, &key_aad(&row.id), &row.sealed_private_key)?;
+        let pair = KeyPair::from_pkcs8(&der).map_err(|_| CoreError::Invalid("stored signing key is malformed".into()))?;
+        let endpoint = endpoint.trim_end_matches('/');
+        Ok(Self {
+            store,
+            clock,
+            issuer: format!("{endpoint}/oidc"),
+            api_resource: format!("{endpoint}/api"),
+            key: Arc::new(SigningKey { kid: row.id, pair }),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The Management API's resource indicator, `<endpoint>/api`.
+    pub fn api_resource(&self) -> &str {
+        &self.api_resource
+    }
+
+    /// The discovery document.
+    pub fn discovery(&self) -> Value {
+        let i = &self.issuer;
+        json!({
+            "issuer": i,
+            "authorization_endpoint": format!("{i}/auth"),
+            "token_endpoint": format!("{i}/token"),
+            "userinfo_endpoint": format!("{i}/me"),
+            "jwks_uri": format!("{i}/jwks"),
+            "end_session_endpoint": format!("{i}/session/end"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": SCOPES,
+            "claims_supported": ["sub", "name", "username", "picture", "email", "email_verified", "auth_time", "nonce"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+        })
+    }
+
+    /// Every unretired public key.
+    pub async fn jwks(&self) -> Result<Value> {
+        let keys: Vec<Value> = self.store.list_signing_keys().await?.into_iter().map(|k| k.public_jwk).collect();
+        Ok(json!({ "keys": keys }))
+    }
+
+    /// Signs a JWT with RS256.
+    pub fn sign_jwt(&self, claims: &Value) -> Result<String> {
+        let header = json!({ "alg": "RS256", "typ": "JWT", "kid": self.key.kid });
+        let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let mut signature = vec![0u8; self.key.pair.public_modulus_len()];
+        self.key
+            .pair
+            .sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+            .map_err(|_| CoreError::Invalid("signing failed".into()))?;
+        Ok(format!("{signing_input}.{}", b64url(&signature)))
+    }
+
+    /// Authenticates the client of a token request. Confidential clients must present their
+    /// secret; public clients (SPA, Native) must not have one and rely on PKCE.
+    pub async fn authenticate_client(&self, client_id: &str, secret: Option<&str>) -> Result<ApplicationRow, OAuthError> {
+        let invalid = || OAuthError::new("invalid_client", "client authentication failed");
+        let app = self
+            .store
+            .get_application(&ApplicationId(client_id.to_owned()))
+            .await
+            .map_err(|_| OAuthError::new("server_error", "storage unavailable"))?
+            .ok_or_else(invalid)?;
+        match (is_confidential(&app.app_type), secret, app.secret_hash.as_deref()) {
+            (true, Some(secret), Some(hash)) if constant_time_eq(&token_hash(secret), hash) => Ok(app),
+            (false, None, _) => Ok(app),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// `grant_type=client_credentials`: a Management API token for a machine-to-machine app.
+    pub async fn client_credentials(&self, app: &ApplicationRow, scope: Option<&str>, resource: Option<&str>) -> Result<Tokens, OAuthError> {
+        if app.app_type != "MachineToMachine" {
+            return Err(OAuthError::new("unauthorized_client", "only machine-to-machine applications may use client_credentials"));
+        }
+        if resource != Some(self.api_resource.as_str()) {
+            return Err(OAuthError::new("invalid_target", format!("resource must be {}", self.api_resource)));
+        }
+        let scope = scope.unwrap_or(MANAGEMENT_SCOPE);
+        if scope.split(' ').any(|s| s != MANAGEMENT_SCOPE) {
+            return Err(OAuthError::new("invalid_scope", "the Management API has one scope: all"));
+        }
+        let access = self
+            .issue_access_token(None, &app.id, None, scope, Some(&self.api_resource))
+            .await?;
+        Ok(Tokens { access_token: access, expires_in: ACCESS_TOKEN_TTL_SECS, scope: scope.to_owned(), refresh_token: None, id_token: None })
+    }
+
+    /// Creates a grant and an authorization code for a completed sign-in. Returns the code.
+    pub async fn issue_code(&self, req: &CodeRequest) -> Result<String> {
+        let now = self.clock.now_ms();
+        let grant = GrantRow {
+            id: strongroom_store::new_id(),
+            user_id: Some(req.user_id.clone()),
+            application_id: req.application_id.clone(),
+            scope: req.scope.clone(),
+            resource: req.resource.clone(),
+            created_at: now,
+            revoked_at: None,
+        };
+        self.store.insert_grant(&grant).await?;
+        let code = random_token()?;
+        self.store
+            .insert_authorization_code(&AuthorizationCodeRow {
+                code_hash: token_hash(&code),
+                grant_id: grant.id,
+                redirect_uri: req.redirect_uri.clone(),
+                scope: req.scope.clone(),
+                resource: req.resource.clone(),
+                nonce: req.nonce.clone(),
+                code_challenge: req.code_challenge.clone(),
+                code_challenge_method: req.code_challenge_method.clone(),
+                auth_time: req.auth_time,
+                created_at: now,
+                expires_at: now + CODE_TTL_SECS * 1000,
+                consumed_at: None,
+            })
+            .await?;
+        Ok(code)
+    }
+
+    /// `grant_type=authorization_code`. A code is good once: a second redemption revokes its
+    /// grant (and every token issued from it).
+    pub async fn exchange_code(
+        &self,
+        app: &ApplicationRow,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+        claims: impl AsyncFnOnce(&UserId) -> Result<UserClaims>,
+    ) -> Result<Tokens, OAuthError> {
+        let now = self.clock.now_ms();
+        let invalid = |d: &str| OAuthError::new("invalid_grant", d);
+        let code_row = match self.store.consume_authorization_code(&token_hash(code), now).await.map_err(server_error)? {
+            Ok(c) => c,
+            Err(Some(reused)) => {
+                self.store.revoke_grant(&reused.grant_id, now).await.map_err(server_error)?;
+                return Err(invalid("authorization code already used; its grant is revoked"));
+            }
+            Err(None) => return Err(invalid("unknown authorization code")),
+        };
+        if code_row.expires_at <= now {
+            return Err(invalid("authorization code expired"));
+        }
+        let grant = self
+            .store
+            .get_grant(&code_row.grant_id)
+            .await
+            .map_err(server_error)?
+            .filter(|g| g.revoked_at.is_none() && g.application_id == app.id)
+            .ok_or_else(|| invalid("authorization code was not issued to this client"))?;
+        if redirect_uri != Some(code_row.redirect_uri.as_str()) {
+            return Err(invalid("redirect_uri does not match the authorization request"));
+        }
+        match (code_row.code_challenge.as_deref(), code_verifier) {
+            (Some(challenge), Some(verifier)) => {
+                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+                if !constant_time_eq(&b64url(digest.as_ref()), challenge) {
+                    return Err(invalid("PKCE verification failed"));
+                }
+            }
+            (Some(_), None) => return Err(invalid("code_verifier is required")),
+            (None, Some(_)) => return Err(invalid("no code_challenge was sent with the authorization request")),
+            (None, None) => {}
+        }
+        let user_id = grant.user_id.clone().ok_or_else(|| invalid("grant has no user"))?;
+        let claims = claims(&user_id).await.map_err(server_error)?;
+        self.tokens_for(&grant, &user_id, &code_row.scope, code_row.resource.as_deref(), Some(&claims), code_row.nonce.as_deref(), code_row.auth_time)
+            .await
+    }
+
+    /// `grant_type=refresh_token` with rotation. Presenting a refresh token that was already
+    /// rotated is treated as theft: the whole grant is revoked.
+    pub async fn refresh(
+        &self,
+        app: &ApplicationRow,
+        refresh_token: &str,
+        claims: impl AsyncFnOnce(&UserId) -> Result<UserClaims>,
+    ) -> Result<Tokens, OAuthError> {
+        let now = self.clock.now_ms();
+        let invalid = |d: &str| OAuthError::new("invalid_grant", d);
+        let row = match self.store.consume_refresh_token(&token_hash(refresh_token), now).await.map_err(server_error)? {
+            Ok(r) => r,
+            Err(Some(reused)) => {
+                self.store.revoke_grant(&reused.grant_id, now).await.map_err(server_error)?;
+                return Err(invalid("refresh token already used; its grant is revoked"));
+            }
+            Err(None) => return Err(invalid("unknown refresh token")),
+        };
+        if row.expires_at <= now {
+            return Err(invalid("refresh token expired"));
+        }
+        let grant = self
+            .store
+            .get_grant(&row.grant_id)
+            .await
+            .map_err(server_error)?
+            .filter(|g| g.revoked_at.is_none() && g.application_id == app.id)
+            .ok_or_else(|| invalid("refresh token was not issued to this client"))?;
+        let user_id = grant.user_id.clone().ok_or_else(|| invalid("grant has no user"))?;
+        let claims = claims(&user_id).await.map_err(server_error)?;
+        self.tokens_for(&grant, &user_id, &row.scope, grant.resource.as_deref(), Some(&claims), None, now / 1000).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn tokens_for(
+        &self,
+        grant: &GrantRow,
+        user_id: &UserId,
+        scope: &str,
+        resource: Option<&str>,
+        claims: Option<&UserClaims>,
+        nonce: Option<&str>,
+        auth_time: i64,
+    ) -> Result<Tokens, OAuthError> {
+        let now = self.clock.now_ms();
+        let access = self
+            .issue_access_token(Some(&grant.id), &grant.application_id, Some(user_id), scope, resource)
+            .await?;
+        let has = |s: &str| scope.split(' ').any(|x| x == s);
+        let refresh_token = if has("offline_access") {
+            let token = random_token().map_err(server_error)?;
+            self.store
+                .insert_refresh_token(&RefreshTokenRow {
+                    token_hash: token_hash(&token),
+                    grant_id: grant.id.clone(),
+                    scope: scope.to_owned(),
+                    created_at: now,
+                    expires_at: now + REFRESH_TOKEN_TTL_SECS * 1000,
+                    consumed_at: None,
+                })
+                .await
+                .map_err(server_error)?;
+            Some(token)
+        } else {
+            None
+        };
+        let id_token = match claims.filter(|_| has("openid")) {
+            Some(c) => {
+                let mut body = c.for_scopes(scope);
+                body["iss"] = json!(self.issuer);
+                body["aud"] = json!(grant.application_id);
+                body["iat"] = json!(now / 1000);
+                body["exp"] = json!(now / 1000 + ID_TOKEN_TTL_SECS);
+                body["auth_time"] = json!(auth_time);
+                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access.as_bytes());
+                body["at_hash"] = json!(b64url(&digest.as_ref()[..16]));
+                if let Some(n) = nonce {
+                    body["nonce"] = json!(n);
+                }
+                Some(self.sign_jwt(&body).map_err(server_error)?)
+            }
+            None => None,
+        };
+        Ok(Tokens { access_token: access, expires_in: ACCESS_TOKEN_TTL_SECS, scope: scope.to_owned(), refresh_token, id_token })
+    }
+
+    async fn issue_access_token(
+        &self,
+        grant_id: Option<&str>,
+        application_id: &ApplicationId,
+        user_id: Option<&UserId>,
+        scope: &str,
+        resource: Option<&str>,
+    ) -> Result<String, OAuthError> {
+        let now = self.clock.now_ms();
+        let token = random_token().map_err(server_error)?;
+        self.store
+            .insert_access_token(&AccessTokenRow {
+                token_hash: token_hash(&token),
+                grant_id: grant_id.map(str::to_owned),
+                application_id: application_id.clone(),
+                user_id: user_id.cloned(),
+                scope: scope.to_owned(),
+                resource: resource.map(str::to_owned),
+                created_at: now,
+                expires_at: now + ACCESS_TOKEN_TTL_SECS * 1000,
+            })
+            .await
+            .map_err(server_error)?;
+        Ok(token)
+    }
+
+    /// The claims of a user, for ID tokens and userinfo.
+    pub async fn user_claims(&self, user_id: &UserId) -> Result<UserClaims> {
+        let user = self
+            .store
+            .get_user(user_id)
+            .await?
+            .ok_or_else(|| CoreError::Invalid("the user no longer exists".into()))?;
+        Ok(UserClaims {
+            sub: user.id.0,
+            name: user.name,
+            username: user.username,
+            picture: user.avatar,
+            email_verified: user.primary_email.is_some(),
+            email: user.primary_email,
+        })
+    }
+
+    /// The live access token behind a bearer string, if any.
+    pub async fn access_token(&self, bearer: &str) -> Result<Option<AccessTokenRow>> {
+        Ok(self.store.find_access_token(&token_hash(bearer), self.clock.now_ms()).await?)
+    }
+}
+
+fn server_error<E: std::fmt::Display>(e: E) -> OAuthError {
+    tracing::error!(error = %e, "token endpoint failure");
+    OAuthError::new("server_error", "internal error")
+}
