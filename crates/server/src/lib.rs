@@ -5,10 +5,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+mod error;
+pub mod extract;
+mod management;
+mod oidc;
+
+pub use error::ApiError;
+
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use strongroom_core::store::Store;
+use strongroom_core::applications::Applications;
+use strongroom_core::oidc::Oidc;
 use strongroom_core::token_sets::TokenSets;
 use strongroom_core::vault::Keyring;
 use strongroom_core::Clock;
@@ -22,14 +31,24 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
     pub token_sets: TokenSets,
+    pub applications: Applications,
+    pub oidc: Oidc,
     /// Public base URL; the OIDC issuer is `<endpoint>/oidc`.
     pub endpoint: String,
 }
 
 impl AppState {
-    pub fn new(store: Store, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, endpoint: String) -> Self {
+    /// Builds the services; loads (or creates) the OIDC signing key.
+    pub async fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        endpoint: String,
+    ) -> strongroom_core::Result<Self> {
         let token_sets = TokenSets::new(store.clone(), keyring.clone(), clock.clone());
-        Self { store, keyring, clock, token_sets, endpoint }
+        let applications = Applications::new(store.clone(), clock.clone());
+        let oidc = Oidc::load(store.clone(), keyring.clone(), clock.clone(), &endpoint).await?;
+        Ok(Self { store, keyring, clock, token_sets, applications, oidc, endpoint })
     }
 }
 
@@ -37,6 +56,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/status", get(status))
+        .merge(oidc::routes())
+        .merge(management::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

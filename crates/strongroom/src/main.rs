@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: KekCommand,
     },
+    /// Applications.
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
     /// The Secret Vault.
     Vault {
         #[command(subcommand)]
@@ -52,6 +57,16 @@ enum Command {
 enum KekCommand {
     /// Print a fresh random KEK (base64 of 32 bytes) for SECRET_VAULT_KEK.
     Generate,
+}
+
+#[derive(Debug, Subcommand)]
+enum AppsCommand {
+    /// Create a machine-to-machine application that may call the Management API; prints
+    /// {"id": ..., "secret": ...} (the secret is shown this once).
+    CreateM2m {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +138,20 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             store.close().await;
         }
         Command::Serve => serve(settings, clock).await?,
+        Command::Apps { command: AppsCommand::CreateM2m { name } } => {
+            let store = connect(&settings).await?;
+            let apps = strongroom_core::applications::Applications::new(store.clone(), clock);
+            let (app, secret) = apps
+                .create(strongroom_core::applications::NewApplication {
+                    name,
+                    app_type: "MachineToMachine".into(),
+                    ..Default::default()
+                })
+                .await?;
+            store.close().await;
+            let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
+            println!("{}", serde_json::json!({ "id": app.id, "secret": secret }));
+        }
         Command::Vault { command: VaultCommand::Status { json } } => {
             // Without any configured key, status still counts records per KEK id.
             let keyring = match kek::load_keyring(&settings, Generate::Forbidden) {
@@ -208,7 +237,7 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
             );
         }
     }
-    let state = AppState::new(store.clone(), keyring, clock, settings.endpoint.clone());
+    let state = AppState::new(store.clone(), keyring, clock, settings.endpoint.clone()).await?;
     let app = Application::build(settings.bind, state)
         .await
         .with_context(|| format!("cannot listen on {} (STRONGROOM_BIND)", settings.bind))?;

@@ -1,0 +1,91 @@
+//! A real Strongroom application on a free port, with its own database.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use strongroom_core::applications::NewApplication;
+use strongroom_core::store::{ApplicationRow, NewUser, Store, UserId};
+use strongroom_core::{ExposeSecret, SystemClock};
+use strongroom_server::{AppState, Application};
+use strongroom_testkit::TestDb;
+use strongroom_vault::{Kek, Keyring};
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let (db, store) = TestDb::migrated().await;
+        let keyring = Arc::new(Keyring::new(Kek::generate().expect("kek"), vec![]));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let base = format!("http://{addr}");
+        let state = AppState::new(store, keyring, Arc::new(SystemClock), base.clone()).await.expect("state");
+        let app = Application::build(addr, state.clone()).await.expect("bind");
+        tokio::spawn(app.run_until(std::future::pending()));
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Self { base, state, http, _db: db }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates an application directly through the service; returns it with its secret.
+    pub async fn application(&self, app_type: &str, redirect_uris: &[&str]) -> (ApplicationRow, Option<String>) {
+        let (row, secret) = self
+            .state
+            .applications
+            .create(NewApplication {
+                name: format!("{app_type} app"),
+                app_type: app_type.into(),
+                oidc_client_metadata: Some(strongroom_core::applications::ClientMetadata {
+                    redirect_uris: redirect_uris.iter().map(|s| (*s).to_owned()).collect(),
+                    post_logout_redirect_uris: vec![],
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("create application");
+        (row, secret.map(|s| s.expose_secret().to_owned()))
+    }
+
+    /// A Management API access token from a fresh machine-to-machine application.
+    pub async fn management_token(&self) -> String {
+        let (app, secret) = self.application("MachineToMachine", &[]).await;
+        let response = self
+            .http
+            .post(self.url("/oidc/token"))
+            .basic_auth(app.id.as_str(), secret.as_deref())
+            .form(&[("grant_type", "client_credentials"), ("resource", &self.url("/api")), ("scope", "all")])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.expect("json");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    pub async fn user(&self, name: &str) -> UserId {
+        let id = UserId::generate();
+        self.store()
+            .insert_user(
+                &id,
+                &NewUser { username: Some(name.into()), primary_email: Some(format!("{name}@example.com")), name: Some(name.into()), ..Default::default() },
+                0,
+            )
+            .await
+            .expect("user");
+        id
+    }
+}
