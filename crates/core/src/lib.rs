@@ -2,15 +2,19 @@
 
 pub mod admins;
 pub mod applications;
+pub mod audit;
 pub mod clock;
+pub mod connectors;
 pub mod crypto;
 pub mod keys;
 pub mod oidc;
 pub mod rewrap;
+pub mod sign_in;
 pub mod token_sets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use secrecy::{ExposeSecret, SecretString};
+pub use strongroom_providers as providers;
 pub use strongroom_store as store;
 pub use strongroom_vault as vault;
 
@@ -23,6 +27,8 @@ pub enum CoreError {
     Vault(#[from] strongroom_vault::VaultError),
     #[error(transparent)]
     Keys(#[from] keys::KeyCheckError),
+    #[error(transparent)]
+    Connector(connectors::ConnectorError),
     #[error("stored token set is malformed")]
     MalformedTokenSet,
     #[error("password hashing failed")]

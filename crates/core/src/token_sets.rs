@@ -17,17 +17,7 @@ use crate::{Clock, CoreError, Result};
 pub const FEDERATED_TOKEN_SET: &str = "federated_token_set";
 const DOMAIN: Domain = Domain("secrets");
 
-/// A provider's token endpoint answer, as the connectors hand it to the core.
-#[derive(Debug, Clone)]
-pub struct TokenResponse {
-    pub access_token: SecretString,
-    pub id_token: Option<SecretString>,
-    pub refresh_token: Option<SecretString>,
-    /// Seconds, as the provider sent it (already parsed when it came as a string).
-    pub expires_in: Option<i64>,
-    pub scope: Option<String>,
-    pub token_type: Option<String>,
-}
+pub use strongroom_providers::TokenResponse;
 
 /// The sealed payload of a token set. `Debug` never shows the tokens.
 #[derive(Debug, Clone)]

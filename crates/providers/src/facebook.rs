@@ -16,7 +16,6 @@ use crate::token::{ClientCredentials, ResponseFormat, token_call};
 use crate::types::{AuthorizationRequest, Callback, TokenResponse, UserProfile};
 
 pub(crate) const DEFAULT_SCOPE: &str = "email,public_profile";
-pub(crate) const GRAPH_API_VERSION: &str = "v23.0";
 pub(crate) const DEFAULT_GRAPH_API_BASE_URL: &str = "https://graph.facebook.com/v23.0";
 pub(crate) const DEFAULT_DIALOG_BASE_URL: &str = "https://www.facebook.com/v23.0";
 

@@ -246,6 +246,12 @@ impl Providers {
         self.inner.oidc.refresh(self.http(), &c.inner, refresh_token).await
     }
 
+    /// Discovers an SSO connector's provider (checking that its issuer answers) and returns
+    /// its settings: `clientId`, `issuer`, `scope` and the endpoints (Logto's `providerConfig`).
+    pub async fn sso_provider_config(&self, c: &SsoOidcConnector) -> Result<Value, ProviderError> {
+        self.inner.oidc.provider_config(self.http(), &c.inner).await
+    }
+
     /// [`Providers::revoke`] for an SSO connector.
     pub async fn sso_revoke(&self, c: &SsoOidcConnector, token: &SecretString) -> Result<(), ProviderError> {
         self.inner.oidc.revoke(self.http(), &c.inner, token).await

@@ -679,6 +679,21 @@ impl OidcState {
         token_call(http, request, ResponseFormat::Json, "the OpenID provider's token endpoint").await
     }
 
+    /// The provider's settings after discovery, in Logto's `providerConfig` shape (no secret).
+    pub(crate) async fn provider_config(&self, http: &Http, cfg: &OidcConfig) -> Result<Value, ProviderError> {
+        let ep = self.resolve(http, cfg).await?;
+        Ok(serde_json::json!({
+            "clientId": cfg.client.id,
+            "issuer": cfg.issuer,
+            "scope": cfg.scope,
+            "authorizationEndpoint": ep.authorization.as_str(),
+            "tokenEndpoint": ep.token.as_str(),
+            "userinfoEndpoint": ep.userinfo.as_ref().map(Url::as_str),
+            "jwksUri": ep.jwks.as_str(),
+            "revocationEndpoint": ep.revocation.as_ref().map(Url::as_str),
+        }))
+    }
+
     pub(crate) async fn revoke(&self, http: &Http, cfg: &OidcConfig, token: &SecretString) -> Result<(), ProviderError> {
         let ep = self.resolve(http, cfg).await?;
         let Some(endpoint) = &ep.revocation else {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use strongroom_core::CoreError;
+use strongroom_core::connectors::ConnectorError;
 
 /// An API error with its HTTP status and Logto code.
 #[derive(Debug)]
@@ -46,12 +47,42 @@ impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::Invalid(message) => Self::invalid_input(message),
+            CoreError::Connector(e) => e.into(),
             CoreError::Store(_)
             | CoreError::Vault(_)
             | CoreError::Keys(_)
             | CoreError::MalformedTokenSet
             | CoreError::PasswordHash => Self::internal(&e),
         }
+    }
+}
+
+impl From<ConnectorError> for ApiError {
+    fn from(e: ConnectorError) -> Self {
+        let (status, code) = match &e {
+            ConnectorError::UnknownFactory(_) => (StatusCode::UNPROCESSABLE_ENTITY, "connector.not_found_with_connector_id"),
+            ConnectorError::NotFound(_) | ConnectorError::SsoNotFound(_) => (StatusCode::NOT_FOUND, "entity.not_exists_with_id"),
+            ConnectorError::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
+            ConnectorError::MetadataNotAllowed => {
+                (StatusCode::BAD_REQUEST, "connector.cannot_overwrite_metadata_for_non_standard_connector")
+            }
+            ConnectorError::TargetImmutable => (StatusCode::BAD_REQUEST, "connector.can_not_modify_target"),
+            ConnectorError::MultipleInstances(_) => (StatusCode::UNPROCESSABLE_ENTITY, "connector.multiple_instances_not_supported"),
+            ConnectorError::TargetTaken(..) => (StatusCode::UNPROCESSABLE_ENTITY, "connector.multiple_target_with_same_platform"),
+            // Logto: 422 for social connectors, the default 400 for SSO connectors.
+            ConnectorError::TokenStorageNotSupported { sso: false } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "connector.token_storage_not_supported")
+            }
+            ConnectorError::TokenStorageNotSupported { sso: true } => (StatusCode::BAD_REQUEST, "connector.token_storage_not_supported"),
+            ConnectorError::UnknownSsoProvider(_) => (StatusCode::UNPROCESSABLE_ENTITY, "connector.not_found"),
+            ConnectorError::ForbiddenDomains(_) => (StatusCode::UNPROCESSABLE_ENTITY, "single_sign_on.forbidden_domains"),
+            ConnectorError::InvalidDomains(_) | ConnectorError::DomainsTaken(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "single_sign_on.duplicated_domains")
+            }
+            ConnectorError::DuplicateName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "single_sign_on.duplicate_connector_name"),
+            ConnectorError::ProviderCheck(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
+        };
+        Self::new(status, code, e.to_string())
     }
 }
 

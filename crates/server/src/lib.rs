@@ -5,10 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+mod connectors;
 mod error;
 pub mod extract;
+mod html;
 mod management;
 mod oidc;
+mod sign_in;
 
 pub use error::ApiError;
 
@@ -17,8 +20,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use strongroom_core::store::Store;
 use strongroom_core::applications::Applications;
+use strongroom_core::audit::Audit;
+use strongroom_core::connectors::Connectors;
 use strongroom_core::oidc::Oidc;
+use strongroom_core::sign_in::SignIn;
 use strongroom_core::token_sets::TokenSets;
+use strongroom_providers::Providers;
 use strongroom_core::vault::Keyring;
 use strongroom_core::Clock;
 use tokio::net::TcpListener;
@@ -33,22 +40,40 @@ pub struct AppState {
     pub token_sets: TokenSets,
     pub applications: Applications,
     pub oidc: Oidc,
+    pub connectors: Connectors,
+    pub sign_in: SignIn,
+    pub audit: Audit,
     /// Public base URL; the OIDC issuer is `<endpoint>/oidc`.
     pub endpoint: String,
 }
 
 impl AppState {
-    /// Builds the services; loads (or creates) the OIDC signing key.
+    /// Builds the services; loads (or creates) the OIDC signing key. `providers` makes every
+    /// upstream call (its timeout bounds each one).
     pub async fn new(
         store: Store,
         keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
+        providers: Providers,
         endpoint: String,
     ) -> strongroom_core::Result<Self> {
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
         let token_sets = TokenSets::new(store.clone(), keyring.clone(), clock.clone());
         let applications = Applications::new(store.clone(), clock.clone());
         let oidc = Oidc::load(store.clone(), keyring.clone(), clock.clone(), &endpoint).await?;
-        Ok(Self { store, keyring, clock, token_sets, applications, oidc, endpoint })
+        let connectors = Connectors::new(store.clone(), keyring.clone(), clock.clone(), providers);
+        let audit = Audit::new(store.clone(), clock.clone());
+        let sign_in = SignIn::new(
+            store.clone(),
+            keyring.clone(),
+            clock.clone(),
+            oidc.clone(),
+            connectors.clone(),
+            token_sets.clone(),
+            audit.clone(),
+            &endpoint,
+        );
+        Ok(Self { store, keyring, clock, token_sets, applications, oidc, connectors, sign_in, audit, endpoint })
     }
 }
 
@@ -58,6 +83,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/status", get(status))
         .merge(oidc::routes())
         .merge(management::routes())
+        .merge(connectors::routes())
+        .merge(sign_in::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -170,32 +170,47 @@ struct EndSession {
     state: Option<String>,
 }
 
-/// End session: Strongroom keeps no browser session across sign-ins, so this only sends the
-/// browser back to a registered post-logout redirect URI.
+/// End session: forgets the browser's session at Strongroom, then sends the browser back to a
+/// registered post-logout redirect URI (or shows that it is signed out).
 async fn end_session(
     State(state): State<AppState>,
+    headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<EndSession>,
 ) -> Result<Response, ApiError> {
-    let Some(uri) = q.post_logout_redirect_uri else {
-        return Ok((StatusCode::OK, axum::response::Html("<!doctype html><title>Signed out</title><p>You are signed out.</p>")).into_response());
+    let target = match q.post_logout_redirect_uri {
+        None => None,
+        Some(uri) => {
+            let client_id = q.client_id.ok_or_else(|| ApiError::invalid_input("client_id is required with post_logout_redirect_uri"))?;
+            let app = state
+                .applications
+                .get(&strongroom_core::store::ApplicationId(client_id))
+                .await?
+                .ok_or_else(|| ApiError::invalid_input("unknown client_id"))?;
+            let registered = app.oidc_client_metadata["postLogoutRedirectUris"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(uri.as_str())));
+            if !registered {
+                return Err(ApiError::invalid_input("post_logout_redirect_uri is not registered for this client"));
+            }
+            Some(match q.state {
+                Some(s) => format!("{uri}{}state={}", if uri.contains('?') { '&' } else { '?' }, urlencode(&s)),
+                None => uri,
+            })
+        }
     };
-    let client_id = q.client_id.ok_or_else(|| ApiError::invalid_input("client_id is required with post_logout_redirect_uri"))?;
-    let app = state
-        .applications
-        .get(&strongroom_core::store::ApplicationId(client_id))
-        .await?
-        .ok_or_else(|| ApiError::invalid_input("unknown client_id"))?;
-    let registered = app.oidc_client_metadata["postLogoutRedirectUris"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(uri.as_str())));
-    if !registered {
-        return Err(ApiError::invalid_input("post_logout_redirect_uri is not registered for this client"));
+    let session = crate::html::cookie(&headers, crate::sign_in::SESSION_COOKIE);
+    if let Err(e) = state.sign_in.end_session(session).await {
+        tracing::warn!(error = %e, "cannot delete the session");
     }
-    let target = match q.state {
-        Some(s) => format!("{uri}{}state={}", if uri.contains('?') { '&' } else { '?' }, urlencode(&s)),
-        None => uri,
+    let mut response = match target {
+        Some(target) => Redirect::to(&target).into_response(),
+        None => (StatusCode::OK, axum::response::Html(crate::html::page("Signed out", "<h1>Signed out</h1><p>You are signed out.</p>"))).into_response(),
     };
-    Ok(Redirect::to(&target).into_response())
+    let secure = state.endpoint.starts_with("https://");
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, crate::html::set_cookie(crate::sign_in::SESSION_COOKIE, "", Some(0), secure));
+    Ok(response)
 }
 
 /// Percent-encodes everything but unreserved characters.

@@ -83,9 +83,11 @@ const SSO_CONNECTOR_COLUMNS: &str = "id, provider_name, connector_name, config, 
     sync_profile, enable_token_storage, format_version, kek_id, encrypted_dek, ciphertext, created_at, updated_at";
 
 impl Store {
-    /// Inserts or fully rewrites a social connector.
+    /// Inserts or fully rewrites a social connector. A connector saved with token storage off
+    /// keeps no token sets: they are deleted in the same transaction.
     pub async fn save_connector(&self, c: &ConnectorRow) -> Result<()> {
         let sealed = c.sealed_config.as_ref();
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO connectors (id, connector_id, target, config, metadata, sync_profile, \
              enable_token_storage, format_version, kek_id, encrypted_dek, ciphertext, created_at, updated_at) \
@@ -107,8 +109,12 @@ impl Store {
         .bind(sealed.map(|e| e.ciphertext.clone()))
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if !c.enable_token_storage {
+            purge_token_sets(&mut tx, "connector_id", c.id.as_str()).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -152,10 +158,12 @@ impl Store {
         self.set_token_storage("connectors", "connector_id", id.as_str(), enabled, now).await
     }
 
+    /// As [`Store::save_connector`], for an SSO connector.
     pub async fn save_sso_connector(&self, c: &SsoConnectorRow) -> Result<()> {
         let sealed = c.sealed_config.as_ref();
         let domains = serde_json::to_string(&c.domains)
             .map_err(|e| crate::StoreError::Malformed(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO sso_connectors (id, provider_name, connector_name, config, domains, branding, \
              sync_profile, enable_token_storage, format_version, kek_id, encrypted_dek, ciphertext, created_at, updated_at) \
@@ -178,8 +186,12 @@ impl Store {
         .bind(sealed.map(|e| e.ciphertext.clone()))
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if !c.enable_token_storage {
+            purge_token_sets(&mut tx, "sso_connector_id", c.id.as_str()).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -241,17 +253,22 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Ok(None);
         }
-        let mut deleted = 0;
-        if !enabled {
-            deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM secrets WHERE {secret_column} = $1"
-            )))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
+        let deleted = if enabled { 0 } else { purge_token_sets(&mut tx, secret_column, id).await? };
         tx.commit().await?;
         Ok(Some(deleted))
     }
+}
+
+/// Deletes every token set stored through a connector (`column` is `connector_id` or
+/// `sso_connector_id`).
+async fn purge_token_sets(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    column: &'static str,
+    id: &str,
+) -> Result<u64> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM secrets WHERE {column} = $1")))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }

@@ -81,6 +81,17 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    /// The user whose primary e-mail address is `email` (compared case-insensitively).
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE LOWER(primary_email) = LOWER($1)"
+        )))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
     /// A page of users, newest first, optionally filtered by a case-insensitive substring of the
     /// id, username, email, phone or name. Returns the page and the total number of matches.
     pub async fn list_users(

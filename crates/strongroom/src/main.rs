@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use strongroom_core::admins::{self, FirstAdmin};
 use strongroom_core::rewrap::{self, RewrapOptions};
+use strongroom_core::providers::{Http, Providers};
 use strongroom_core::{Clock, SystemClock, keys};
 use strongroom_server::{AppState, Application};
 use strongroom_store::Store;
@@ -237,7 +238,8 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
             );
         }
     }
-    let state = AppState::new(store.clone(), keyring, clock, settings.endpoint.clone()).await?;
+    let providers = Providers::new(Http::new(Http::DEFAULT_TIMEOUT)?);
+    let state = AppState::new(store.clone(), keyring, clock, providers, settings.endpoint.clone()).await?;
     let app = Application::build(settings.bind, state)
         .await
         .with_context(|| format!("cannot listen on {} (STRONGROOM_BIND)", settings.bind))?;

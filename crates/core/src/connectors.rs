@@ -1,0 +1,561 @@
+//! Social and enterprise SSO connectors: validation, sealed client secrets, token-storage
+//! switches, and Logto's JSON shapes.
+//!
+//! A connector's secret config fields (`clientSecret`) are sealed in the vault; the `config`
+//! column and every response carry only the others. A `PATCH` whose config has no
+//! `clientSecret` keeps the stored one.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use strongroom_providers::{
+    FactoryMetadata, ProviderError, Providers, SocialConnector, SsoOidcConnector, canonical_factory_id, social_factories,
+};
+use strongroom_store::{ConnectorId, ConnectorRow, SsoConnectorId, SsoConnectorRow, Store, StoreError};
+use strongroom_vault::{AssociatedData, Domain, Envelope, Keyring};
+
+use crate::{Clock, CoreError, Result};
+
+/// Config fields that are secrets: sealed, never returned.
+pub const SECRET_CONFIG_KEYS: &[&str] = &["clientSecret"];
+/// The SSO provider Strongroom implements.
+pub const SSO_PROVIDER_OIDC: &str = "OIDC";
+/// Public e-mail domains an SSO connector may not claim.
+const FORBIDDEN_DOMAINS: &[&str] = &[
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com",
+    "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "qq.com", "163.com",
+];
+
+/// Why a connector request was refused. Each maps to one Logto code in the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("there is no connector factory `{0}`")]
+    UnknownFactory(String),
+    #[error("the connector `{0}` does not exist")]
+    NotFound(String),
+    #[error("the SSO connector `{0}` does not exist")]
+    SsoNotFound(String),
+    #[error("invalid connector configuration: {0}")]
+    InvalidConfig(String),
+    #[error("metadata can only be set on standard connectors (oauth2, oidc)")]
+    MetadataNotAllowed,
+    #[error("the target of a connector cannot be changed")]
+    TargetImmutable,
+    #[error("only one {0} connector can exist")]
+    MultipleInstances(String),
+    #[error("the connector `{0}` already uses the target `{1}`")]
+    TargetTaken(String, String),
+    #[error("this connector does not support token storage")]
+    TokenStorageNotSupported { sso: bool },
+    #[error("unsupported SSO provider `{0}`: Strongroom supports OIDC")]
+    UnknownSsoProvider(String),
+    #[error("these domains are public e-mail domains and cannot route to an SSO connector: {}", .0.join(", "))]
+    ForbiddenDomains(Vec<String>),
+    #[error("these domains are listed twice or are not valid domain names: {}", .0.join(", "))]
+    InvalidDomains(Vec<String>),
+    #[error("these domains already route to another SSO connector: {}", .0.join(", "))]
+    DomainsTaken(Vec<String>),
+    #[error("an SSO connector named `{0}` already exists")]
+    DuplicateName(String),
+    #[error("the identity provider check failed: {0}")]
+    ProviderCheck(ProviderError),
+}
+
+impl From<ConnectorError> for CoreError {
+    fn from(e: ConnectorError) -> Self {
+        CoreError::Connector(e)
+    }
+}
+
+/// `POST /api/connectors`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewConnector {
+    pub id: Option<String>,
+    pub connector_id: String,
+    pub config: Option<Value>,
+    pub metadata: Option<Value>,
+    pub sync_profile: Option<bool>,
+    pub enable_token_storage: Option<bool>,
+}
+
+/// `PATCH /api/connectors/:id`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorPatch {
+    pub config: Option<Value>,
+    pub metadata: Option<Value>,
+    pub sync_profile: Option<bool>,
+    pub enable_token_storage: Option<bool>,
+}
+
+/// `POST /api/sso-connectors`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSsoConnector {
+    pub provider_name: String,
+    pub connector_name: String,
+    pub config: Option<Value>,
+    pub domains: Option<Vec<String>>,
+    pub branding: Option<Value>,
+    pub sync_profile: Option<bool>,
+    pub enable_token_storage: Option<bool>,
+}
+
+/// `PATCH /api/sso-connectors/:id`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoConnectorPatch {
+    pub connector_name: Option<String>,
+    pub config: Option<Value>,
+    pub domains: Option<Vec<String>>,
+    pub branding: Option<Value>,
+    pub sync_profile: Option<bool>,
+    pub enable_token_storage: Option<bool>,
+}
+
+/// The factory metadata of a stored factory id (Logto's aliases included).
+pub fn factory(connector_id: &str) -> Option<FactoryMetadata> {
+    let id = canonical_factory_id(connector_id)?;
+    social_factories().into_iter().find(|f| f.id == id)
+}
+
+fn config_object(config: Option<Value>) -> Result<Map<String, Value>> {
+    match config {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(_) => Err(ConnectorError::InvalidConfig("config must be a JSON object".into()).into()),
+    }
+}
+
+/// Splits a config into its public fields and its secret ones.
+fn split_config(mut config: Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
+    let mut secrets = Map::new();
+    for key in SECRET_CONFIG_KEYS {
+        if let Some(v) = config.remove(*key) {
+            secrets.insert((*key).to_owned(), v);
+        }
+    }
+    (config, secrets)
+}
+
+fn config_aad(domain: Domain, id: &str) -> AssociatedData {
+    AssociatedData::new("strongroom.connector_config.v1").field("table", domain.0).field("id", id)
+}
+
+fn normalize_domains(domains: Vec<String>) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(domains.len());
+    let mut invalid = Vec::new();
+    for d in domains {
+        let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
+        let valid = !d.is_empty()
+            && d.len() <= 253
+            && d.contains('.')
+            && d.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !valid || out.contains(&d) {
+            invalid.push(d);
+        } else {
+            out.push(d);
+        }
+    }
+    let forbidden: Vec<String> = out.iter().filter(|d| FORBIDDEN_DOMAINS.contains(&d.as_str())).cloned().collect();
+    if !forbidden.is_empty() {
+        return Err(ConnectorError::ForbiddenDomains(forbidden).into());
+    }
+    if !invalid.is_empty() {
+        return Err(ConnectorError::InvalidDomains(invalid).into());
+    }
+    Ok(out)
+}
+
+fn invalid_config(e: ProviderError) -> CoreError {
+    match e {
+        ProviderError::Config(text) => ConnectorError::InvalidConfig(text).into(),
+        other => ConnectorError::ProviderCheck(other).into(),
+    }
+}
+
+/// The connector service.
+#[derive(Debug, Clone)]
+pub struct Connectors {
+    store: Store,
+    keyring: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+    providers: Providers,
+}
+
+impl Connectors {
+    pub fn new(store: Store, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, providers: Providers) -> Self {
+        Self { store, keyring, clock, providers }
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    fn seal_secrets(&self, domain: Domain, id: &str, secrets: &Map<String, Value>) -> Result<Option<Envelope>> {
+        if secrets.is_empty() {
+            return Ok(None);
+        }
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(|e| CoreError::Invalid(e.to_string()))?);
+        Ok(Some(self.keyring.seal(domain, id, &config_aad(domain, id), &plain)?))
+    }
+
+    fn open_secrets(&self, domain: Domain, id: &str, sealed: Option<&Envelope>) -> Result<Map<String, Value>> {
+        let Some(sealed) = sealed else { return Ok(Map::new()) };
+        let plain = self.keyring.open(domain, id, &config_aad(domain, id), sealed)?;
+        serde_json::from_slice(&plain).map_err(|_| CoreError::Invalid("the sealed connector config is malformed".into()))
+    }
+
+    /// The public config merged with the opened secrets.
+    fn full_config(&self, domain: Domain, id: &str, public: &Value, sealed: Option<&Envelope>) -> Result<Value> {
+        let mut config = public.as_object().cloned().unwrap_or_default();
+        config.extend(self.open_secrets(domain, id, sealed)?);
+        Ok(Value::Object(config))
+    }
+
+    // ----- social connectors -----
+
+    pub async fn list(&self, target: Option<&str>) -> Result<Vec<ConnectorRow>> {
+        let mut rows = self.store.list_connectors().await?;
+        if let Some(target) = target {
+            rows.retain(|r| r.target == target);
+        }
+        Ok(rows)
+    }
+
+    pub async fn get(&self, id: &ConnectorId) -> Result<ConnectorRow> {
+        self.store.get_connector(id).await?.ok_or_else(|| ConnectorError::NotFound(id.0.clone()).into())
+    }
+
+    /// The connector of a social target, if one is configured.
+    pub async fn by_target(&self, target: &str) -> Result<Option<ConnectorRow>> {
+        Ok(self.list(Some(target)).await?.into_iter().next())
+    }
+
+    /// A usable provider connector for a row.
+    pub fn social(&self, row: &ConnectorRow) -> Result<SocialConnector> {
+        let config = self.full_config(Domain("connectors"), row.id.as_str(), &row.config, row.sealed_config.as_ref())?;
+        SocialConnector::from_config(&row.connector_id, &config).map_err(invalid_config)
+    }
+
+    pub async fn create(&self, new: NewConnector) -> Result<ConnectorRow> {
+        let factory = factory(&new.connector_id).ok_or_else(|| ConnectorError::UnknownFactory(new.connector_id.clone()))?;
+        let metadata = match new.metadata {
+            None | Some(Value::Null) => json!({}),
+            Some(m @ Value::Object(_)) if factory.is_standard => m,
+            Some(Value::Object(_)) => return Err(ConnectorError::MetadataNotAllowed.into()),
+            Some(_) => return Err(CoreError::Invalid("metadata must be a JSON object".into())),
+        };
+        let target = match metadata.get("target") {
+            Some(Value::String(t)) if !t.trim().is_empty() => t.trim().to_owned(),
+            Some(Value::String(_)) | None => factory.target.to_owned(),
+            Some(_) => return Err(CoreError::Invalid("metadata.target must be a string".into())),
+        };
+        let existing = self.store.list_connectors().await?;
+        if !factory.is_standard && existing.iter().any(|c| canonical_factory_id(&c.connector_id) == Some(factory.id)) {
+            return Err(ConnectorError::MultipleInstances(factory.id.to_owned()).into());
+        }
+        if let Some(other) = existing.iter().find(|c| c.target == target) {
+            return Err(ConnectorError::TargetTaken(other.id.0.clone(), target).into());
+        }
+        let storage = new.enable_token_storage.unwrap_or(false);
+        if storage && !factory.is_token_storage_supported {
+            return Err(ConnectorError::TokenStorageNotSupported { sso: false }.into());
+        }
+        let id = match new.id {
+            Some(id) if !id.trim().is_empty() => {
+                let id = id.trim().to_owned();
+                if id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+                    return Err(CoreError::Invalid("id may only contain letters, digits, - and _ (128 at most)".into()));
+                }
+                ConnectorId(id)
+            }
+            _ => ConnectorId::generate(),
+        };
+        let config = config_object(new.config)?;
+        if !config.is_empty() {
+            SocialConnector::from_config(&new.connector_id, &Value::Object(config.clone())).map_err(invalid_config)?;
+        }
+        let (public, secrets) = split_config(config);
+        let now = self.clock.now_ms();
+        let row = ConnectorRow {
+            sealed_config: self.seal_secrets(Domain("connectors"), id.as_str(), &secrets)?,
+            id,
+            connector_id: new.connector_id,
+            target,
+            config: Value::Object(public),
+            metadata,
+            sync_profile: new.sync_profile.unwrap_or(false),
+            enable_token_storage: storage,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.save_connector(&row).await {
+            Err(StoreError::Conflict(_)) => Err(CoreError::Invalid(format!("a connector with id `{}` already exists", row.id))),
+            other => other.map(|()| row).map_err(Into::into),
+        }
+    }
+
+    /// Applies a PATCH. `enableTokenStorage: false` deletes every token set stored through
+    /// the connector, in the transaction that saves it.
+    pub async fn update(&self, id: &ConnectorId, patch: ConnectorPatch) -> Result<ConnectorRow> {
+        let mut row = self.get(id).await?;
+        let factory = factory(&row.connector_id).ok_or_else(|| ConnectorError::UnknownFactory(row.connector_id.clone()))?;
+        if let Some(metadata) = patch.metadata.filter(|m| !m.is_null()) {
+            if !factory.is_standard {
+                return Err(ConnectorError::MetadataNotAllowed.into());
+            }
+            if !metadata.is_object() {
+                return Err(CoreError::Invalid("metadata must be a JSON object".into()));
+            }
+            if metadata.get("target").and_then(Value::as_str).is_some_and(|t| t != row.target) {
+                return Err(ConnectorError::TargetImmutable.into());
+            }
+            row.metadata = metadata;
+        }
+        if let Some(enable) = patch.enable_token_storage {
+            if enable && !factory.is_token_storage_supported {
+                return Err(ConnectorError::TokenStorageNotSupported { sso: false }.into());
+            }
+            row.enable_token_storage = enable;
+        }
+        if let Some(sync) = patch.sync_profile {
+            row.sync_profile = sync;
+        }
+        if let Some(config) = patch.config {
+            let (public, mut secrets) = split_config(config_object(Some(config))?);
+            let domain = Domain("connectors");
+            for (k, v) in self.open_secrets(domain, row.id.as_str(), row.sealed_config.as_ref())? {
+                secrets.entry(k).or_insert(v);
+            }
+            let mut full = public.clone();
+            full.extend(secrets.clone());
+            SocialConnector::from_config(&row.connector_id, &Value::Object(full)).map_err(invalid_config)?;
+            row.config = Value::Object(public);
+            row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
+        }
+        row.updated_at = self.clock.now_ms();
+        self.store.save_connector(&row).await?;
+        Ok(row)
+    }
+
+    /// Deletes a connector; its token sets go with it (identities stay, as in Logto).
+    pub async fn delete(&self, id: &ConnectorId) -> Result<()> {
+        if self.store.delete_connector(id).await? {
+            Ok(())
+        } else {
+            Err(ConnectorError::NotFound(id.0.clone()).into())
+        }
+    }
+
+    // ----- enterprise SSO connectors -----
+
+    pub async fn list_sso(&self) -> Result<Vec<SsoConnectorRow>> {
+        Ok(self.store.list_sso_connectors().await?)
+    }
+
+    pub async fn get_sso(&self, id: &SsoConnectorId) -> Result<SsoConnectorRow> {
+        self.store.get_sso_connector(id).await?.ok_or_else(|| ConnectorError::SsoNotFound(id.0.clone()).into())
+    }
+
+    /// A usable provider connector for an SSO row.
+    pub fn sso(&self, row: &SsoConnectorRow) -> Result<SsoOidcConnector> {
+        let config = self.full_config(Domain("sso_connectors"), row.id.as_str(), &row.config, row.sealed_config.as_ref())?;
+        SsoOidcConnector::from_config(&config).map_err(invalid_config)
+    }
+
+    /// Logto's `providerConfig`: the discovered settings, or `None` when the provider cannot be
+    /// reached or the connector is not configured.
+    pub async fn sso_provider_config(&self, row: &SsoConnectorRow) -> Option<Value> {
+        let connector = self.sso(row).ok()?;
+        match self.providers.sso_provider_config(&connector).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(sso_connector = %row.id, error = %e, "SSO provider discovery failed");
+                None
+            }
+        }
+    }
+
+    /// The SSO connector an e-mail address routes to, by its domain.
+    pub async fn sso_for_email(&self, email: &str) -> Result<Option<SsoConnectorRow>> {
+        let Some((_, domain)) = email.trim().rsplit_once('@') else { return Ok(None) };
+        let domain = domain.to_ascii_lowercase();
+        Ok(self.list_sso().await?.into_iter().find(|c| c.domains.contains(&domain)))
+    }
+
+    async fn check_sso(&self, id: &SsoConnectorId, name: &str, domains: &[String], config: &Map<String, Value>) -> Result<()> {
+        for other in self.list_sso().await?.into_iter().filter(|c| &c.id != id) {
+            if other.connector_name == name {
+                return Err(ConnectorError::DuplicateName(name.to_owned()).into());
+            }
+            let taken: Vec<String> = domains.iter().filter(|d| other.domains.contains(d)).cloned().collect();
+            if !taken.is_empty() {
+                return Err(ConnectorError::DomainsTaken(taken).into());
+            }
+        }
+        if !config.is_empty() {
+            // Logto checks the connection too: the issuer must answer with its discovery document.
+            let connector = SsoOidcConnector::from_config(&Value::Object(config.clone())).map_err(invalid_config)?;
+            self.providers.sso_provider_config(&connector).await.map_err(invalid_config)?;
+        }
+        Ok(())
+    }
+
+    pub async fn create_sso(&self, new: NewSsoConnector) -> Result<SsoConnectorRow> {
+        if new.provider_name != SSO_PROVIDER_OIDC {
+            return Err(ConnectorError::UnknownSsoProvider(new.provider_name).into());
+        }
+        let name = new.connector_name.trim().to_owned();
+        if name.is_empty() {
+            return Err(CoreError::Invalid("connectorName must not be empty".into()));
+        }
+        let domains = normalize_domains(new.domains.unwrap_or_default())?;
+        let config = config_object(new.config)?;
+        let id = SsoConnectorId::generate();
+        self.check_sso(&id, &name, &domains, &config).await?;
+        let (public, secrets) = split_config(config);
+        let now = self.clock.now_ms();
+        let row = SsoConnectorRow {
+            sealed_config: self.seal_secrets(Domain("sso_connectors"), id.as_str(), &secrets)?,
+            id,
+            provider_name: new.provider_name,
+            connector_name: name.clone(),
+            config: Value::Object(public),
+            domains,
+            branding: new.branding.filter(Value::is_object).unwrap_or_else(|| json!({})),
+            sync_profile: new.sync_profile.unwrap_or(false),
+            enable_token_storage: new.enable_token_storage.unwrap_or(false),
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.save_sso_connector(&row).await {
+            Err(StoreError::Conflict(_)) => Err(ConnectorError::DuplicateName(name).into()),
+            other => other.map(|()| row).map_err(Into::into),
+        }
+    }
+
+    /// Applies a PATCH; `enableTokenStorage: false` deletes the connector's token sets.
+    pub async fn update_sso(&self, id: &SsoConnectorId, patch: SsoConnectorPatch) -> Result<SsoConnectorRow> {
+        let mut row = self.get_sso(id).await?;
+        if let Some(name) = patch.connector_name {
+            let name = name.trim().to_owned();
+            if name.is_empty() {
+                return Err(CoreError::Invalid("connectorName must not be empty".into()));
+            }
+            row.connector_name = name;
+        }
+        if let Some(domains) = patch.domains {
+            row.domains = normalize_domains(domains)?;
+        }
+        if let Some(branding) = patch.branding.filter(Value::is_object) {
+            row.branding = branding;
+        }
+        if let Some(sync) = patch.sync_profile {
+            row.sync_profile = sync;
+        }
+        if let Some(enable) = patch.enable_token_storage {
+            row.enable_token_storage = enable;
+        }
+        let domain = Domain("sso_connectors");
+        let new_config = match patch.config {
+            Some(config) => {
+                let (public, mut secrets) = split_config(config_object(Some(config))?);
+                for (k, v) in self.open_secrets(domain, row.id.as_str(), row.sealed_config.as_ref())? {
+                    secrets.entry(k).or_insert(v);
+                }
+                Some((public, secrets))
+            }
+            None => None,
+        };
+        let full = match &new_config {
+            Some((public, secrets)) => {
+                let mut full = public.clone();
+                full.extend(secrets.clone());
+                full
+            }
+            None => Map::new(),
+        };
+        self.check_sso(&row.id, &row.connector_name, &row.domains, &full).await?;
+        if let Some((public, secrets)) = new_config {
+            row.config = Value::Object(public);
+            row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
+        }
+        row.updated_at = self.clock.now_ms();
+        match self.store.save_sso_connector(&row).await {
+            Err(StoreError::Conflict(_)) => Err(ConnectorError::DuplicateName(row.connector_name).into()),
+            other => other.map(|()| row).map_err(Into::into),
+        }
+    }
+
+    /// Deletes an SSO connector; its users' SSO identities and token sets go with it.
+    pub async fn delete_sso(&self, id: &SsoConnectorId) -> Result<()> {
+        if self.store.delete_sso_connector(id).await? {
+            Ok(())
+        } else {
+            Err(ConnectorError::SsoNotFound(id.0.clone()).into())
+        }
+    }
+}
+
+/// Logto's connector response: the row merged with its factory's metadata (a standard
+/// connector's own `metadata` overrides target, name and logos). Secret config fields are never
+/// included.
+pub fn connector_json(row: &ConnectorRow) -> Value {
+    let mut out = match factory(&row.connector_id).map(|f| serde_json::to_value(f)) {
+        Some(Ok(Value::Object(map))) => map,
+        _ => Map::new(),
+    };
+    for key in ["name", "logo", "logoDark"] {
+        if let Some(v) = row.metadata.get(key).filter(|v| !v.is_null()) {
+            out.insert(key.to_owned(), v.clone());
+        }
+    }
+    for (key, value) in [
+        ("id", json!(row.id)),
+        ("connectorId", json!(row.connector_id)),
+        ("target", json!(row.target)),
+        ("syncProfile", json!(row.sync_profile)),
+        ("enableTokenStorage", json!(row.enable_token_storage)),
+        ("config", row.config.clone()),
+        ("metadata", row.metadata.clone()),
+        ("createdAt", json!(row.created_at)),
+    ] {
+        out.insert(key.to_owned(), value);
+    }
+    Value::Object(out)
+}
+
+/// Logto's SSO connector response (`providerConfig` from discovery when available).
+pub fn sso_connector_json(row: &SsoConnectorRow, provider_config: Option<Value>) -> Value {
+    let mut v = json!({
+        "tenantId": "default",
+        "id": row.id,
+        "providerName": row.provider_name,
+        "connectorName": row.connector_name,
+        "config": row.config,
+        "domains": row.domains,
+        "branding": row.branding,
+        "syncProfile": row.sync_profile,
+        "enableTokenStorage": row.enable_token_storage,
+        "createdAt": row.created_at,
+        "providerType": "oidc",
+        "providerLogo": OIDC_LOGO,
+        "providerLogoDark": OIDC_LOGO,
+    });
+    if let Some(config) = provider_config {
+        v["providerConfig"] = config;
+    }
+    v
+}
+
+const OIDC_LOGO: &str = "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>\
+<rect width='32' height='32' rx='6' fill='%23F78C40'/><text x='16' y='22' font-size='18' font-family='sans-serif' \
+text-anchor='middle' fill='white'>O</text></svg>";

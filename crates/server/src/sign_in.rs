@@ -1,0 +1,191 @@
+//! The browser side of signing in: `/oidc/auth`, the hosted sign-in page, and the provider
+//! callbacks. Everything here works without JavaScript.
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use strongroom_core::sign_in::{AuthRequest, CallbackQuery, SignInError, SignInPage, Step, Upstream, SESSION_TTL_SECS};
+use strongroom_core::store::{ConnectorId, SsoConnectorId};
+use strongroom_providers::ProviderError;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::html::{cookie, error_page, escape, no_store, page, set_cookie};
+
+/// The cookie binding interactions to a browser.
+pub const BROWSER_COOKIE: &str = "sr_browser";
+/// The cookie of a signed-in browser session.
+pub const SESSION_COOKIE: &str = "sr_session";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/oidc/auth", get(authorize_get).post(authorize_post))
+        .route("/sign-in/{id}", get(sign_in_page))
+        .route("/sign-in/{id}/social/{connector}", post(choose_social))
+        .route("/sign-in/{id}/sso", post(choose_sso))
+        .route("/callback/{connector}", get(social_callback))
+        .route("/callback/sso/{connector}", get(sso_callback))
+}
+
+/// The HTTP status and stable code of a sign-in failure.
+fn status_and_code(e: &SignInError) -> (StatusCode, &'static str) {
+    match e {
+        SignInError::UnknownClient => (StatusCode::BAD_REQUEST, "oidc.invalid_client"),
+        SignInError::RedirectUriMismatch => (StatusCode::BAD_REQUEST, "oidc.invalid_redirect_uri"),
+        SignInError::InteractionNotFound => (StatusCode::BAD_REQUEST, "session.not_found"),
+        SignInError::StateMismatch => (StatusCode::BAD_REQUEST, "session.state_mismatch"),
+        SignInError::UnknownConnector => (StatusCode::NOT_FOUND, "session.invalid_connector_id"),
+        SignInError::NoSsoForEmail(_) => (StatusCode::NOT_FOUND, "single_sign_on.connector_not_found"),
+        SignInError::Provider(p) => match p {
+            ProviderError::Timeout | ProviderError::Unavailable { .. } => (StatusCode::BAD_GATEWAY, "connector.provider_unavailable"),
+            ProviderError::InvalidResponse(_) => (StatusCode::BAD_GATEWAY, "connector.invalid_response"),
+            ProviderError::InvalidGrant(_) | ProviderError::OAuth { .. } => (StatusCode::BAD_REQUEST, "connector.authorization_failed"),
+            ProviderError::IdToken(_) => (StatusCode::BAD_REQUEST, "connector.invalid_id_token"),
+            ProviderError::Config(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
+            ProviderError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented"),
+        },
+        SignInError::Core(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_error"),
+    }
+}
+
+fn failure(e: SignInError) -> Response {
+    if let SignInError::Core(core) = e {
+        let api = ApiError::from(core);
+        return error_page(api.status, api.code, &api.message);
+    }
+    let (status, code) = status_and_code(&e);
+    tracing::info!(code, error = %e, "sign-in step failed");
+    error_page(status, code, &e.to_string())
+}
+
+/// A 303 to the step's location, setting its cookies.
+fn respond(state: &AppState, step: Step) -> Response {
+    let secure = state.endpoint.starts_with("https://");
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, step.location)]).into_response();
+    if let Some(browser) = step.set_browser {
+        response.headers_mut().append(header::SET_COOKIE, set_cookie(BROWSER_COOKIE, &browser, None, secure));
+    }
+    if let Some(session) = step.set_session {
+        response.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session, Some(SESSION_TTL_SECS), secure));
+    }
+    no_store(&mut response);
+    response
+}
+
+fn outcome(state: &AppState, result: Result<Step, SignInError>) -> Response {
+    match result {
+        Ok(step) => respond(state, step),
+        Err(e) => failure(e),
+    }
+}
+
+async fn authorize(state: AppState, headers: HeaderMap, req: AuthRequest) -> Response {
+    let result = state.sign_in.authorize(req, cookie(&headers, BROWSER_COOKIE), cookie(&headers, SESSION_COOKIE)).await;
+    outcome(&state, result)
+}
+
+async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, Query(req): Query<AuthRequest>) -> Response {
+    authorize(state, headers, req).await
+}
+
+async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, Form(req): Form<AuthRequest>) -> Response {
+    authorize(state, headers, req).await
+}
+
+fn render_page(p: &SignInPage, email_error: Option<&str>) -> String {
+    let mut body = format!(
+        "<h1>Sign in</h1><p class=\"sub\">to continue to {}</p>",
+        escape(&p.application_name)
+    );
+    if p.connectors.is_empty() && !p.sso_available {
+        body.push_str("<p class=\"error\" role=\"alert\">No sign-in method is configured yet. An administrator can add connectors in the console.</p>");
+    }
+    for c in &p.connectors {
+        let logo = if c.logo.is_empty() { String::new() } else { format!("<img src=\"{}\" alt=\"\">", escape(&c.logo)) };
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/sign-in/{id}/social/{cid}\"><button type=\"submit\">{logo}Continue with {name}</button></form>",
+            id = escape(&p.interaction_id),
+            cid = escape(c.id.as_str()),
+            name = escape(&c.name),
+        ));
+    }
+    if p.sso_available {
+        if !p.connectors.is_empty() {
+            body.push_str("<p class=\"divider\">or, with your work account</p>");
+        }
+        let error = email_error.map(|e| format!("<p class=\"error\" id=\"email-error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+        let described = if email_error.is_some() { " aria-describedby=\"email-error\" aria-invalid=\"true\"" } else { "" };
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/sign-in/{id}/sso\"><label for=\"email\">Work e-mail</label>{error}\
+             <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required value=\"{hint}\"{described}>\
+             <button class=\"primary\" type=\"submit\">Continue with single sign-on</button></form>",
+            id = escape(&p.interaction_id),
+            hint = escape(p.login_hint.as_deref().filter(|h| h.contains('@')).unwrap_or("")),
+        ));
+    }
+    page("Sign in", &body)
+}
+
+async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match state.sign_in.page(&id, cookie(&headers, BROWSER_COOKIE)).await {
+        Ok(p) => {
+            let mut response = Html(render_page(&p, None)).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(e) => failure(e),
+    }
+}
+
+async fn choose_social(State(state): State<AppState>, headers: HeaderMap, Path((id, connector)): Path<(String, String)>) -> Response {
+    let result = state.sign_in.choose_social(&id, cookie(&headers, BROWSER_COOKIE), &ConnectorId(connector)).await;
+    outcome(&state, result.map(step_to))
+}
+
+fn step_to(location: String) -> Step {
+    Step { location, set_browser: None, set_session: None }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct EmailForm {
+    email: String,
+}
+
+async fn choose_sso(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, Form(form): Form<EmailForm>) -> Response {
+    let browser = cookie(&headers, BROWSER_COOKIE);
+    match state.sign_in.choose_sso_by_email(&id, browser, &form.email).await {
+        Ok(location) => respond(&state, step_to(location)),
+        // Shown in place, on the sign-in page.
+        Err(e @ SignInError::NoSsoForEmail(_)) => match state.sign_in.page(&id, browser).await {
+            Ok(p) => {
+                let mut response = (StatusCode::NOT_FOUND, Html(render_page(&p, Some(&e.to_string())))).into_response();
+                no_store(&mut response);
+                response
+            }
+            Err(e) => failure(e),
+        },
+        Err(e) => failure(e),
+    }
+}
+
+async fn social_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(connector): Path<String>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let result = state.sign_in.callback(Upstream::Social(ConnectorId(connector)), query, cookie(&headers, BROWSER_COOKIE)).await;
+    outcome(&state, result)
+}
+
+async fn sso_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(connector): Path<String>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let result = state.sign_in.callback(Upstream::Sso(SsoConnectorId(connector)), query, cookie(&headers, BROWSER_COOKIE)).await;
+    outcome(&state, result)
+}
