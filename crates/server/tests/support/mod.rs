@@ -2,10 +2,14 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod upstream;
+
 use std::sync::Arc;
 
 use strongroom_core::applications::NewApplication;
 use strongroom_core::store::{ApplicationRow, NewUser, Store, UserId};
+use strongroom_core::providers::{Http, Providers};
 use strongroom_core::{ExposeSecret, SystemClock};
 use strongroom_server::{AppState, Application};
 use strongroom_testkit::TestDb;
@@ -26,7 +30,8 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         drop(listener);
         let base = format!("http://{addr}");
-        let state = AppState::new(store, keyring, Arc::new(SystemClock), base.clone()).await.expect("state");
+        let providers = Providers::new(Http::new(std::time::Duration::from_secs(5)).expect("http"));
+        let state = AppState::new(store, keyring, Arc::new(SystemClock), providers, base.clone()).await.expect("state");
         let app = Application::build(addr, state.clone()).await.expect("bind");
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
@@ -88,4 +93,30 @@ impl TestApp {
             .expect("user");
         id
     }
+
+    /// A Management API call: status and JSON body (Null when there is none).
+    pub async fn api(&self, token: &str, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("api request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// A PKCE pair `(verifier, S256 challenge)`, the challenge computed by Python's hashlib so the
+/// test does not share the server's code.
+pub fn pkce() -> (String, String) {
+    let verifier = strongroom_core::crypto::random_token().expect("random");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys,hashlib,base64;print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).decode().rstrip('='))",
+            &verifier,
+        ])
+        .output()
+        .expect("python3");
+    (verifier, String::from_utf8(out.stdout).expect("utf8").trim().to_owned())
 }

@@ -1,0 +1,109 @@
+//! The real upstream OpenID provider (npm `oidc-provider`, see e2e/README.md) and the real
+//! relying party (npm `openid-client`), run as child processes.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+/// The e2e folder at the workspace root.
+pub fn e2e_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
+    assert!(
+        dir.join("node_modules/oidc-provider").is_dir() && dir.join("node_modules/openid-client").is_dir(),
+        "the e2e npm packages are not installed: run `npm ci --prefix e2e` (./scripts/test does)"
+    );
+    dir
+}
+
+/// A running `e2e/upstream.mjs`; killed on drop.
+pub struct Upstream {
+    pub issuer: String,
+    child: Child,
+    _config: tempfile::NamedTempFile,
+}
+
+pub const CLIENT_ID: &str = "strongroom";
+pub const CLIENT_SECRET: &str = "upstream-client-secret-upstream-client-secret";
+
+impl Upstream {
+    /// Starts an upstream whose client `strongroom` may redirect to `redirect_uris`. Accounts:
+    /// `alice` (alice@example.com, verified) and `bob` (bob@example.com). `extra` is merged into
+    /// the config (`accessTokenTtl`, ...).
+    pub fn start(redirect_uris: &[String], extra: Value) -> Self {
+        let mut config = json!({
+            "clients": [{
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "redirect_uris": redirect_uris,
+            }],
+            "accounts": {
+                "alice": {"email": "alice@example.com", "email_verified": true, "name": "Alice Liddell"},
+                "bob": {"email": "bob@example.com", "email_verified": true, "name": "Bob"},
+            },
+            "exitOnStdinClose": true,
+        });
+        if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        let file = tempfile::NamedTempFile::new().expect("config file");
+        std::fs::write(file.path(), config.to_string()).expect("write config");
+        let mut child = Command::new("node")
+            .arg(e2e_dir().join("upstream.mjs"))
+            .arg(file.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node e2e/upstream.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read READY");
+        let issuer = line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("upstream did not start: {line:?}")).to_owned();
+        Self { issuer, child, _config: file }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    pub async fn stats(&self) -> Value {
+        reqwest::get(self.url("/__control/stats")).await.expect("stats").json().await.expect("json")
+    }
+
+    /// Arms a token-endpoint fault (`timeout`, `status500`, `garbage`, `invalid_grant`, `delay`).
+    pub async fn fault(&self, mode: &str, count: u32) {
+        let status = reqwest::Client::new()
+            .post(self.url("/__control/faults"))
+            .json(&json!({"mode": mode, "count": count, "delayMs": 60000}))
+            .send()
+            .await
+            .expect("fault")
+            .status();
+        assert!(status.is_success());
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `e2e/rp.mjs` with `config`; returns its one JSON line.
+pub async fn run_rp(config: Value) -> Value {
+    let file = tempfile::NamedTempFile::new().expect("config file");
+    std::fs::write(file.path(), config.to_string()).expect("write config");
+    let out = tokio::process::Command::new("node")
+        .arg(e2e_dir().join("rp.mjs"))
+        .arg(file.path())
+        .output()
+        .await
+        .expect("run node e2e/rp.mjs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|_| {
+        panic!("rp.mjs printed no JSON: {text} / {}", String::from_utf8_lossy(&out.stderr))
+    })
+}
