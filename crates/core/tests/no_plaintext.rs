@@ -3,30 +3,16 @@
 //! and WAL files, or every row of every PostgreSQL table. One test per binary, because it owns
 //! the process-wide log subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use sqlx::Row;
 use strongroom_core::token_sets::{TokenResponse, TokenSets};
 use strongroom_core::{ManualClock, keys, rewrap};
 use strongroom_store::*;
 use strongroom_testkit::TestDb;
+use strongroom_testkit::plaintext::{Captured, assert_absent_in_database};
 use strongroom_vault::{Kek, Keyring};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn planted(kind: &str) -> String {
     format!("planted-{kind}-{}", new_id())
@@ -34,13 +20,7 @@ fn planted(kind: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_tokens_reach_no_log_line_and_no_database_file() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let logs = Captured::install();
 
     let access = planted("access");
     let refresh = planted("refresh");
@@ -100,62 +80,13 @@ async fn planted_tokens_reach_no_log_line_and_no_database_file() {
     assert_eq!(report.rewrapped, 2);
 
     // The database, while the connections are open (WAL in use) and after they close.
-    let mut checked = 0;
-    if let Some(path) = &db.sqlite_path {
-        checked += assert_absent_in_files(path, &tokens);
-        store.close().await;
-        checked += assert_absent_in_files(path, &tokens);
-    } else {
-        checked += assert_absent_in_postgres(&store, &tokens).await;
-        store.close().await;
-    }
-    assert!(checked > 0, "no database content was inspected");
+    let secrets: Vec<&str> = tokens.iter().map(|t| t.as_str()).collect();
+    assert_absent_in_database(&db, &store, &secrets).await;
 
-    let logs = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("utf-8 logs");
+    let logs = logs.text();
     assert!(logs.lines().count() > 5, "logging was not captured:\n{logs}");
     assert!(logs.contains("stored"), "the test's own log lines are missing");
     for token in tokens {
         assert!(!logs.contains(token.as_str()), "a planted token reached the logs:\n{logs}");
     }
-}
-
-fn assert_absent_in_files(db_path: &std::path::Path, tokens: &[&String]) -> usize {
-    let mut bytes_checked = 0;
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let path = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
-        let Ok(content) = std::fs::read(&path) else { continue };
-        bytes_checked += content.len();
-        for token in tokens {
-            assert!(
-                !content.windows(token.len()).any(|w| w == token.as_bytes()),
-                "a planted token is in {} in plaintext",
-                path.display()
-            );
-        }
-    }
-    bytes_checked
-}
-
-async fn assert_absent_in_postgres(store: &Store, tokens: &[&String]) -> usize {
-    let tables = sqlx::query("SELECT table_name::text AS table_name FROM information_schema.tables WHERE table_schema = 'public'")
-        .fetch_all(store.pool())
-        .await
-        .expect("tables");
-    let mut rows_checked = 0;
-    for t in tables {
-        let table: String = t.try_get("table_name").expect("name");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT row_to_json(t)::text AS j FROM {table} t")))
-            .fetch_all(store.pool())
-            .await
-            .expect("rows");
-        for row in rows {
-            let text: String = row.try_get("j").expect("json");
-            rows_checked += 1;
-            for token in tokens {
-                let hex: String = token.bytes().map(|b| format!("{b:02x}")).collect();
-                assert!(!text.contains(token.as_str()) && !text.contains(&hex), "a planted token is in table {table}");
-            }
-        }
-    }
-    rows_checked
 }

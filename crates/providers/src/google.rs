@@ -184,10 +184,9 @@ fn check_id_token(c: &GoogleConfig, id_token: &str, nonce: &str) -> Result<Map<S
     if !aud_ok {
         return Err(ProviderError::IdToken("the ID token's audience does not include the client id".into()));
     }
-    if let Some(token_nonce) = claims.get("nonce") {
-        if token_nonce.as_str() != Some(nonce) {
-            return Err(ProviderError::IdToken("the ID token's nonce does not match".into()));
-        }
+    // A nonce was sent, so the ID token must carry it (OIDC Core 3.1.3.7).
+    if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+        return Err(ProviderError::IdToken("the ID token's nonce does not match".into()));
     }
     Ok(claims)
 }

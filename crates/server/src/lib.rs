@@ -85,7 +85,10 @@ pub fn router(state: AppState) -> Router {
         .merge(management::routes())
         .merge(connectors::routes())
         .merge(sign_in::routes())
-        .layer(TraceLayer::new_for_http())
+        // Spans carry the path only: query strings hold authorization codes and states.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .with_state(state)
 }
 

@@ -205,3 +205,106 @@ pub mod seed {
             .collect()
     }
 }
+
+/// Proving that secrets appear in no log line and nowhere in the database.
+pub mod plaintext {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use sqlx::Row;
+    use strongroom_store::Store;
+
+    /// A log writer that keeps everything written, for `tracing_subscriber::fmt().with_writer`.
+    #[derive(Clone, Default, Debug)]
+    pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        /// Installs a TRACE-level subscriber writing here (once per test binary).
+        pub fn install() -> Self {
+            let logs = Self::default();
+            let writer = logs.clone();
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .init();
+            logs
+        }
+
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+        }
+    }
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Asserts no secret is in the SQLite main, WAL, SHM or journal file; returns the bytes read.
+    pub fn assert_absent_in_files(db_path: &std::path::Path, secrets: &[&str]) -> usize {
+        let mut bytes_checked = 0;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let path = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
+            let Ok(content) = std::fs::read(&path) else { continue };
+            bytes_checked += content.len();
+            for secret in secrets {
+                assert!(
+                    !content.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "a secret is in {} in plaintext",
+                    path.display()
+                );
+            }
+        }
+        bytes_checked
+    }
+
+    /// Asserts no secret (as text or hex) is in any row of any PostgreSQL table; returns the
+    /// number of rows read.
+    pub async fn assert_absent_in_postgres(store: &Store, secrets: &[&str]) -> usize {
+        let tables =
+            sqlx::query("SELECT table_name::text AS table_name FROM information_schema.tables WHERE table_schema = 'public'")
+                .fetch_all(store.pool())
+                .await
+                .expect("tables");
+        let mut rows_checked = 0;
+        for t in tables {
+            let table: String = t.try_get("table_name").expect("name");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT row_to_json(t)::text AS j FROM {table} t")))
+                .fetch_all(store.pool())
+                .await
+                .expect("rows");
+            for row in rows {
+                let text: String = row.try_get("j").expect("json");
+                rows_checked += 1;
+                for secret in secrets {
+                    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+                    assert!(!text.contains(secret) && !text.contains(&hex), "a secret is in table {table}");
+                }
+            }
+        }
+        rows_checked
+    }
+
+    /// Asserts no secret is anywhere in the test database (files or rows) and closes the store.
+    pub async fn assert_absent_in_database(db: &crate::TestDb, store: &Store, secrets: &[&str]) {
+        let checked = match &db.sqlite_path {
+            Some(path) => {
+                let open = assert_absent_in_files(path, secrets);
+                store.close().await;
+                open + assert_absent_in_files(path, secrets)
+            }
+            None => {
+                let rows = assert_absent_in_postgres(store, secrets).await;
+                store.close().await;
+                rows
+            }
+        };
+        assert!(checked > 0, "no database content was inspected");
+    }
+}

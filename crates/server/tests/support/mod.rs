@@ -38,6 +38,10 @@ impl TestApp {
         Self { base, state, http, _db: db }
     }
 
+    pub fn db(&self) -> &TestDb {
+        &self._db
+    }
+
     pub fn store(&self) -> &Store {
         &self.state.store
     }
