@@ -98,15 +98,24 @@ impl TestApp {
         id
     }
 
-    /// A Management API call: status and JSON body (Null when there is none).
-    pub async fn api(&self, token: &str, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    /// A Management API call: status and JSON body (Null when there is none). The request is
+    /// built at once, so the future borrows nothing.
+    pub fn api(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> impl std::future::Future<Output = (u16, serde_json::Value)> + use<> {
         let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("api request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+        async move {
+            let response = request.send().await.expect("api request");
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(serde_json::Value::Null))
+        }
     }
 }
 
