@@ -97,18 +97,36 @@ async fn status() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// How often expired interactions, sessions, codes and tokens are deleted.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes expired rows now and then, for as long as the server runs. Several processes may do
+/// it at once: the deletes are idempotent.
+async fn purge_expired(state: AppState) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match state.store.purge_expired(state.clock.now_ms()).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "purged expired sign-in state"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot purge expired sign-in state"),
+        }
+    }
+}
+
 /// A bound server, ready to run. Binding happens in [`Application::build`], so port 0 gives
 /// tests a free port and [`Application::local_addr`] tells which.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    state: AppState,
 }
 
 impl Application {
     pub async fn build(bind: SocketAddr, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(bind).await?;
-        Ok(Self { listener, router: router(state) })
+        Ok(Self { listener, router: router(state.clone()), state })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -117,8 +135,9 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let purge = tokio::spawn(purge_expired(self.state));
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        purge.abort();
+        served
     }
 }

@@ -142,15 +142,6 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Removes interactions that expired before `before`.
-    pub async fn delete_expired_interactions(&self, before: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM oidc_interactions WHERE expires_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-    }
-
     pub async fn insert_session(&self, s: &SessionRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO oidc_sessions (id_hash, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -193,5 +184,26 @@ impl Store {
             .await?
             .rows_affected()
             > 0)
+    }
+
+    /// Deletes what expired before `before` (ms): interactions, sessions, authorization codes,
+    /// access and refresh tokens, verification records. Returns the number of rows deleted.
+    pub async fn purge_expired(&self, before: i64) -> Result<u64> {
+        let mut deleted = 0;
+        for table in [
+            "oidc_interactions",
+            "oidc_sessions",
+            "oidc_authorization_codes",
+            "oidc_access_tokens",
+            "oidc_refresh_tokens",
+            "verification_records",
+        ] {
+            deleted += sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE expires_at < $1")))
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(deleted)
     }
 }

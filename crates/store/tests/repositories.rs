@@ -450,3 +450,77 @@ async fn applications_and_admins() {
     assert_eq!(found.password_hash, "new-hash");
     assert!(!format!("{found:?}").contains("new-hash"));
 }
+
+#[tokio::test]
+async fn saving_a_connector_with_storage_off_deletes_its_token_sets() {
+    let (_db, store) = TestDb::migrated().await;
+    let ring = keyring();
+    let a = world(&store, &ring, "a").await;
+    let mut github = store.get_connector(&a.github.id).await.expect("get").expect("exists");
+    github.enable_token_storage = true;
+    store.save_connector(&github).await.expect("save on");
+    assert!(exists(&store, &a.social.id).await);
+    github.enable_token_storage = false;
+    store.save_connector(&github).await.expect("save off");
+    assert!(!exists(&store, &a.social.id).await);
+    let mut sso = store.get_sso_connector(&a.sso.id).await.expect("get").expect("exists");
+    sso.enable_token_storage = false;
+    store.save_sso_connector(&sso).await.expect("save off");
+    assert!(!exists(&store, &a.enterprise.id).await);
+}
+
+#[tokio::test]
+async fn interactions_are_single_use_and_expired_rows_are_purged() {
+    let (_db, store) = TestDb::migrated().await;
+    let ring = keyring();
+    let app = ApplicationRow {
+        id: ApplicationId::generate(),
+        name: "web".into(),
+        description: None,
+        app_type: "Traditional".into(),
+        secret_hash: None,
+        oidc_client_metadata: json!({}),
+        custom_client_metadata: json!({}),
+        is_third_party: false,
+        created_at: NOW,
+        updated_at: NOW,
+    };
+    store.save_application(&app).await.expect("app");
+    let interaction = |id: &str, expires_at: i64| InteractionRow {
+        id: id.into(),
+        browser_binding_hash: "binding".into(),
+        application_id: app.id.clone(),
+        params: json!({"scope": "openid"}),
+        upstream_state_hash: None,
+        upstream_kind: None,
+        upstream_connector_id: None,
+        sealed_upstream: None,
+        created_at: NOW,
+        expires_at,
+        consumed_at: None,
+    };
+    store.insert_interaction(&interaction("live", NOW + 600_000)).await.expect("insert");
+    store.insert_interaction(&interaction("old", NOW - 1)).await.expect("insert");
+    let sealed = ring.seal(Domain("oidc_interactions"), "live", &AssociatedData::new("t"), b"verifier").expect("seal");
+    assert!(store.set_interaction_upstream("live", "state-hash", "social", "gh", &sealed, NOW).await.expect("set"));
+    assert!(!store.set_interaction_upstream("old", "other-hash", "social", "gh", &sealed, NOW).await.expect("set"), "expired");
+    let found = store.find_interaction_by_state("state-hash").await.expect("find").expect("some");
+    assert_eq!((found.id.as_str(), found.upstream_connector_id.as_deref()), ("live", Some("gh")));
+    assert_eq!(found.sealed_upstream, Some(sealed.clone()));
+    assert!(store.consume_interaction("live", NOW).await.expect("consume"));
+    assert!(!store.consume_interaction("live", NOW).await.expect("consume"), "single use");
+    assert!(!store.set_interaction_upstream("live", "h2", "social", "gh", &sealed, NOW).await.expect("set"), "consumed");
+
+    let user = user(&store, "alice").await;
+    let session = |hash: &str, expires_at: i64| SessionRow { id_hash: hash.into(), user_id: user.id.clone(), auth_time: 1, created_at: NOW, expires_at };
+    store.insert_session(&session("s-live", NOW + 1000)).await.expect("session");
+    store.insert_session(&session("s-old", NOW - 1)).await.expect("session");
+    assert!(store.find_session("s-live", NOW).await.expect("find").is_some());
+    assert!(store.find_session("s-old", NOW).await.expect("find").is_none(), "expired sessions are not found");
+
+    assert_eq!(store.purge_expired(NOW).await.expect("purge"), 2);
+    assert!(store.get_interaction("old").await.expect("get").is_none());
+    assert!(store.get_interaction("live").await.expect("get").is_some());
+    assert!(store.delete_session("s-live").await.expect("delete"));
+    assert!(!store.delete_session("s-live").await.expect("delete"));
+}
