@@ -139,6 +139,13 @@ fn split_config(mut config: Map<String, Value>) -> (Map<String, Value>, Map<Stri
     (config, secrets)
 }
 
+/// Public and secret fields as one config.
+fn joined(public: &Map<String, Value>, secrets: &Map<String, Value>) -> Value {
+    let mut full = public.clone();
+    full.extend(secrets.clone());
+    Value::Object(full)
+}
+
 fn config_aad(domain: Domain, id: &str) -> AssociatedData {
     AssociatedData::new("strongroom.connector_config.v1").field("table", domain.0).field("id", id)
 }
@@ -213,11 +220,25 @@ impl Connectors {
         serde_json::from_slice(&plain).map_err(|_| CoreError::Invalid("the sealed connector config is malformed".into()))
     }
 
+    /// A PATCHed config, split: its public fields, and its secret ones plus the stored secrets
+    /// it does not replace.
+    fn patched_config(
+        &self,
+        domain: Domain,
+        id: &str,
+        sealed: Option<&Envelope>,
+        config: Value,
+    ) -> Result<(Map<String, Value>, Map<String, Value>)> {
+        let (public, mut secrets) = split_config(config_object(Some(config))?);
+        for (k, v) in self.open_secrets(domain, id, sealed)? {
+            secrets.entry(k).or_insert(v);
+        }
+        Ok((public, secrets))
+    }
+
     /// The public config merged with the opened secrets.
     fn full_config(&self, domain: Domain, id: &str, public: &Value, sealed: Option<&Envelope>) -> Result<Value> {
-        let mut config = public.as_object().cloned().unwrap_or_default();
-        config.extend(self.open_secrets(domain, id, sealed)?);
-        Ok(Value::Object(config))
+        Ok(joined(&public.as_object().cloned().unwrap_or_default(), &self.open_secrets(domain, id, sealed)?))
     }
 
     // ----- social connectors -----
@@ -330,14 +351,9 @@ impl Connectors {
             row.sync_profile = sync;
         }
         if let Some(config) = patch.config {
-            let (public, mut secrets) = split_config(config_object(Some(config))?);
             let domain = Domain("connectors");
-            for (k, v) in self.open_secrets(domain, row.id.as_str(), row.sealed_config.as_ref())? {
-                secrets.entry(k).or_insert(v);
-            }
-            let mut full = public.clone();
-            full.extend(secrets.clone());
-            SocialConnector::from_config(&row.connector_id, &Value::Object(full)).map_err(invalid_config)?;
+            let (public, secrets) = self.patched_config(domain, row.id.as_str(), row.sealed_config.as_ref(), config)?;
+            SocialConnector::from_config(&row.connector_id, &joined(&public, &secrets)).map_err(invalid_config)?;
             row.config = Value::Object(public);
             row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
         }
@@ -465,25 +481,15 @@ impl Connectors {
             row.enable_token_storage = enable;
         }
         let domain = Domain("sso_connectors");
-        let new_config = match patch.config {
-            Some(config) => {
-                let (public, mut secrets) = split_config(config_object(Some(config))?);
-                for (k, v) in self.open_secrets(domain, row.id.as_str(), row.sealed_config.as_ref())? {
-                    secrets.entry(k).or_insert(v);
-                }
-                Some((public, secrets))
-            }
-            None => None,
-        };
+        let new_config = patch
+            .config
+            .map(|config| self.patched_config(domain, row.id.as_str(), row.sealed_config.as_ref(), config))
+            .transpose()?;
         let full = match &new_config {
-            Some((public, secrets)) => {
-                let mut full = public.clone();
-                full.extend(secrets.clone());
-                full
-            }
-            None => Map::new(),
+            Some((public, secrets)) => joined(public, secrets),
+            None => json!({}),
         };
-        self.check_sso(&row.id, &row.connector_name, &row.domains, &full).await?;
+        self.check_sso(&row.id, &row.connector_name, &row.domains, full.as_object().unwrap_or(&Map::new())).await?;
         if let Some((public, secrets)) = new_config {
             row.config = Value::Object(public);
             row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
@@ -509,7 +515,7 @@ impl Connectors {
 /// connector's own `metadata` overrides target, name and logos). Secret config fields are never
 /// included.
 pub fn connector_json(row: &ConnectorRow) -> Value {
-    let mut out = match factory(&row.connector_id).map(|f| serde_json::to_value(f)) {
+    let mut out = match factory(&row.connector_id).map(serde_json::to_value) {
         Some(Ok(Value::Object(map))) => map,
         _ => Map::new(),
     };

@@ -278,10 +278,11 @@ impl SignIn {
                 }
             },
         };
-        if direct.is_none() && !prompts.contains(&"login") {
-            if let Some(session) = self.live_session(session).await? {
-                return Ok(Step::to(self.complete(&pending, &session.user_id, session.auth_time).await?));
-            }
+        if direct.is_none()
+            && !prompts.contains(&"login")
+            && let Some(session) = self.live_session(session).await?
+        {
+            return Ok(Step::to(self.complete(&pending, &session.user_id, session.auth_time).await?));
         }
         if prompts.contains(&"none") {
             let description = "the end user is not signed in";
@@ -536,8 +537,7 @@ impl SignIn {
             Err(StoreError::Conflict(_)) => {
                 // A concurrent first sign-in of the same account won: use its user.
                 let _ = self.store.delete_user(&user_id).await;
-                let identity = self.store.find_social_identity(&row.target, &profile.id).await?.ok_or(SignInError::StateMismatch)?;
-                identity
+                self.store.find_social_identity(&row.target, &profile.id).await?.ok_or(SignInError::StateMismatch)?
             }
             Err(e) => return Err(e.into()),
         };
