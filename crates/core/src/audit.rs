@@ -1,11 +1,21 @@
 //! The audit trail: who did what to which secret, and how it ended. Never token material.
+//!
+//! Token reads are frequent: they are queued and written in batches by a background task (a
+//! crash can lose the reads of the last few milliseconds). Everything else — refreshes,
+//! replacements, deletions, revocations — is written before the operation answers.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use strongroom_store::{AuditEvent, Store};
+use strongroom_store::{AuditEvent, AuditFilter, Store};
+use tokio::sync::mpsc;
 
 use crate::Clock;
+
+/// Most events one batch insert writes.
+const BATCH: usize = 500;
+/// Queued events beyond which new reads are written directly (back-pressure).
+const QUEUE: usize = 50_000;
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +45,8 @@ impl Actor {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub actor: Actor,
-    /// `token.store`, `token.read`, `token.refresh`, `token.delete`, ...
+    /// `token.store`, `token.read`, `token.refresh`, `token.replace`, `token.delete`,
+    /// `token.revoke`.
     pub action: &'static str,
     /// `success` or a stable failure code.
     pub outcome: String,
@@ -57,18 +68,20 @@ impl Entry {
 pub struct Audit {
     store: Store,
     clock: Arc<dyn Clock>,
+    queue: mpsc::Sender<AuditEvent>,
 }
 
 impl Audit {
+    /// Starts the batch writer on the current tokio runtime.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(store.clone(), rx));
+        Self { store, clock, queue }
     }
 
-    /// Records an event. A failure to write is logged, never passed on: the audited operation
-    /// has already happened.
-    pub async fn record(&self, entry: Entry) {
+    fn event(&self, entry: Entry) -> AuditEvent {
         let (actor_type, actor_id) = entry.actor.parts();
-        let event = AuditEvent {
+        AuditEvent {
             id: strongroom_store::new_id(),
             occurred_at: self.clock.now_ms(),
             actor_type: actor_type.to_owned(),
@@ -80,9 +93,42 @@ impl Audit {
             target: entry.target,
             detail: entry.detail,
             request_id: None,
-        };
+        }
+    }
+
+    /// Records an event before returning. A failure to write is logged, never passed on: the
+    /// audited operation has already happened.
+    pub async fn record(&self, entry: Entry) {
+        let event = self.event(entry);
         if let Err(e) = self.store.insert_audit_event(&event).await {
             tracing::error!(error = %e, action = event.action, "cannot write the audit event");
         }
+    }
+
+    /// Queues an event for the batch writer (token reads).
+    pub async fn record_soon(&self, entry: Entry) {
+        let event = self.event(entry);
+        if let Err(mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event)) = self.queue.try_send(event) {
+            if let Err(e) = self.store.insert_audit_event(&event).await {
+                tracing::error!(error = %e, action = event.action, "cannot write the audit event");
+            }
+        }
+    }
+}
+
+impl Audit {
+    /// A page (1-based) of events, newest first, and the total number matching.
+    pub async fn list(&self, filter: &AuditFilter, page: i64, page_size: i64) -> crate::Result<(Vec<AuditEvent>, i64)> {
+        Ok(self.store.list_audit_events(filter, page_size, (page - 1) * page_size).await?)
+    }
+}
+
+async fn write_batches(store: Store, mut rx: mpsc::Receiver<AuditEvent>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(e) = store.insert_audit_events(&batch).await {
+            tracing::error!(error = %e, events = batch.len(), "cannot write queued audit events");
+        }
+        batch.clear();
     }
 }

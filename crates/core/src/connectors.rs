@@ -14,6 +14,8 @@ use strongroom_providers::{
 use strongroom_store::{ConnectorId, ConnectorRow, SsoConnectorId, SsoConnectorRow, Store, StoreError};
 use strongroom_vault::{AssociatedData, Domain, Envelope, Keyring};
 
+use crate::audit::Actor;
+use crate::revocation::{MAX_BULK_REVOCATIONS, Revoker};
 use crate::{Clock, CoreError, Result};
 
 /// Config fields that are secrets: sealed, never returned.
@@ -139,6 +141,29 @@ fn split_config(mut config: Map<String, Value>) -> (Map<String, Value>, Map<Stri
     (config, secrets)
 }
 
+fn open_secrets(keyring: &Keyring, domain: Domain, id: &str, sealed: Option<&Envelope>) -> Result<Map<String, Value>> {
+    let Some(sealed) = sealed else { return Ok(Map::new()) };
+    let plain = keyring.open(domain, id, &config_aad(domain, id), sealed)?;
+    serde_json::from_slice(&plain).map_err(|_| CoreError::Invalid("the sealed connector config is malformed".into()))
+}
+
+/// The public config merged with the opened secrets.
+fn full_config(keyring: &Keyring, domain: Domain, id: &str, public: &Value, sealed: Option<&Envelope>) -> Result<Value> {
+    Ok(joined(&public.as_object().cloned().unwrap_or_default(), &open_secrets(keyring, domain, id, sealed)?))
+}
+
+/// A usable provider connector for a social connector row (its secrets opened).
+pub fn social_connector(keyring: &Keyring, row: &ConnectorRow) -> Result<SocialConnector> {
+    let config = full_config(keyring, Domain("connectors"), row.id.as_str(), &row.config, row.sealed_config.as_ref())?;
+    SocialConnector::from_config(&row.connector_id, &config).map_err(invalid_config)
+}
+
+/// A usable provider connector for an SSO connector row.
+pub fn sso_connector(keyring: &Keyring, row: &SsoConnectorRow) -> Result<SsoOidcConnector> {
+    let config = full_config(keyring, Domain("sso_connectors"), row.id.as_str(), &row.config, row.sealed_config.as_ref())?;
+    SsoOidcConnector::from_config(&config).map_err(invalid_config)
+}
+
 /// Public and secret fields as one config.
 fn joined(public: &Map<String, Value>, secrets: &Map<String, Value>) -> Value {
     let mut full = public.clone();
@@ -195,11 +220,18 @@ pub struct Connectors {
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     providers: Providers,
+    revoker: Revoker,
 }
 
 impl Connectors {
-    pub fn new(store: Store, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, providers: Providers) -> Self {
-        Self { store, keyring, clock, providers }
+    pub fn new(store: Store, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, providers: Providers, revoker: Revoker) -> Self {
+        Self { store, keyring, clock, providers, revoker }
+    }
+
+    /// What deleting the token sets of a connector will need to revoke them.
+    async fn doomed(&self, id: &str, sso: bool) -> Result<Vec<crate::revocation::Doomed>> {
+        let secrets = self.store.list_connector_secrets(id, sso, MAX_BULK_REVOCATIONS).await?;
+        Ok(self.revoker.prepare(secrets).await)
     }
 
     pub fn providers(&self) -> &Providers {
@@ -215,9 +247,7 @@ impl Connectors {
     }
 
     fn open_secrets(&self, domain: Domain, id: &str, sealed: Option<&Envelope>) -> Result<Map<String, Value>> {
-        let Some(sealed) = sealed else { return Ok(Map::new()) };
-        let plain = self.keyring.open(domain, id, &config_aad(domain, id), sealed)?;
-        serde_json::from_slice(&plain).map_err(|_| CoreError::Invalid("the sealed connector config is malformed".into()))
+        open_secrets(&self.keyring, domain, id, sealed)
     }
 
     /// A PATCHed config, split: its public fields, and its secret ones plus the stored secrets
@@ -236,10 +266,6 @@ impl Connectors {
         Ok((public, secrets))
     }
 
-    /// The public config merged with the opened secrets.
-    fn full_config(&self, domain: Domain, id: &str, public: &Value, sealed: Option<&Envelope>) -> Result<Value> {
-        Ok(joined(&public.as_object().cloned().unwrap_or_default(), &self.open_secrets(domain, id, sealed)?))
-    }
 
     // ----- social connectors -----
 
@@ -262,8 +288,7 @@ impl Connectors {
 
     /// A usable provider connector for a row.
     pub fn social(&self, row: &ConnectorRow) -> Result<SocialConnector> {
-        let config = self.full_config(Domain("connectors"), row.id.as_str(), &row.config, row.sealed_config.as_ref())?;
-        SocialConnector::from_config(&row.connector_id, &config).map_err(invalid_config)
+        social_connector(&self.keyring, row)
     }
 
     pub async fn create(&self, new: NewConnector) -> Result<ConnectorRow> {
@@ -325,8 +350,8 @@ impl Connectors {
     }
 
     /// Applies a PATCH. `enableTokenStorage: false` deletes every token set stored through
-    /// the connector, in the transaction that saves it.
-    pub async fn update(&self, id: &ConnectorId, patch: ConnectorPatch) -> Result<ConnectorRow> {
+    /// the connector, in the transaction that saves it, and revokes them at the provider.
+    pub async fn update(&self, id: &ConnectorId, patch: ConnectorPatch, actor: &Actor) -> Result<ConnectorRow> {
         let mut row = self.get(id).await?;
         let factory = factory(&row.connector_id).ok_or_else(|| ConnectorError::UnknownFactory(row.connector_id.clone()))?;
         if let Some(metadata) = patch.metadata.filter(|m| !m.is_null()) {
@@ -358,17 +383,21 @@ impl Connectors {
             row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
         }
         row.updated_at = self.clock.now_ms();
+        let doomed = if row.enable_token_storage { Vec::new() } else { self.doomed(row.id.as_str(), false).await? };
         self.store.save_connector(&row).await?;
+        self.revoker.finish(doomed, actor, "token_storage_disabled").await;
         Ok(row)
     }
 
-    /// Deletes a connector; its token sets go with it (identities stay, as in Logto).
-    pub async fn delete(&self, id: &ConnectorId) -> Result<()> {
-        if self.store.delete_connector(id).await? {
-            Ok(())
-        } else {
-            Err(ConnectorError::NotFound(id.0.clone()).into())
+    /// Deletes a connector; its token sets go with it (identities stay, as in Logto), revoked
+    /// at the provider.
+    pub async fn delete(&self, id: &ConnectorId, actor: &Actor) -> Result<()> {
+        let doomed = self.doomed(id.as_str(), false).await?;
+        if !self.store.delete_connector(id).await? {
+            return Err(ConnectorError::NotFound(id.0.clone()).into());
         }
+        self.revoker.finish(doomed, actor, "connector_deleted").await;
+        Ok(())
     }
 
     // ----- enterprise SSO connectors -----
@@ -383,8 +412,7 @@ impl Connectors {
 
     /// A usable provider connector for an SSO row.
     pub fn sso(&self, row: &SsoConnectorRow) -> Result<SsoOidcConnector> {
-        let config = self.full_config(Domain("sso_connectors"), row.id.as_str(), &row.config, row.sealed_config.as_ref())?;
-        SsoOidcConnector::from_config(&config).map_err(invalid_config)
+        sso_connector(&self.keyring, row)
     }
 
     /// Logto's `providerConfig`: the discovered settings, or `None` when the provider cannot be
@@ -458,8 +486,9 @@ impl Connectors {
         }
     }
 
-    /// Applies a PATCH; `enableTokenStorage: false` deletes the connector's token sets.
-    pub async fn update_sso(&self, id: &SsoConnectorId, patch: SsoConnectorPatch) -> Result<SsoConnectorRow> {
+    /// Applies a PATCH; `enableTokenStorage: false` deletes (and revokes) the connector's token
+    /// sets.
+    pub async fn update_sso(&self, id: &SsoConnectorId, patch: SsoConnectorPatch, actor: &Actor) -> Result<SsoConnectorRow> {
         let mut row = self.get_sso(id).await?;
         if let Some(name) = patch.connector_name {
             let name = name.trim().to_owned();
@@ -495,19 +524,26 @@ impl Connectors {
             row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
         }
         row.updated_at = self.clock.now_ms();
+        let doomed = if row.enable_token_storage { Vec::new() } else { self.doomed(row.id.as_str(), true).await? };
         match self.store.save_sso_connector(&row).await {
             Err(StoreError::Conflict(_)) => Err(ConnectorError::DuplicateName(row.connector_name).into()),
-            other => other.map(|()| row).map_err(Into::into),
+            Err(e) => Err(e.into()),
+            Ok(()) => {
+                self.revoker.finish(doomed, actor, "token_storage_disabled").await;
+                Ok(row)
+            }
         }
     }
 
-    /// Deletes an SSO connector; its users' SSO identities and token sets go with it.
-    pub async fn delete_sso(&self, id: &SsoConnectorId) -> Result<()> {
-        if self.store.delete_sso_connector(id).await? {
-            Ok(())
-        } else {
-            Err(ConnectorError::SsoNotFound(id.0.clone()).into())
+    /// Deletes an SSO connector; its users' SSO identities and token sets go with it, revoked
+    /// at the provider.
+    pub async fn delete_sso(&self, id: &SsoConnectorId, actor: &Actor) -> Result<()> {
+        let doomed = self.doomed(id.as_str(), true).await?;
+        if !self.store.delete_sso_connector(id).await? {
+            return Err(ConnectorError::SsoNotFound(id.0.clone()).into());
         }
+        self.revoker.finish(doomed, actor, "connector_deleted").await;
+        Ok(())
     }
 }
 

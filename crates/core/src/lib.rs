@@ -8,9 +8,13 @@ pub mod connectors;
 pub mod crypto;
 pub mod keys;
 pub mod oidc;
+pub mod revocation;
 pub mod rewrap;
 pub mod sign_in;
+pub mod token_access;
 pub mod token_sets;
+pub mod users;
+pub mod verifications;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use secrecy::{ExposeSecret, SecretString};
@@ -29,6 +33,8 @@ pub enum CoreError {
     Keys(#[from] keys::KeyCheckError),
     #[error(transparent)]
     Connector(connectors::ConnectorError),
+    #[error(transparent)]
+    User(users::UserError),
     #[error("stored token set is malformed")]
     MalformedTokenSet,
     #[error("password hashing failed")]

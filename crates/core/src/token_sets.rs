@@ -203,6 +203,30 @@ impl TokenSets {
         Err(CoreError::Invalid("the token set changed concurrently too often; try again".into()))
     }
 
+    /// Writes a refresh's answer into the set as it was read (`row.version`): the new tokens,
+    /// the old refresh and ID tokens kept when the answer has none, fresh metadata with
+    /// `lastRefreshedAt`. The write releases the refresh lease. False when the row changed or
+    /// went in the meantime.
+    pub async fn apply_refresh(&self, row: &SecretRow, old: TokenSet, response: TokenResponse) -> Result<bool> {
+        let now_secs = self.clock.now_secs();
+        let refresh_token = response.refresh_token.clone().or(old.refresh_token);
+        let mut metadata = metadata_for(&response, refresh_token.is_some(), now_secs);
+        metadata.last_refreshed_at = Some(now_secs);
+        let set = TokenSet {
+            access_token: response.access_token,
+            id_token: response.id_token.or(old.id_token),
+            refresh_token,
+        };
+        let envelope = self.seal(&row.id, &row.user_id, &row.relation, &set)?;
+        Ok(self.store.update_secret_payload(&row.id, row.version, &envelope, &metadata, self.clock.now_ms()).await?)
+    }
+
+    /// Records why a refresh failed (`refreshError`), keeping the tokens; releases the lease.
+    pub async fn mark_refresh_error(&self, row: &SecretRow, error: &str) -> Result<bool> {
+        let metadata = TokenSetMetadata { refresh_error: Some(error.to_owned()), ..row.metadata.clone() };
+        Ok(self.store.update_secret_metadata(&row.id, row.version, &metadata, self.clock.now_ms()).await?)
+    }
+
     async fn reload(&self, id: &SecretId) -> Result<SecretRow> {
         self.store
             .get_secret(id)

@@ -102,6 +102,12 @@ impl SocialConnector {
     pub fn supports_refresh(&self) -> bool {
         !matches!(self.inner, Social::Facebook(_))
     }
+
+    /// Whether [`Providers::revoke`] wants the access token (GitHub's grant API) rather than
+    /// the refresh token (which, elsewhere, ends the whole grant).
+    pub fn revokes_with_access_token(&self) -> bool {
+        matches!(self.inner, Social::Github(_))
+    }
 }
 
 /// An enterprise SSO connector with `providerName` "OIDC": config

@@ -65,16 +65,16 @@ async fn get_connector(_: ManagementPrincipal, State(state): State<AppState>, Pa
 }
 
 async fn update_connector(
-    _: ManagementPrincipal,
+    p: ManagementPrincipal,
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<ConnectorPatch>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(connector_json(&state.connectors.update(&ConnectorId(id), patch).await?)))
+    Ok(Json(connector_json(&state.connectors.update(&ConnectorId(id), patch, &p.actor()).await?)))
 }
 
-async fn delete_connector(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.connectors.delete(&ConnectorId(id)).await?;
+async fn delete_connector(p: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.connectors.delete(&ConnectorId(id), &p.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -103,17 +103,17 @@ async fn get_sso_connector(_: ManagementPrincipal, State(state): State<AppState>
 }
 
 async fn update_sso_connector(
-    _: ManagementPrincipal,
+    p: ManagementPrincipal,
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<SsoConnectorPatch>,
 ) -> ApiResult<Json<Value>> {
-    let row = state.connectors.update_sso(&SsoConnectorId(id), patch).await?;
+    let row = state.connectors.update_sso(&SsoConnectorId(id), patch, &p.actor()).await?;
     let config = state.connectors.sso_provider_config(&row).await;
     Ok(Json(sso_connector_json(&row, config)))
 }
 
-async fn delete_sso_connector(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.connectors.delete_sso(&SsoConnectorId(id)).await?;
+async fn delete_sso_connector(p: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.connectors.delete_sso(&SsoConnectorId(id), &p.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

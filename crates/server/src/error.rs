@@ -7,6 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use strongroom_core::CoreError;
 use strongroom_core::connectors::ConnectorError;
+use strongroom_core::providers::ProviderError;
+use strongroom_core::token_access::TokenError;
+use strongroom_core::users::UserError;
+use strongroom_core::verifications::VerificationError;
 
 /// An API error with its HTTP status and Logto code.
 #[derive(Debug)]
@@ -48,6 +52,7 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Invalid(message) => Self::invalid_input(message),
             CoreError::Connector(e) => e.into(),
+            CoreError::User(e) => e.into(),
             CoreError::Store(_)
             | CoreError::Vault(_)
             | CoreError::Keys(_)
@@ -83,6 +88,74 @@ impl From<ConnectorError> for ApiError {
             ConnectorError::ProviderCheck(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(e: UserError) -> Self {
+        let (status, code) = match &e {
+            UserError::NotFound(_) => (StatusCode::NOT_FOUND, "entity.not_found"),
+            UserError::IdentityNotFound(_) => (StatusCode::NOT_FOUND, "user.identity_not_exist"),
+            UserError::SsoIdentityNotFound(_) => (StatusCode::NOT_FOUND, "user.enterprise_sso_identity_not_exists"),
+            UserError::IdentityInUse => (StatusCode::UNPROCESSABLE_ENTITY, "user.identity_already_in_use"),
+            UserError::UsernameTaken => (StatusCode::UNPROCESSABLE_ENTITY, "user.username_already_in_use"),
+            UserError::EmailTaken => (StatusCode::UNPROCESSABLE_ENTITY, "user.email_already_in_use"),
+            UserError::PhoneTaken => (StatusCode::UNPROCESSABLE_ENTITY, "user.phone_already_in_use"),
+            UserError::PasswordNotSupported => (StatusCode::BAD_REQUEST, "user.password_not_supported"),
+            UserError::LastSignInMethod => (StatusCode::BAD_REQUEST, "user.last_sign_in_method_required"),
+            UserError::TargetAlreadyLinked(_) => (StatusCode::UNPROCESSABLE_ENTITY, "user.social_account_exists_in_profile"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match e {
+            TokenError::NotFound => (StatusCode::NOT_FOUND, "secrets.third_party_token_set.token_not_found"),
+            TokenError::Expired => (StatusCode::UNAUTHORIZED, "secrets.third_party_token_set.access_token_expired"),
+            TokenError::RefreshTokenRevoked => (StatusCode::UNAUTHORIZED, "secrets.third_party_token_set.refresh_token_revoked"),
+            TokenError::ProviderUnavailable => (StatusCode::BAD_GATEWAY, "connector.provider_unavailable"),
+            TokenError::ProviderInvalidResponse => (StatusCode::BAD_GATEWAY, "connector.invalid_response"),
+            TokenError::Core(core) => return core.into(),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+/// A provider failure answered to an API caller.
+pub fn provider_error(e: &ProviderError) -> ApiError {
+    let (status, code) = match e {
+        ProviderError::Timeout | ProviderError::Unavailable { .. } => (StatusCode::BAD_GATEWAY, "connector.provider_unavailable"),
+        ProviderError::InvalidResponse(_) => (StatusCode::BAD_GATEWAY, "connector.invalid_response"),
+        ProviderError::InvalidGrant(_) | ProviderError::OAuth { .. } => (StatusCode::UNAUTHORIZED, "connector.authorization_failed"),
+        ProviderError::IdToken(_) => (StatusCode::UNAUTHORIZED, "connector.invalid_id_token"),
+        ProviderError::Config(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
+        ProviderError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented"),
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+impl From<VerificationError> for ApiError {
+    fn from(e: VerificationError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match e {
+            VerificationError::UnknownConnector(_) => (StatusCode::UNPROCESSABLE_ENTITY, "session.invalid_connector_id"),
+            VerificationError::InsufficientInfo => (StatusCode::BAD_REQUEST, "session.insufficient_info"),
+            VerificationError::NotFound => (StatusCode::BAD_REQUEST, "verification_record.not_found"),
+            VerificationError::StateMismatch => (StatusCode::BAD_REQUEST, "verification_record.state_mismatch"),
+            VerificationError::InvalidTarget { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "verification_record.social_verification.invalid_target")
+            }
+            VerificationError::TokenResponseNotFound => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "verification_record.social_verification.token_response_not_found")
+            }
+            VerificationError::IdentityNotInCurrentUser => (StatusCode::UNPROCESSABLE_ENTITY, "user.identity_not_exists_in_current_user"),
+            VerificationError::Provider(p) => return provider_error(&p),
+            VerificationError::Core(core) => return core.into(),
+        };
+        Self::new(status, code, message)
     }
 }
 

@@ -5,7 +5,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use strongroom_core::store::ApplicationId;
+use strongroom_core::audit::Actor;
+use strongroom_core::store::{ApplicationId, UserId};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -67,5 +68,59 @@ impl FromRequestParts<AppState> for ManagementPrincipal {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "auth.forbidden", "Forbidden. Please check your permissions."));
         }
         Ok(Self { application_id: row.application_id })
+    }
+}
+
+impl ManagementPrincipal {
+    /// The audit trail's actor.
+    pub fn actor(&self) -> Actor {
+        Actor::Application(self.application_id.0.clone())
+    }
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "auth.unauthorized", "Unauthorized. Please check credentials and its scope.")
+}
+
+/// A caller of the Account and Verification APIs: a user's access token from Strongroom's
+/// OpenID provider, with the `openid` scope. The user id of every read comes from here.
+#[derive(Debug, Clone)]
+pub struct UserPrincipal {
+    pub user_id: UserId,
+    pub scopes: Vec<String>,
+}
+
+impl UserPrincipal {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The `identities` scope, or `status` `code` (Logto answers 403, 401 or 400 depending on
+    /// the route).
+    pub fn require_identities(&self, status: StatusCode, code: &'static str) -> Result<(), ApiError> {
+        if self.has_scope("identities") {
+            Ok(())
+        } else {
+            Err(ApiError::new(status, code, "The access token lacks the identities scope."))
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::User(self.user_id.0.clone())
+    }
+}
+
+impl FromRequestParts<AppState> for UserPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        let row = state.oidc.access_token(token).await?.ok_or_else(unauthorized)?;
+        let user_id = row.user_id.filter(|_| row.resource.is_none()).ok_or_else(unauthorized)?;
+        let scopes: Vec<String> = row.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "auth.forbidden", "Forbidden. Please check your permissions."));
+        }
+        Ok(Self { user_id, scopes })
     }
 }

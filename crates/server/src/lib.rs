@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+mod account;
 mod connectors;
 mod error;
 pub mod extract;
@@ -12,6 +13,7 @@ mod html;
 mod management;
 mod oidc;
 mod sign_in;
+mod users;
 
 pub use error::ApiError;
 
@@ -23,8 +25,12 @@ use strongroom_core::applications::Applications;
 use strongroom_core::audit::Audit;
 use strongroom_core::connectors::Connectors;
 use strongroom_core::oidc::Oidc;
+use strongroom_core::revocation::Revoker;
 use strongroom_core::sign_in::SignIn;
+use strongroom_core::token_access::{RefreshOptions, TokenAccess};
 use strongroom_core::token_sets::TokenSets;
+use strongroom_core::users::Users;
+use strongroom_core::verifications::Verifications;
 use strongroom_providers::Providers;
 use strongroom_core::vault::Keyring;
 use strongroom_core::Clock;
@@ -43,6 +49,9 @@ pub struct AppState {
     pub connectors: Connectors,
     pub sign_in: SignIn,
     pub audit: Audit,
+    pub token_access: TokenAccess,
+    pub users: Users,
+    pub verifications: Verifications,
     /// Public base URL; the OIDC issuer is `<endpoint>/oidc`.
     pub endpoint: String,
 }
@@ -55,14 +64,16 @@ impl AppState {
         keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
         providers: Providers,
+        refresh: RefreshOptions,
         endpoint: String,
     ) -> strongroom_core::Result<Self> {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let token_sets = TokenSets::new(store.clone(), keyring.clone(), clock.clone());
         let applications = Applications::new(store.clone(), clock.clone());
         let oidc = Oidc::load(store.clone(), keyring.clone(), clock.clone(), &endpoint).await?;
-        let connectors = Connectors::new(store.clone(), keyring.clone(), clock.clone(), providers);
         let audit = Audit::new(store.clone(), clock.clone());
+        let revoker = Revoker::new(store.clone(), keyring.clone(), token_sets.clone(), audit.clone(), providers.clone());
+        let connectors = Connectors::new(store.clone(), keyring.clone(), clock.clone(), providers, revoker.clone());
         let sign_in = SignIn::new(
             store.clone(),
             keyring.clone(),
@@ -73,7 +84,34 @@ impl AppState {
             audit.clone(),
             &endpoint,
         );
-        Ok(Self { store, keyring, clock, token_sets, applications, oidc, connectors, sign_in, audit, endpoint })
+        let token_access = TokenAccess::new(
+            store.clone(),
+            keyring.clone(),
+            clock.clone(),
+            token_sets.clone(),
+            connectors.clone(),
+            audit.clone(),
+            revoker.clone(),
+            refresh,
+        );
+        let users = Users::new(store.clone(), clock.clone(), revoker);
+        let verifications =
+            Verifications::new(store.clone(), keyring.clone(), clock.clone(), connectors.clone(), token_sets.clone(), audit.clone());
+        Ok(Self {
+            store,
+            keyring,
+            clock,
+            token_sets,
+            applications,
+            oidc,
+            connectors,
+            sign_in,
+            audit,
+            token_access,
+            users,
+            verifications,
+            endpoint,
+        })
     }
 }
 
@@ -85,6 +123,8 @@ pub fn router(state: AppState) -> Router {
         .merge(management::routes())
         .merge(connectors::routes())
         .merge(sign_in::routes())
+        .merge(users::routes())
+        .merge(account::routes())
         // Spans carry the path only: query strings hold authorization codes and states.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())

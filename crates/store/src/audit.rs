@@ -70,6 +70,35 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts several events in one statement.
+    pub async fn insert_audit_events(&self, events: &[AuditEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO audit_events (id, occurred_at, actor_type, actor_id, action, outcome, user_id, \
+             secret_id, target, detail, request_id) VALUES {}",
+            self.values_list(events.len(), 11)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in events {
+            query = query
+                .bind(e.id.as_str())
+                .bind(e.occurred_at)
+                .bind(e.actor_type.as_str())
+                .bind(e.actor_id.as_deref())
+                .bind(e.action.as_str())
+                .bind(e.outcome.as_str())
+                .bind(e.user_id.as_deref())
+                .bind(e.secret_id.as_deref())
+                .bind(e.target.as_deref())
+                .bind(e.detail.to_string())
+                .bind(e.request_id.as_deref());
+        }
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// A page of audit events, newest first, and the total number matching the filter.
     pub async fn list_audit_events(
         &self,

@@ -17,6 +17,7 @@ mod oidc;
 mod sealed;
 mod secrets;
 mod users;
+mod verifications;
 
 pub use admins::ConsoleAdmin;
 pub use applications::ApplicationRow;
@@ -29,6 +30,7 @@ pub use oidc::{AccessTokenRow, AuthorizationCodeRow, GrantRow, RefreshTokenRow, 
 pub use sealed::{KekCount, RewrapItem, SealedTable, SEALED_TABLES};
 pub use secrets::{NewSecret, SecretRelation, SecretRow, TokenSetMetadata};
 pub use users::{NewUser, UserRow};
+pub use verifications::VerificationRow;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -215,6 +215,19 @@ impl Store {
         row.as_ref().map(secret_from_row).transpose()
     }
 
+    /// Up to `limit` token sets stored through a social (`sso = false`) or SSO connector.
+    pub async fn list_connector_secrets(&self, connector_id: &str, sso: bool, limit: i64) -> Result<Vec<SecretRow>> {
+        let column = if sso { "sso_connector_id" } else { "connector_id" };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE {column} = $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(connector_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(secret_from_row).collect()
+    }
+
     pub async fn list_user_secrets(&self, user_id: &UserId) -> Result<Vec<SecretRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 ORDER BY created_at, id"

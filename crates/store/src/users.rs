@@ -28,6 +28,9 @@ pub struct NewUser {
     pub primary_phone: Option<String>,
     pub name: Option<String>,
     pub avatar: Option<String>,
+    /// JSON objects; `{}` when absent.
+    pub profile: Option<serde_json::Value>,
+    pub custom_data: Option<serde_json::Value>,
 }
 
 const USER_COLUMNS: &str = "id, username, primary_email, primary_phone, name, avatar, profile, \
@@ -53,8 +56,8 @@ fn user_from_row(row: &AnyRow) -> Result<UserRow> {
 impl Store {
     pub async fn insert_user(&self, id: &UserId, user: &NewUser, now: i64) -> Result<UserRow> {
         sqlx::query(
-            "INSERT INTO users (id, username, primary_email, primary_phone, name, avatar, \
-             is_suspended, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            "INSERT INTO users (id, username, primary_email, primary_phone, name, avatar, profile, custom_data, \
+             is_suspended, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
         )
         .bind(id.as_str())
         .bind(user.username.as_deref())
@@ -62,6 +65,8 @@ impl Store {
         .bind(user.primary_phone.as_deref())
         .bind(user.name.as_deref())
         .bind(user.avatar.as_deref())
+        .bind(user.profile.as_ref().map_or_else(|| "{}".to_owned(), ToString::to_string))
+        .bind(user.custom_data.as_ref().map_or_else(|| "{}".to_owned(), ToString::to_string))
         .bind(flag(false))
         .bind(now)
         .execute(&self.pool)
@@ -78,6 +83,26 @@ impl Store {
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The user with this username (compared case-insensitively).
+    pub async fn find_user_by_username(&self, username: &str) -> Result<Option<UserRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE LOWER(username) = LOWER($1)"
+        )))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The user with this primary phone number.
+    pub async fn find_user_by_phone(&self, phone: &str) -> Result<Option<UserRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE primary_phone = $1")))
+            .bind(phone)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 

@@ -18,12 +18,14 @@ const ENV_ENDPOINT: &str = "STRONGROOM_ENDPOINT";
 const ENV_ADMIN_PASSWORD: &str = "STRONGROOM_ADMIN_PASSWORD";
 const ENV_CONFIG: &str = "STRONGROOM_CONFIG";
 const ENV_LOG: &str = "STRONGROOM_LOG";
+const ENV_PROVIDER_TIMEOUT: &str = "STRONGROOM_PROVIDER_TIMEOUT";
+const ENV_REFRESH_SKEW: &str = "STRONGROOM_REFRESH_SKEW";
 
 /// Every variable Strongroom reads. Any other `STRONGROOM_*` or `SECRET_VAULT_*` variable is a
 /// typo and an error (`STRONGROOM_TEST_*` belongs to the test suite and is ignored).
 const KNOWN_ENV: &[&str] = &[
     ENV_KEK, ENV_PREVIOUS_KEKS, ENV_DATABASE_URL, ENV_DATA_DIR, ENV_BIND, ENV_ENDPOINT,
-    ENV_ADMIN_PASSWORD, ENV_CONFIG, ENV_LOG,
+    ENV_ADMIN_PASSWORD, ENV_CONFIG, ENV_LOG, ENV_PROVIDER_TIMEOUT, ENV_REFRESH_SKEW,
 ];
 
 /// The optional TOML file. Secrets are not accepted here.
@@ -35,6 +37,8 @@ struct FileConfig {
     bind: Option<String>,
     endpoint: Option<String>,
     log: Option<String>,
+    provider_timeout: Option<u64>,
+    refresh_skew: Option<u64>,
 }
 
 /// Where the database is.
@@ -54,6 +58,10 @@ pub struct Settings {
     pub endpoint: String,
     pub admin_password: Option<SecretString>,
     pub log: String,
+    /// Seconds one call to an identity provider may take.
+    pub provider_timeout_secs: u64,
+    /// Seconds before expiry at which a stored access token is refreshed.
+    pub refresh_skew_secs: u64,
 }
 
 impl Settings {
@@ -170,7 +178,24 @@ impl Settings {
             bail!("{ENV_ADMIN_PASSWORD} must be at least 8 characters long");
         }
         let log = env(ENV_LOG)?.or(file.log).unwrap_or_else(|| "info".to_owned());
+        let seconds = |var: &str, key: &str, from_file: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let (value, from_env) = match env(var)? {
+                Some(v) => (v.trim().parse::<u64>().ok(), true),
+                None => (Some(from_file.unwrap_or(default)), false),
+            };
+            match value {
+                Some(v) if range.contains(&v) => Ok(v),
+                _ => bail!(
+                    "{}: expected a number of seconds from {} to {}",
+                    source(var, key, from_env),
+                    range.start(),
+                    range.end()
+                ),
+            }
+        };
+        let provider_timeout_secs = seconds(ENV_PROVIDER_TIMEOUT, "provider_timeout", file.provider_timeout, 10, 1..=120)?;
+        let refresh_skew_secs = seconds(ENV_REFRESH_SKEW, "refresh_skew", file.refresh_skew, 60, 0..=3600)?;
 
-        Ok(Self { data_dir, database, bind, endpoint, admin_password, log })
+        Ok(Self { data_dir, database, bind, endpoint, admin_password, log, provider_timeout_secs, refresh_skew_secs })
     }
 }

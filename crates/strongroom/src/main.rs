@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 use strongroom_core::admins::{self, FirstAdmin};
 use strongroom_core::rewrap::{self, RewrapOptions};
 use strongroom_core::providers::{Http, Providers};
+use strongroom_core::token_access::RefreshOptions;
 use strongroom_core::{Clock, SystemClock, keys};
 use strongroom_server::{AppState, Application};
 use strongroom_store::Store;
@@ -238,8 +239,15 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
             );
         }
     }
-    let providers = Providers::new(Http::new(Http::DEFAULT_TIMEOUT)?);
-    let state = AppState::new(store.clone(), keyring, clock, providers, settings.endpoint.clone()).await?;
+    let timeout = std::time::Duration::from_secs(settings.provider_timeout_secs);
+    let providers = Providers::new(Http::new(timeout)?);
+    let refresh = RefreshOptions {
+        skew_secs: i64::try_from(settings.refresh_skew_secs)?,
+        // A lease outlives one provider call, so a slow holder is never joined by a second.
+        lease: timeout * 2 + std::time::Duration::from_secs(1),
+        crash_before_commit: std::env::var("STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT").is_ok_and(|v| v == "1"),
+    };
+    let state = AppState::new(store.clone(), keyring, clock, providers, refresh, settings.endpoint.clone()).await?;
     let app = Application::build(settings.bind, state)
         .await
         .with_context(|| format!("cannot listen on {} (STRONGROOM_BIND)", settings.bind))?;

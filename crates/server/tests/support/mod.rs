@@ -10,6 +10,7 @@ use std::sync::Arc;
 use strongroom_core::applications::NewApplication;
 use strongroom_core::store::{ApplicationRow, NewUser, Store, UserId};
 use strongroom_core::providers::{Http, Providers};
+use strongroom_core::token_access::RefreshOptions;
 use strongroom_core::{ExposeSecret, SystemClock};
 use strongroom_server::{AppState, Application};
 use strongroom_testkit::TestDb;
@@ -31,7 +32,8 @@ impl TestApp {
         drop(listener);
         let base = format!("http://{addr}");
         let providers = Providers::new(Http::new(std::time::Duration::from_secs(5)).expect("http"));
-        let state = AppState::new(store, keyring, Arc::new(SystemClock), providers, base.clone()).await.expect("state");
+        let refresh = RefreshOptions { skew_secs: 60, lease: std::time::Duration::from_secs(11), crash_before_commit: false };
+        let state = AppState::new(store, keyring, Arc::new(SystemClock), providers, refresh, base.clone()).await.expect("state");
         let app = Application::build(addr, state.clone()).await.expect("bind");
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");

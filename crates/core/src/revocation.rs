@@ -1,0 +1,131 @@
+//! Deleting token sets: the audit trail records each deletion, and the tokens are revoked at
+//! the provider where it supports revocation (RFC 7009 endpoints, Google's, GitHub's grant
+//! API), best effort, in the background, each outcome audited.
+//!
+//! Callers read what they need with [`Revoker::prepare`] before the rows go (a cascade takes
+//! the connector config or the tokens with it), delete, then hand the result to
+//! [`Revoker::finish`].
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde_json::json;
+use strongroom_providers::{Providers, SocialConnector, SsoOidcConnector};
+use strongroom_store::{SecretRelation, SecretRow, Store};
+use strongroom_vault::Keyring;
+
+use crate::audit::{Actor, Audit, Entry};
+use crate::connectors::{social_connector, sso_connector};
+use crate::token_sets::TokenSets;
+
+/// Most token sets one bulk deletion (a connector, its storage switched off) revokes at the
+/// provider; beyond that the sets are deleted and audited, not revoked.
+pub const MAX_BULK_REVOCATIONS: i64 = 10_000;
+
+#[derive(Debug, Clone)]
+enum Upstream {
+    Social(SocialConnector),
+    Sso(SsoOidcConnector),
+}
+
+/// A token set about to be deleted, with what revoking it needs.
+#[derive(Debug)]
+pub struct Doomed {
+    secret: SecretRow,
+    revoke: Option<(Upstream, SecretString)>,
+}
+
+/// Audits deletions and revokes at the provider.
+#[derive(Debug, Clone)]
+pub struct Revoker {
+    store: Store,
+    keyring: Arc<Keyring>,
+    token_sets: TokenSets,
+    audit: Audit,
+    providers: Providers,
+}
+
+fn target_of(secret: &SecretRow) -> String {
+    match &secret.relation {
+        SecretRelation::Social { target, .. } => target.clone(),
+        SecretRelation::Sso { sso_connector_id, .. } => sso_connector_id.0.clone(),
+    }
+}
+
+impl Revoker {
+    pub fn new(store: Store, keyring: Arc<Keyring>, token_sets: TokenSets, audit: Audit, providers: Providers) -> Self {
+        Self { store, keyring, token_sets, audit, providers }
+    }
+
+    /// Opens each set and builds its connector, while both still exist. A set that cannot be
+    /// opened, or whose connector is unusable, is still deleted and audited, just not revoked.
+    pub async fn prepare(&self, secrets: Vec<SecretRow>) -> Vec<Doomed> {
+        let mut out = Vec::with_capacity(secrets.len());
+        for secret in secrets {
+            let revoke = self.revocation_for(&secret).await.unwrap_or_else(|e| {
+                tracing::warn!(secret = %secret.id, error = %e, "cannot prepare the provider revocation");
+                None
+            });
+            out.push(Doomed { secret, revoke });
+        }
+        out
+    }
+
+    async fn revocation_for(&self, secret: &SecretRow) -> crate::Result<Option<(Upstream, SecretString)>> {
+        let set = self.token_sets.open(secret)?;
+        Ok(match &secret.relation {
+            SecretRelation::Social { connector_id, .. } => {
+                let Some(row) = self.store.get_connector(connector_id).await? else { return Ok(None) };
+                let connector = social_connector(&self.keyring, &row)?;
+                let token = match set.refresh_token {
+                    Some(refresh) if !connector.revokes_with_access_token() => refresh,
+                    _ => set.access_token,
+                };
+                Some((Upstream::Social(connector), token))
+            }
+            SecretRelation::Sso { sso_connector_id, .. } => {
+                let Some(row) = self.store.get_sso_connector(sso_connector_id).await? else { return Ok(None) };
+                let token = set.refresh_token.unwrap_or(set.access_token);
+                Some((Upstream::Sso(sso_connector(&self.keyring, &row)?), token))
+            }
+        })
+    }
+
+    /// Records `token.delete` for each set (before returning), then revokes at the providers in
+    /// the background, recording `token.revoke` with its outcome.
+    pub async fn finish(&self, doomed: Vec<Doomed>, actor: &Actor, reason: &'static str) {
+        for d in &doomed {
+            let mut entry = Entry::new(actor.clone(), "token.delete", "success");
+            entry.user_id = Some(d.secret.user_id.0.clone());
+            entry.secret_id = Some(d.secret.id.0.clone());
+            entry.target = Some(target_of(&d.secret));
+            entry.detail = json!({ "reason": reason });
+            self.audit.record(entry).await;
+        }
+        let this = self.clone();
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            for d in doomed {
+                let Some((upstream, token)) = d.revoke else { continue };
+                let result = match &upstream {
+                    Upstream::Social(c) => this.providers.revoke(c, &token).await,
+                    Upstream::Sso(c) => this.providers.sso_revoke(c, &token).await,
+                };
+                let outcome = match &result {
+                    Ok(()) => "success".to_owned(),
+                    Err(strongroom_providers::ProviderError::NotSupported(_)) => "not_supported".to_owned(),
+                    Err(e) if e.is_transient() => "provider_unavailable".to_owned(),
+                    Err(_) => "failed".to_owned(),
+                };
+                if let Err(e) = &result {
+                    tracing::info!(secret = %d.secret.id, error = %e, "provider revocation did not succeed");
+                }
+                let mut entry = Entry::new(actor.clone(), "token.revoke", outcome);
+                entry.user_id = Some(d.secret.user_id.0.clone());
+                entry.secret_id = Some(d.secret.id.0.clone());
+                entry.target = Some(target_of(&d.secret));
+                this.audit.record(entry).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,342 @@
+//! Handing a user their provider access token, refreshed when it is about to expire, without
+//! ever losing the grant.
+//!
+//! One refresh per secret at a time: readers in this process queue on a per-secret lock, and
+//! the process that refreshes first takes the secret's lease in the database (a conditional
+//! `UPDATE`, so processes sharing a PostgreSQL database coordinate through it). Everyone else
+//! waits for the holder's write and reuses its token: the refresh token is sent once. The new
+//! set is committed before anyone gets it. A transient provider failure leaves the set
+//! untouched; `invalid_grant` keeps it and marks it; a crashed holder's lease simply expires.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::json;
+use strongroom_providers::{ProviderError, TokenResponse};
+use strongroom_store::{SecretId, SecretRelation, SecretRow, SsoConnectorId, Store, TokenSetMetadata, UserId};
+use strongroom_vault::Keyring;
+
+use crate::audit::{Actor, Audit, Entry};
+use crate::connectors::{Connectors, social_connector, sso_connector};
+use crate::revocation::Revoker;
+use crate::token_sets::TokenSets;
+use crate::{Clock, CoreError};
+
+/// Refresh this long before expiry, by default.
+pub const DEFAULT_REFRESH_SKEW_SECS: i64 = 60;
+/// `refreshError` of a set whose refresh token the provider refused.
+pub const REFRESH_TOKEN_REVOKED: &str = "refresh_token_revoked";
+const WAIT_STEP: Duration = Duration::from_millis(25);
+
+/// Which stored set a read is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Identity<'a> {
+    /// A social identity, by connector target.
+    Social(&'a str),
+    /// An enterprise SSO identity, by SSO connector id.
+    Sso(&'a SsoConnectorId),
+}
+
+/// What the Account API returns: never a refresh or ID token.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub access_token: SecretString,
+    pub scope: Option<String>,
+    pub token_type: Option<String>,
+    /// Seconds left; `None` without `expiresAt` (or when already past it).
+    pub expires_in: Option<i64>,
+}
+
+impl AccessToken {
+    fn from(access_token: SecretString, metadata: &TokenSetMetadata, now_secs: i64) -> Self {
+        Self {
+            access_token,
+            scope: metadata.scope.clone(),
+            token_type: metadata.token_type.clone(),
+            expires_in: metadata.expires_at.map(|at| at - now_secs).filter(|s| *s > 0),
+        }
+    }
+}
+
+/// Why no access token could be handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("Token record not found.")]
+    NotFound,
+    #[error("The access token has expired. Please reconnect your account.")]
+    Expired,
+    #[error("The provider refused the refresh token. Please reconnect your account.")]
+    RefreshTokenRevoked,
+    #[error("The identity provider did not answer the refresh; the stored tokens are unchanged. Try again later.")]
+    ProviderUnavailable,
+    #[error("The identity provider's answer to the refresh cannot be used; the stored tokens are unchanged.")]
+    ProviderInvalidResponse,
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl From<strongroom_store::StoreError> for TokenError {
+    fn from(e: strongroom_store::StoreError) -> Self {
+        Self::Core(e.into())
+    }
+}
+
+/// The outcome class of a refresh attempt, for the audit trail and the caller.
+fn classify(e: &ProviderError) -> (&'static str, bool) {
+    match e {
+        ProviderError::InvalidGrant(_) => (REFRESH_TOKEN_REVOKED, false),
+        ProviderError::Timeout | ProviderError::Unavailable { .. } => ("provider_unavailable", true),
+        ProviderError::NotSupported(_) => ("not_supported", false),
+        _ => ("invalid_response", true),
+    }
+}
+
+/// Per-secret locks for the readers of this process.
+#[derive(Debug, Default)]
+struct Flights(Mutex<HashMap<SecretId, Arc<tokio::sync::Mutex<()>>>>);
+
+impl Flights {
+    fn lock_for(&self, id: &SecretId) -> Arc<tokio::sync::Mutex<()>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(id.clone()).or_default().clone()
+    }
+
+    /// Forgets a lock nobody else holds or waits for.
+    fn release(&self, id: &SecretId, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Ours and the map's: nobody else has it.
+        if Arc::strong_count(&lock) <= 2 {
+            map.remove(id);
+        }
+    }
+}
+
+/// The token-access service.
+#[derive(Debug, Clone)]
+pub struct TokenAccess {
+    store: Store,
+    keyring: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+    token_sets: TokenSets,
+    connectors: Connectors,
+    audit: Audit,
+    revoker: Revoker,
+    flights: Arc<Flights>,
+    /// Identifies this process's leases.
+    owner: String,
+    skew_secs: i64,
+    lease: Duration,
+    crash_before_commit: bool,
+}
+
+/// How refreshes behave.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshOptions {
+    /// Refresh when fewer seconds than this are left.
+    pub skew_secs: i64,
+    /// How long a refresh lease lasts (at least a provider call's timeout).
+    pub lease: Duration,
+    /// Test hook (`STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT`): abort the process after the
+    /// provider answered a refresh and before the answer is committed.
+    pub crash_before_commit: bool,
+}
+
+impl TokenAccess {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        token_sets: TokenSets,
+        connectors: Connectors,
+        audit: Audit,
+        revoker: Revoker,
+        options: RefreshOptions,
+    ) -> Self {
+        Self {
+            store,
+            keyring,
+            clock,
+            token_sets,
+            connectors,
+            audit,
+            revoker,
+            flights: Arc::default(),
+            owner: strongroom_store::new_id(),
+            skew_secs: options.skew_secs,
+            lease: options.lease,
+            crash_before_commit: options.crash_before_commit,
+        }
+    }
+
+    async fn find(&self, user: &UserId, identity: Identity<'_>) -> Result<Option<SecretRow>, TokenError> {
+        Ok(match identity {
+            Identity::Social(target) => self.store.find_social_secret(user, target).await?,
+            Identity::Sso(id) => self.store.find_sso_secret(user, id).await?,
+        })
+    }
+
+    fn fresh(&self, metadata: &TokenSetMetadata, now_secs: i64) -> bool {
+        metadata.expires_at.is_none_or(|at| now_secs + self.skew_secs < at)
+    }
+
+    /// The user's access token for an identity, refreshed first when it expires within the
+    /// skew. Every read is audited.
+    pub async fn access_token(&self, user: &UserId, identity: Identity<'_>) -> Result<AccessToken, TokenError> {
+        let result = self.read(user, identity).await;
+        let outcome = match &result {
+            Ok((_, _)) => "success",
+            Err(TokenError::NotFound) => "token_not_found",
+            Err(TokenError::Expired) => "access_token_expired",
+            Err(TokenError::RefreshTokenRevoked) => REFRESH_TOKEN_REVOKED,
+            Err(TokenError::ProviderUnavailable) => "provider_unavailable",
+            Err(TokenError::ProviderInvalidResponse) => "invalid_response",
+            Err(TokenError::Core(_)) => "internal_error",
+        };
+        let mut entry = Entry::new(Actor::User(user.0.clone()), "token.read", outcome);
+        entry.user_id = Some(user.0.clone());
+        entry.target = Some(match identity {
+            Identity::Social(t) => t.to_owned(),
+            Identity::Sso(id) => id.0.clone(),
+        });
+        if let Ok((id, _)) = &result {
+            entry.secret_id = Some(id.0.clone());
+        }
+        self.audit.record_soon(entry).await;
+        result.map(|(_, token)| token)
+    }
+
+    async fn read(&self, user: &UserId, identity: Identity<'_>) -> Result<(SecretId, AccessToken), TokenError> {
+        let row = self.find(user, identity).await?.ok_or(TokenError::NotFound)?;
+        let now = self.clock.now_secs();
+        if self.fresh(&row.metadata, now) {
+            let set = self.token_sets.open(&row)?;
+            return Ok((row.id.clone(), AccessToken::from(set.access_token, &row.metadata, now)));
+        }
+        let lock = self.flights.lock_for(&row.id);
+        let result = {
+            let _guard = lock.lock().await;
+            self.refresh(&row.id, user).await
+        };
+        self.flights.release(&row.id, lock);
+        result.map(|token| (row.id, token))
+    }
+
+    /// Under this process's lock for the secret: reuse a fresh set another reader or process
+    /// wrote, or take the lease and refresh.
+    async fn refresh(&self, id: &SecretId, user: &UserId) -> Result<AccessToken, TokenError> {
+        let deadline = tokio::time::Instant::now() + self.lease + Duration::from_secs(1);
+        loop {
+            let row = self.store.get_secret(id).await?.filter(|r| &r.user_id == user).ok_or(TokenError::NotFound)?;
+            let now = self.clock.now_secs();
+            let set = self.token_sets.open(&row)?;
+            if self.fresh(&row.metadata, now) {
+                return Ok(AccessToken::from(set.access_token, &row.metadata, now));
+            }
+            let still_valid = row.metadata.expires_at.is_some_and(|at| now < at);
+            let current = |error: TokenError| {
+                if still_valid { Ok(AccessToken::from(set.access_token.clone(), &row.metadata, now)) } else { Err(error) }
+            };
+            let Some(refresh_token) = set.refresh_token.clone() else { return current(TokenError::Expired) };
+            if row.metadata.refresh_error.as_deref() == Some(REFRESH_TOKEN_REVOKED) {
+                return current(TokenError::RefreshTokenRevoked);
+            }
+            let now_ms = self.clock.now_ms();
+            let lease_until = now_ms + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+            if !self.store.try_acquire_refresh_lease(&row.id, row.version, &self.owner, now_ms, lease_until).await? {
+                // Another process is refreshing (or just wrote): wait for its write.
+                if tokio::time::Instant::now() >= deadline {
+                    return current(TokenError::ProviderUnavailable);
+                }
+                tokio::time::sleep(WAIT_STEP).await;
+                continue;
+            }
+            let leased = SecretRow { lease_owner: Some(self.owner.clone()), refresh_lease_until: Some(lease_until), ..row.clone() };
+            return match self.call_provider(&leased, &refresh_token).await {
+                Ok(response) => self.commit(leased, set, response, user).await,
+                Err(e) => {
+                    let (class, transient) = classify(&e);
+                    tracing::warn!(secret = %leased.id, error = %e, "refreshing the provider's token failed");
+                    if class == REFRESH_TOKEN_REVOKED {
+                        self.token_sets.mark_refresh_error(&leased, REFRESH_TOKEN_REVOKED).await?;
+                    } else {
+                        self.store.release_refresh_lease(&leased.id, &self.owner).await?;
+                    }
+                    self.audit_refresh(&leased, user, class).await;
+                    let error = match (class, transient) {
+                        (REFRESH_TOKEN_REVOKED, _) => TokenError::RefreshTokenRevoked,
+                        ("provider_unavailable", _) => TokenError::ProviderUnavailable,
+                        (_, true) => TokenError::ProviderInvalidResponse,
+                        (_, false) => TokenError::Expired,
+                    };
+                    current(error)
+                }
+            };
+        }
+    }
+
+    async fn call_provider(&self, row: &SecretRow, refresh_token: &SecretString) -> Result<TokenResponse, ProviderError> {
+        let providers = self.connectors.providers();
+        let config_error = |e: CoreError| ProviderError::Config(e.to_string());
+        match &row.relation {
+            SecretRelation::Social { connector_id, .. } => {
+                let c = self.store.get_connector(connector_id).await.map_err(|e| config_error(e.into()))?;
+                let c = c.ok_or(ProviderError::NotSupported("the connector no longer exists"))?;
+                let connector = social_connector(&self.keyring, &c).map_err(config_error)?;
+                if !connector.supports_refresh() {
+                    return Err(ProviderError::NotSupported("this provider issues no refresh tokens"));
+                }
+                providers.refresh(&connector, refresh_token).await
+            }
+            SecretRelation::Sso { sso_connector_id, .. } => {
+                let c = self.store.get_sso_connector(sso_connector_id).await.map_err(|e| config_error(e.into()))?;
+                let c = c.ok_or(ProviderError::NotSupported("the connector no longer exists"))?;
+                providers.sso_refresh(&sso_connector(&self.keyring, &c).map_err(config_error)?, refresh_token).await
+            }
+        }
+    }
+
+    async fn commit(
+        &self,
+        row: SecretRow,
+        old: crate::token_sets::TokenSet,
+        response: TokenResponse,
+        user: &UserId,
+    ) -> Result<AccessToken, TokenError> {
+        if self.crash_before_commit {
+            tracing::error!("test hook: aborting between the provider's refresh answer and the commit");
+            std::process::abort();
+        }
+        let written = self.token_sets.apply_refresh(&row, old, response).await?;
+        self.audit_refresh(&row, user, if written { "success" } else { "superseded" }).await;
+        // Whoever wrote last wins; hand out what is stored now.
+        let row = self.store.get_secret(&row.id).await?.ok_or(TokenError::NotFound)?;
+        let set = self.token_sets.open(&row)?;
+        Ok(AccessToken::from(set.access_token, &row.metadata, self.clock.now_secs()))
+    }
+
+    async fn audit_refresh(&self, row: &SecretRow, user: &UserId, outcome: &str) {
+        let mut entry = Entry::new(Actor::User(user.0.clone()), "token.refresh", outcome);
+        entry.user_id = Some(user.0.clone());
+        entry.secret_id = Some(row.id.0.clone());
+        entry.target = Some(match &row.relation {
+            SecretRelation::Social { target, .. } => target.clone(),
+            SecretRelation::Sso { sso_connector_id, .. } => sso_connector_id.0.clone(),
+        });
+        entry.detail = json!({ "version": row.version });
+        self.audit.record(entry).await;
+    }
+
+    /// `DELETE /api/secrets/:id`: deletes one secret (its identity stays) and revokes it at the
+    /// provider. False when there is no such secret.
+    pub async fn delete_secret(&self, id: &SecretId, actor: &Actor) -> crate::Result<bool> {
+        let Some(row) = self.store.get_secret(id).await? else { return Ok(false) };
+        let doomed = self.revoker.prepare(vec![row]).await;
+        if !self.store.delete_secret(id).await? {
+            return Ok(false);
+        }
+        self.revoker.finish(doomed, actor, "deleted").await;
+        Ok(true)
+    }
+}
