@@ -4,10 +4,9 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use strongroom_core::oidc::CodeRequest;
 use strongroom_core::store::{ConnectorId, SsoConnectorId, UserId};
 use strongroom_core::token_sets::TokenResponse;
-use support::{TestApp, pkce};
+use support::TestApp;
 
 fn github_config() -> Value {
     json!({"clientId": "gh-client", "clientSecret": "gh-secret-planted-1234567890"})
@@ -197,38 +196,9 @@ async fn sso_connector_crud_and_validation() {
 async fn management_routes_refuse_user_tokens() {
     let app = TestApp::spawn().await;
     let user = app.user("alice").await;
-    let (client, secret) = app.application("Traditional", &["https://app.example/cb"]).await;
-    let (verifier, challenge) = pkce();
-    let code = app
-        .state
-        .oidc
-        .issue_code(&CodeRequest {
-            application_id: client.id.clone(),
-            user_id: user,
-            redirect_uri: "https://app.example/cb".into(),
-            scope: "openid identities".into(),
-            resource: None,
-            nonce: None,
-            code_challenge: Some(challenge),
-            code_challenge_method: Some("S256".into()),
-            auth_time: 0,
-        })
-        .await
-        .expect("code");
-    let tokens: Value = app
-        .http
-        .post(app.url("/oidc/token"))
-        .basic_auth(client.id.as_str(), secret)
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://app.example/cb"), ("code_verifier", &verifier)])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
-    let user_token = tokens["access_token"].as_str().expect("access token");
+    let user_token = app.user_token(&user, "openid identities").await;
     for path in ["/api/connectors", "/api/sso-connectors", "/api/connector-factories", "/api/applications"] {
-        let (status, body) = app.api(user_token, Method::GET, path, None).await;
+        let (status, body) = app.api(&user_token, Method::GET, path, None).await;
         assert_eq!((status, body["code"].as_str()), (403, Some("auth.forbidden")), "{path}");
     }
 }

@@ -11,7 +11,7 @@ use strongroom_core::applications::NewApplication;
 use strongroom_core::store::{ApplicationRow, NewUser, Store, UserId};
 use strongroom_core::providers::{Http, Providers};
 use strongroom_core::token_access::RefreshOptions;
-use strongroom_core::{ExposeSecret, SystemClock};
+use strongroom_core::{Clock, ExposeSecret, SystemClock};
 use strongroom_server::{AppState, Application};
 use strongroom_testkit::TestDb;
 use strongroom_vault::{Kek, Keyring};
@@ -23,17 +23,40 @@ pub struct TestApp {
     _db: TestDb,
 }
 
+/// How a [`TestApp`] runs.
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    /// Each provider call's timeout.
+    pub provider_timeout: std::time::Duration,
+    /// Refresh this long before expiry.
+    pub skew_secs: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock), provider_timeout: std::time::Duration::from_secs(5), skew_secs: 60 }
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
         let (db, store) = TestDb::migrated().await;
         let keyring = Arc::new(Keyring::new(Kek::generate().expect("kek"), vec![]));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
         let addr = listener.local_addr().expect("addr");
         drop(listener);
         let base = format!("http://{addr}");
-        let providers = Providers::new(Http::new(std::time::Duration::from_secs(5)).expect("http"));
-        let refresh = RefreshOptions { skew_secs: 60, lease: std::time::Duration::from_secs(11), crash_before_commit: false };
-        let state = AppState::new(store, keyring, Arc::new(SystemClock), providers, refresh, base.clone()).await.expect("state");
+        let providers = Providers::new(Http::new(options.provider_timeout).expect("http"));
+        let refresh = RefreshOptions {
+            skew_secs: options.skew_secs,
+            lease: options.provider_timeout * 2 + std::time::Duration::from_secs(1),
+            crash_before_commit: false,
+        };
+        let state = AppState::new(store, keyring, options.clock, providers, refresh, base.clone()).await.expect("state");
         let app = Application::build(addr, state.clone()).await.expect("bind");
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
@@ -98,6 +121,42 @@ impl TestApp {
             .await
             .expect("user");
         id
+    }
+
+    /// An access token of Strongroom's OpenID provider for `user` with `scope`, minted through
+    /// a real authorization code exchange (the sign-in itself is tested elsewhere).
+    pub async fn user_token(&self, user: &UserId, scope: &str) -> String {
+        let redirect = "https://app.example/cb";
+        let (client, secret) = self.application("Traditional", &[redirect]).await;
+        let (verifier, challenge) = pkce();
+        let code = self
+            .state
+            .oidc
+            .issue_code(&strongroom_core::oidc::CodeRequest {
+                application_id: client.id.clone(),
+                user_id: user.clone(),
+                redirect_uri: redirect.into(),
+                scope: scope.into(),
+                resource: None,
+                nonce: None,
+                code_challenge: Some(challenge),
+                code_challenge_method: Some("S256".into()),
+                auth_time: 0,
+            })
+            .await
+            .expect("code");
+        let tokens: serde_json::Value = self
+            .http
+            .post(self.url("/oidc/token"))
+            .basic_auth(client.id.as_str(), secret)
+            .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect), ("code_verifier", &verifier)])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        tokens["access_token"].as_str().expect("access token").to_owned()
     }
 
     /// A Management API call: status and JSON body (Null when there is none). The request is
