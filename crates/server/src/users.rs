@@ -29,8 +29,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/audit-events", get(list_audit_events))
 }
 
-/// `page` (1-based) and `page_size` (1 to 100, default 20), as Logto pages.
-#[derive(Debug, serde::Deserialize)]
+/// `page` (1-based) and `page_size` (1 to 100, default 20), as Logto pages. (Query structs
+/// carry the two fields themselves: `serde(flatten)` loses their number type in query strings.)
+#[derive(Debug)]
 pub struct Paging {
     page: Option<i64>,
     page_size: Option<i64>,
@@ -59,12 +60,12 @@ pub fn page_response(items: Vec<Value>, total: i64) -> Response {
 #[derive(Debug, serde::Deserialize)]
 struct UserSearch {
     search: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
+    page: Option<i64>,
+    page_size: Option<i64>,
 }
 
 async fn list_users(_: ManagementPrincipal, State(state): State<AppState>, Query(q): Query<UserSearch>) -> ApiResult<Response> {
-    let (page, size) = q.paging.get()?;
+    let (page, size) = Paging { page: q.page, page_size: q.page_size }.get()?;
     let (users, total) = state.users.list(q.search.as_deref(), page, size).await?;
     Ok(page_response(users, total))
 }
@@ -153,12 +154,13 @@ struct AuditQuery {
     user_id: Option<String>,
     secret_id: Option<String>,
     action: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
+    page: Option<i64>,
+    #[serde(rename = "page_size")]
+    page_size: Option<i64>,
 }
 
 async fn list_audit_events(_: ManagementPrincipal, State(state): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
-    let (page, size) = q.paging.get()?;
+    let (page, size) = Paging { page: q.page, page_size: q.page_size }.get()?;
     let filter = AuditFilter { user_id: q.user_id, secret_id: q.secret_id, action: q.action };
     let (events, total) = state.audit.list(&filter, page, size).await?;
     Ok(page_response(events.iter().map(|e| json!(e)).collect(), total))

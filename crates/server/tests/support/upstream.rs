@@ -72,11 +72,13 @@ impl Upstream {
         reqwest::get(self.url("/__control/stats")).await.expect("stats").json().await.expect("json")
     }
 
-    /// Arms a token-endpoint fault (`timeout`, `status500`, `garbage`, `invalid_grant`, `delay`).
+    /// Arms a token-endpoint fault (`timeout`, `status500`, `garbage`, `invalid_grant`, `delay`;
+    /// `delay` holds the answer one second, `timeout` never answers).
     pub async fn fault(&self, mode: &str, count: u32) {
+        let delay_ms = if mode == "delay" { 1000 } else { 60_000 };
         let status = reqwest::Client::new()
             .post(self.url("/__control/faults"))
-            .json(&json!({"mode": mode, "count": count, "delayMs": 60000}))
+            .json(&json!({"mode": mode, "count": count, "delayMs": delay_ms}))
             .send()
             .await
             .expect("fault")
