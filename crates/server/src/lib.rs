@@ -165,8 +165,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(bind: SocketAddr, state: AppState) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(bind).await?;
-        Ok(Self { listener, router: router(state.clone()), state })
+        Ok(Self::from_listener(TcpListener::bind(bind).await?, state))
+    }
+
+    /// Serves on a listener bound already (when the endpoint depends on the bound port).
+    pub fn from_listener(listener: TcpListener, state: AppState) -> Self {
+        Self { listener, router: router(state.clone()), state }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

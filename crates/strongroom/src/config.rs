@@ -55,7 +55,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database: Database,
     pub bind: SocketAddr,
-    pub endpoint: String,
+    /// `STRONGROOM_ENDPOINT`; `None`: the bound address (`http://<bind>`).
+    pub endpoint: Option<String>,
     pub admin_password: Option<SecretString>,
     pub log: String,
     /// Seconds one call to an identity provider may take.
@@ -168,9 +169,9 @@ impl Settings {
                         source(ENV_ENDPOINT, "endpoint", endpoint_from_env)
                     );
                 }
-                e
+                Some(e)
             }
-            None => format!("http://{bind}"),
+            None => None,
         };
 
         let admin_password = env(ENV_ADMIN_PASSWORD)?.map(SecretString::from);

@@ -247,14 +247,17 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
         lease: timeout * 2 + std::time::Duration::from_secs(1),
         crash_before_commit: std::env::var("STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT").is_ok_and(|v| v == "1"),
     };
-    let state = AppState::new(store.clone(), keyring, clock, providers, refresh, settings.endpoint.clone()).await?;
-    let app = Application::build(settings.bind, state)
+    let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {} (STRONGROOM_BIND)", settings.bind))?;
-    let addr = app.local_addr()?;
-    println!("Console: {}/console", settings.endpoint);
+    let addr = listener.local_addr()?;
+    // Without STRONGROOM_ENDPOINT the endpoint is the address actually bound (port 0 picks one).
+    let endpoint = settings.endpoint.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState::new(store.clone(), keyring, clock, providers, refresh, endpoint.clone()).await?;
+    let app = Application::from_listener(listener, state);
+    println!("Console: {endpoint}/console");
     println!("Strongroom is listening on http://{addr}");
-    tracing::info!(%addr, endpoint = %settings.endpoint, "serving");
+    tracing::info!(%addr, %endpoint, "serving");
     app.run_until(shutdown_signal()).await?;
     store.close().await;
     Ok(())

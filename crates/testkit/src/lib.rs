@@ -3,6 +3,9 @@
 //! `STRONGROOM_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and create a
 //! database named `sr_test_*`, which the test script drops after the run.
 
+pub mod browser;
+pub mod upstream;
+
 use sqlx::Connection as _;
 use strongroom_store::Store;
 

@@ -2,8 +2,7 @@
 
 #![allow(dead_code)]
 
-pub mod browser;
-pub mod upstream;
+pub use strongroom_testkit::{browser, upstream};
 
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 use reqwest::header::LOCATION;
 use url::Url;
 
+#[derive(Debug)]
 pub struct Browser {
     pub http: reqwest::Client,
 }

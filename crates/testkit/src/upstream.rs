@@ -18,6 +18,7 @@ pub fn e2e_dir() -> PathBuf {
 }
 
 /// A running `e2e/upstream.mjs`; killed on drop.
+#[derive(Debug)]
 pub struct Upstream {
     pub issuer: String,
     child: Child,
