@@ -108,10 +108,11 @@ impl Audit {
     /// Queues an event for the batch writer (token reads).
     pub async fn record_soon(&self, entry: Entry) {
         let event = self.event(entry);
-        if let Err(mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event)) = self.queue.try_send(event) {
-            if let Err(e) = self.store.insert_audit_event(&event).await {
-                tracing::error!(error = %e, action = event.action, "cannot write the audit event");
-            }
+        // A full (or closed) queue: write it directly.
+        if let Err(mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event)) = self.queue.try_send(event)
+            && let Err(e) = self.store.insert_audit_event(&event).await
+        {
+            tracing::error!(error = %e, action = event.action, "cannot write the audit event");
         }
     }
 }

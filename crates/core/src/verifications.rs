@@ -177,7 +177,7 @@ impl Verifications {
             Err(e) => return Err(e.into()),
         };
         let connector = self.connectors.social(&connector_row)?;
-        let pending = Pending { verifier: random_token().map_err(CoreError::from)?, nonce: random_token().map_err(CoreError::from)? };
+        let pending = Pending { verifier: random_token()?, nonce: random_token()? };
         let challenge = b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pending.verifier.as_bytes()).as_ref());
         let scope = req.scope.as_deref().filter(|s| !s.trim().is_empty());
         let request = AuthorizationRequest {
