@@ -4,8 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{Value, json};
 use strongroom_core::ExposeSecret;
 use strongroom_core::store::SsoConnectorId;
@@ -15,24 +14,25 @@ use strongroom_core::verifications::{ConnectorData, CreateSocial};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, UserPrincipal};
+use crate::openapi::{Internal, UserAuth, schemas, under};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    let mut router = Router::new()
-        .route("/api/my-account", get(my_account))
-        .route("/api/my-account/identities", post(link_identity))
-        .route("/api/my-account/identities/{target}", axum::routing::delete(unlink_identity));
+pub fn routes() -> OpenApiRouter<AppState> {
+    let mut router = OpenApiRouter::new()
+        .routes(routes!(my_account))
+        .routes(routes!(link_identity))
+        .routes(routes!(unlink_identity));
+    // Documented under the first prefix; `under` moves a route (and its documentation).
     for prefix in ["/api/my-account", "/my-account"] {
         router = router
-            .route(
-                &format!("{prefix}/identities/{{target}}/access-token"),
-                get(social_access_token).put(replace_access_token).patch(replace_access_token),
-            )
-            .route(&format!("{prefix}/sso-identities/{{connector_id}}/access-token"), get(sso_access_token));
+            .routes(under(prefix, "/api/my-account", routes!(social_access_token, replace_access_token)))
+            .routes(under(prefix, "/api/my-account", routes!(sso_access_token)));
     }
     for prefix in ["/api/verifications", "/api/verification"] {
         router = router
-            .route(&format!("{prefix}/social"), post(create_social_verification))
-            .route(&format!("{prefix}/social/verify"), post(verify_social_verification));
+            .routes(under(prefix, "/api/verifications", routes!(create_social_verification)))
+            .routes(under(prefix, "/api/verifications", routes!(verify_social_verification)));
     }
     router
 }
@@ -55,16 +55,78 @@ fn token_json(t: &AccessToken) -> Json<Value> {
     Json(v)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/my-account",
+    tag = "My account",
+    summary = "Get my account",
+    security(("user" = [])),
+    responses(
+        (status = 200, description = "The token's user with its social identities.", body = Object),
+        (status = 404, description = "`entity.not_found`: the user no longer exists.", body = schemas::ErrorBody),
+        UserAuth,
+        Internal,
+    )
+)]
 async fn my_account(p: UserPrincipal, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(state.users.json(&p.user_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/my-account/identities/{target}/access-token",
+    tag = "My account",
+    summary = "Get my social provider access token",
+    description = "The stored provider access token of the token's user at `target`, refreshed first when it \
+                   expires soon (concurrent readers share one refresh). Needs the `identities` scope. Every read \
+                   is audited.",
+    params(("target" = String, Path, description = "The social target (`github`, `google`, ...).")),
+    security(("user" = [])),
+    responses(
+        (status = 200, description = "The provider access token.", body = schemas::ProviderAccessToken),
+        (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
+            `auth.unauthorized`: no usable user token. `secrets.third_party_token_set.access_token_expired`: it expired \
+            and cannot be refreshed. `secrets.third_party_token_set.refresh_token_revoked`: the provider refused the \
+            refresh token; the user must reconnect.", body = schemas::ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` or the `identities` scope.",
+            body = schemas::ErrorBody),
+        (status = 404, description = "`secrets.third_party_token_set.token_not_found`: no token set is stored.",
+            body = schemas::ErrorBody),
+        (status = 502, description = "`connector.provider_unavailable`: the provider did not answer the refresh. \
+            `connector.invalid_response`: its answer cannot be used. The stored tokens are unchanged.",
+            body = schemas::ErrorBody),
+        Internal,
+    )
+)]
 async fn social_access_token(p: UserPrincipal, State(state): State<AppState>, Path(target): Path<String>) -> ApiResult<Json<Value>> {
     forbidden_without_identities(&p)?;
     let token = state.token_access.access_token(&p.user_id, Identity::Social(&target)).await?;
     Ok(token_json(&token))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/my-account/sso-identities/{connector_id}/access-token",
+    tag = "My account",
+    summary = "Get my enterprise SSO provider access token",
+    description = "The stored access token of the token's user at an SSO connector, refreshed first when it \
+                   expires soon. Needs the `identities` scope. Every read is audited.",
+    params(("connector_id" = String, Path, description = "The SSO connector id.")),
+    security(("user" = [])),
+    responses(
+        (status = 200, description = "The provider access token.", body = schemas::ProviderAccessToken),
+        (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
+            `auth.unauthorized`: no usable user token. `secrets.third_party_token_set.access_token_expired`. \
+            `secrets.third_party_token_set.refresh_token_revoked`.", body = schemas::ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` or the `identities` scope.",
+            body = schemas::ErrorBody),
+        (status = 404, description = "`secrets.third_party_token_set.token_not_found`: no token set is stored.",
+            body = schemas::ErrorBody),
+        (status = 502, description = "`connector.provider_unavailable`. `connector.invalid_response`. The stored \
+            tokens are unchanged.", body = schemas::ErrorBody),
+        Internal,
+    )
+)]
 async fn sso_access_token(p: UserPrincipal, State(state): State<AppState>, Path(connector_id): Path<String>) -> ApiResult<Json<Value>> {
     forbidden_without_identities(&p)?;
     let id = SsoConnectorId(connector_id);
@@ -73,13 +135,40 @@ async fn sso_access_token(p: UserPrincipal, State(state): State<AppState>, Path(
 }
 
 /// Logto's `verificationRecordId` and the seed document's `socialVerificationId`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReplaceBody {
     verification_record_id: Option<String>,
     social_verification_id: Option<String>,
 }
 
+#[utoipa::path(
+    method(put, patch),
+    path = "/api/my-account/identities/{target}/access-token",
+    tag = "My account",
+    summary = "Replace my social provider tokens",
+    description = "A verified social verification record (see `/api/verifications/social`) of the same target and \
+                   provider account replaces the stored token set (a missing refresh token keeps the stored one). \
+                   The record is used up. Needs the `identities` scope.",
+    params(("target" = String, Path, description = "The social target.")),
+    request_body = ReplaceBody,
+    security(("user" = [])),
+    responses(
+        (status = 200, description = "The new provider access token.", body = schemas::ProviderAccessToken),
+        (status = 400, description = "`guard.invalid_input`: a malformed body or no record id. \
+            `verification_record.not_found`: the record does not exist, has expired, is not verified or is not \
+            the caller's.", body = schemas::ErrorBody),
+        (status = 422, description = "`verification_record.social_verification.invalid_target`: the record is for \
+            another target. `user.identity_not_exists_in_current_user`: its provider account is not the caller's. \
+            `verification_record.social_verification.token_response_not_found`: it kept no tokens (token storage \
+            is off).", body = schemas::ErrorBody),
+        (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
+            `auth.unauthorized`: no usable user token.", body = schemas::ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` or the `identities` scope.",
+            body = schemas::ErrorBody),
+        Internal,
+    )
+)]
 async fn replace_access_token(
     p: UserPrincipal,
     State(state): State<AppState>,
@@ -96,12 +185,35 @@ async fn replace_access_token(
     Ok(token_json(&token))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LinkBody {
     new_identifier_verification_record_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/my-account/identities",
+    tag = "My account",
+    summary = "Link a social identity",
+    description = "Links the provider account of a verified social verification record to the caller, and stores \
+                   its token set if the record kept one. The record is used up. Needs the `identities` scope.",
+    request_body = LinkBody,
+    security(("user" = [])),
+    responses(
+        (status = 204, description = "Linked."),
+        (status = 400, description = "`guard.invalid_input`: a malformed body. `verification_record.not_found`: the \
+            record does not exist, has expired, is not verified or is not the caller's.", body = schemas::ErrorBody),
+        (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
+            `auth.unauthorized`: no usable user token, or (Logto's answer here) no `identities` scope.",
+            body = schemas::ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = schemas::ErrorBody),
+        (status = 422, description = "`user.social_account_exists_in_profile`: the caller already has an identity at \
+            the target. `user.identity_already_in_use`: the provider account is linked to another user.",
+            body = schemas::ErrorBody),
+        Internal,
+    )
+)]
 async fn link_identity(p: UserPrincipal, State(state): State<AppState>, JsonBody(body): JsonBody<LinkBody>) -> ApiResult<StatusCode> {
     // Logto answers 401 here without the identities scope.
     p.require_identities(StatusCode::UNAUTHORIZED, "auth.unauthorized")?;
@@ -109,6 +221,25 @@ async fn link_identity(p: UserPrincipal, State(state): State<AppState>, JsonBody
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/my-account/identities/{target}",
+    tag = "My account",
+    summary = "Unlink a social identity",
+    description = "Its token set is deleted and revoked at the provider. The last way to sign in cannot be removed. \
+                   Needs the `identities` scope.",
+    params(("target" = String, Path, description = "The social target.")),
+    security(("user" = [])),
+    responses(
+        (status = 204, description = "Unlinked."),
+        (status = 400, description = "`auth.unauthorized`: no `identities` scope (Logto's answer here). \
+            `user.last_sign_in_method_required`: it is the user's last identity.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_found`: the user no longer exists. `user.identity_not_exist`: no \
+            identity at the target.", body = schemas::ErrorBody),
+        UserAuth,
+        Internal,
+    )
+)]
 async fn unlink_identity(p: UserPrincipal, State(state): State<AppState>, Path(target): Path<String>) -> ApiResult<StatusCode> {
     // Logto answers 400 here without the identities scope.
     p.require_identities(StatusCode::BAD_REQUEST, "auth.unauthorized")?;
@@ -116,6 +247,30 @@ async fn unlink_identity(p: UserPrincipal, State(state): State<AppState>, Path(t
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/verifications/social",
+    tag = "Verifications",
+    summary = "Start a social verification",
+    description = "Creates a verification record (ten minutes, the caller's only) and the provider's authorization \
+                   URI, with the caller's `state` and `redirectUri`, PKCE, and the custom `scope` if any.",
+    request_body = schemas::CreateSocial,
+    security(("user" = [])),
+    responses(
+        (status = 201, description = "The record.", body = schemas::SocialVerificationCreated),
+        (status = 400, description = "`guard.invalid_input`: a malformed body. `session.insufficient_info`: an empty \
+            `state` or `redirectUri`. `connector.invalid_config`: the connector's config is unusable.",
+            body = schemas::ErrorBody),
+        (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
+            `auth.unauthorized`: no usable user token. `connector.authorization_failed`: the provider refused \
+            Strongroom's request.", body = schemas::ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = schemas::ErrorBody),
+        (status = 422, description = "`session.invalid_connector_id`: no such social connector.", body = schemas::ErrorBody),
+        (status = 502, description = "`connector.provider_unavailable`: the provider's discovery did not answer. \
+            `connector.invalid_response`: its answer cannot be used.", body = schemas::ErrorBody),
+        Internal,
+    )
+)]
 async fn create_social_verification(
     p: UserPrincipal,
     State(state): State<AppState>,
@@ -129,13 +284,39 @@ async fn create_social_verification(
     ))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct VerifyBody {
     verification_record_id: String,
+    #[schema(value_type = schemas::ConnectorData)]
     connector_data: ConnectorData,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/verifications/social/verify",
+    tag = "Verifications",
+    summary = "Verify a social verification",
+    description = "Exchanges the code the application received, checks the `state`, and keeps the provider profile \
+                   (and, when the connector stores tokens, the token set) in the record.",
+    request_body = VerifyBody,
+    security(("user" = [])),
+    responses(
+        (status = 200, description = "The verified record.", body = schemas::SocialVerificationVerified),
+        (status = 400, description = "`guard.invalid_input`: a malformed body. `verification_record.not_found`: the \
+            record does not exist, has expired, is already verified or is not the caller's. \
+            `verification_record.state_mismatch`. `connector.invalid_config`.", body = schemas::ErrorBody),
+        (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
+            `auth.unauthorized`: no usable user token. `connector.authorization_failed`: the provider refused the \
+            code. `connector.invalid_id_token`: the provider's ID token does not verify.", body = schemas::ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: the record's connector was deleted.",
+            body = schemas::ErrorBody),
+        (status = 502, description = "`connector.provider_unavailable`. `connector.invalid_response`.",
+            body = schemas::ErrorBody),
+        Internal,
+    )
+)]
 async fn verify_social_verification(
     p: UserPrincipal,
     State(state): State<AppState>,

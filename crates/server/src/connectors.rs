@@ -2,8 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::Value;
 use strongroom_core::connectors::{
     ConnectorPatch, NewConnector, NewSsoConnector, SsoConnectorPatch, connector_json, sso_connector_json,
@@ -14,35 +13,73 @@ use strongroom_providers::social_factories;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ManagementPrincipal};
+use crate::openapi::{Internal, ManagementAuth, schemas};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/connector-factories", get(list_factories))
-        .route("/api/connector-factories/{id}", get(get_factory))
-        .route("/api/connectors", get(list_connectors).post(create_connector))
-        .route("/api/connectors/{id}", get(get_connector).patch(update_connector).delete(delete_connector))
-        .route("/api/sso-connectors", get(list_sso_connectors).post(create_sso_connector))
-        .route(
-            "/api/sso-connectors/{id}",
-            get(get_sso_connector).patch(update_sso_connector).delete(delete_sso_connector),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_factories))
+        .routes(routes!(get_factory))
+        .routes(routes!(list_connectors, create_connector))
+        .routes(routes!(get_connector, update_connector, delete_connector))
+        .routes(routes!(list_sso_connectors, create_sso_connector))
+        .routes(routes!(get_sso_connector, update_sso_connector, delete_sso_connector))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connector-factories",
+    tag = "Connector factories",
+    summary = "List connector factories",
+    security(("management" = [])),
+    responses((status = 200, description = "The social connector types Strongroom implements.", body = [Object]), ManagementAuth, Internal)
+)]
 async fn list_factories(_: ManagementPrincipal) -> Json<Value> {
     Json(serde_json::to_value(social_factories()).unwrap_or(Value::Null))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connector-factories/{id}",
+    tag = "Connector factories",
+    summary = "Get a connector factory",
+    params(("id" = String, Path, description = "The factory id (Logto's aliases included).")),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The factory's metadata.", body = Object),
+        (status = 404, description = "`entity.not_found`: no such factory.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn get_factory(_: ManagementPrincipal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let factory = strongroom_core::connectors::factory(&id)
         .ok_or_else(|| ApiError::not_found("entity.not_found", format!("There is no connector factory `{id}`.")))?;
     Ok(Json(serde_json::to_value(factory).unwrap_or(Value::Null)))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TargetFilter {
+    /// Only the connector of this target (`github`, `google`, ...).
     target: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connectors",
+    tag = "Connectors",
+    summary = "List social connectors",
+    params(TargetFilter),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The connectors (without secret config fields).", body = [Object]),
+        (status = 400, description = "A malformed query string (plain-text answer of the query extractor)."),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn list_connectors(
     _: ManagementPrincipal,
     State(state): State<AppState>,
@@ -52,6 +89,27 @@ async fn list_connectors(
     Ok(Json(rows.iter().map(connector_json).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/connectors",
+    tag = "Connectors",
+    summary = "Create a social connector",
+    request_body = schemas::NewConnector,
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The connector (without secret config fields).", body = Object),
+        (status = 400, description = "`guard.invalid_input`: a malformed body, a bad `id` or `metadata`, or a taken id. \
+            `connector.invalid_config`: the config is not an object or the provider refuses it. \
+            `connector.cannot_overwrite_metadata_for_non_standard_connector`: `metadata` on a connector other than \
+            oauth2 or oidc.", body = schemas::ErrorBody),
+        (status = 422, description = "`connector.not_found_with_connector_id`: an unknown factory. \
+            `connector.multiple_instances_not_supported`: a second connector of a non-standard factory. \
+            `connector.multiple_target_with_same_platform`: the target is taken. \
+            `connector.token_storage_not_supported`: the factory cannot store tokens.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn create_connector(
     _: ManagementPrincipal,
     State(state): State<AppState>,
@@ -60,10 +118,47 @@ async fn create_connector(
     Ok(Json(connector_json(&state.connectors.create(body).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connectors/{id}",
+    tag = "Connectors",
+    summary = "Get a social connector",
+    params(("id" = String, Path, description = "The connector id.")),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The connector (without secret config fields).", body = Object),
+        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn get_connector(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     Ok(Json(connector_json(&state.connectors.get(&ConnectorId(id)).await?)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/connectors/{id}",
+    tag = "Connectors",
+    summary = "Update a social connector",
+    description = "A `config` without `clientSecret` keeps the stored one. `enableTokenStorage: false` deletes the \
+                   token sets stored through the connector and revokes them at the provider.",
+    params(("id" = String, Path, description = "The connector id.")),
+    request_body = schemas::ConnectorPatch,
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The updated connector.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: a malformed body or `metadata`. \
+            `connector.invalid_config`: the provider refuses the config. \
+            `connector.cannot_overwrite_metadata_for_non_standard_connector`. \
+            `connector.can_not_modify_target`: `metadata.target` differs.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = schemas::ErrorBody),
+        (status = 422, description = "`connector.token_storage_not_supported`. \
+            `connector.not_found_with_connector_id`: the stored factory is unknown.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn update_connector(
     p: ManagementPrincipal,
     State(state): State<AppState>,
@@ -73,11 +168,39 @@ async fn update_connector(
     Ok(Json(connector_json(&state.connectors.update(&ConnectorId(id), patch, &p.actor()).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/connectors/{id}",
+    tag = "Connectors",
+    summary = "Delete a social connector",
+    description = "Its token sets are deleted and revoked at the provider; identities stay, as in Logto.",
+    params(("id" = String, Path, description = "The connector id.")),
+    security(("management" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn delete_connector(p: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.connectors.delete(&ConnectorId(id), &p.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/sso-connectors",
+    tag = "SSO connectors",
+    summary = "List SSO connectors",
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The SSO connectors, each with the discovered `providerConfig` (null when the \
+            provider cannot be reached).", body = [Object]),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn list_sso_connectors(_: ManagementPrincipal, State(state): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
     let mut out = Vec::new();
     for row in state.connectors.list_sso().await? {
@@ -87,6 +210,26 @@ async fn list_sso_connectors(_: ManagementPrincipal, State(state): State<AppStat
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/sso-connectors",
+    tag = "SSO connectors",
+    summary = "Create an SSO connector",
+    description = "With a config, the issuer must answer with its discovery document.",
+    request_body = schemas::NewSsoConnector,
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The SSO connector (without secret config fields).", body = Object),
+        (status = 400, description = "`guard.invalid_input`: a malformed body or an empty name. \
+            `connector.invalid_config`: the config is refused or the issuer's discovery fails.", body = schemas::ErrorBody),
+        (status = 422, description = "`connector.not_found`: a provider other than `OIDC`. \
+            `single_sign_on.forbidden_domains`: public e-mail domains. \
+            `single_sign_on.duplicated_domains`: repeated, invalid or taken domains. \
+            `single_sign_on.duplicate_connector_name`.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn create_sso_connector(
     _: ManagementPrincipal,
     State(state): State<AppState>,
@@ -96,12 +239,47 @@ async fn create_sso_connector(
     Ok(Json(sso_connector_json(&row, None)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/sso-connectors/{id}",
+    tag = "SSO connectors",
+    summary = "Get an SSO connector",
+    params(("id" = String, Path, description = "The SSO connector id.")),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The SSO connector with its discovered `providerConfig`.", body = Object),
+        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn get_sso_connector(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let row = state.connectors.get_sso(&SsoConnectorId(id)).await?;
     let config = state.connectors.sso_provider_config(&row).await;
     Ok(Json(sso_connector_json(&row, config)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/sso-connectors/{id}",
+    tag = "SSO connectors",
+    summary = "Update an SSO connector",
+    description = "A `config` without `clientSecret` keeps the stored one. `enableTokenStorage: false` deletes the \
+                   connector's token sets and revokes them at the provider.",
+    params(("id" = String, Path, description = "The SSO connector id.")),
+    request_body = schemas::SsoConnectorPatch,
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The updated SSO connector.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: a malformed body or an empty name. \
+            `connector.invalid_config`: the config is refused or the issuer's discovery fails.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = schemas::ErrorBody),
+        (status = 422, description = "`single_sign_on.forbidden_domains`. `single_sign_on.duplicated_domains`. \
+            `single_sign_on.duplicate_connector_name`.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn update_sso_connector(
     p: ManagementPrincipal,
     State(state): State<AppState>,
@@ -113,6 +291,21 @@ async fn update_sso_connector(
     Ok(Json(sso_connector_json(&row, config)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/sso-connectors/{id}",
+    tag = "SSO connectors",
+    summary = "Delete an SSO connector",
+    description = "Its users' SSO identities and token sets go with it; the tokens are revoked at the provider.",
+    params(("id" = String, Path, description = "The SSO connector id.")),
+    security(("management" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn delete_sso_connector(p: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.connectors.delete_sso(&SsoConnectorId(id), &p.actor()).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -12,6 +12,7 @@ pub mod extract;
 mod html;
 mod management;
 mod oidc;
+mod openapi;
 mod sign_in;
 mod users;
 
@@ -19,7 +20,6 @@ pub use error::ApiError;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
 use strongroom_core::store::Store;
 use strongroom_core::applications::Applications;
 use strongroom_core::audit::Audit;
@@ -36,6 +36,8 @@ use strongroom_core::vault::Keyring;
 use strongroom_core::Clock;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Everything a request handler may need, shared by all requests.
 #[derive(Debug, Clone)]
@@ -115,16 +117,10 @@ impl AppState {
     }
 }
 
-/// The whole router.
+/// The whole router, built from the documented routes of [`api`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/status", get(status))
-        .merge(oidc::routes())
-        .merge(management::routes())
-        .merge(connectors::routes())
-        .merge(sign_in::routes())
-        .merge(users::routes())
-        .merge(account::routes())
+    let (router, _) = api().split_for_parts();
+    router
         // Spans carry the path only: query strings hold authorization codes and states.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
@@ -132,7 +128,37 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every route with its OpenAPI documentation. Each is registered through `routes!`, which
+/// takes the path and methods from the handler's `#[utoipa::path]` annotation: a route without
+/// one does not compile here, and `tests/openapi.rs` fails on any route that bypasses this.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(status))
+        .routes(routes!(openapi::swagger_json))
+        .merge(oidc::routes())
+        .merge(management::routes())
+        .merge(connectors::routes())
+        .merge(sign_in::routes())
+        .merge(users::routes())
+        .merge(account::routes())
+}
+
+/// The OpenAPI document of every route, as served at `GET /api/swagger.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = api().into_openapi();
+    openapi::unique_operation_ids(&mut document);
+    document
+}
+
 /// `GET /api/status`: 204 while the server is up (Logto's health check).
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "Status",
+    summary = "Health check",
+    description = "Answers 204 while the server is up (Logto's health check). No authentication.",
+    responses((status = 204, description = "The server is up."))
+)]
 async fn status() -> StatusCode {
     StatusCode::NO_CONTENT
 }

@@ -2,8 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::Value;
 use strongroom_core::applications::{ApplicationPatch, NewApplication, application_json};
 use strongroom_core::store::ApplicationId;
@@ -11,25 +10,49 @@ use strongroom_core::store::ApplicationId;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ManagementPrincipal};
+use crate::openapi::{Internal, ManagementAuth, schemas};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/applications", get(list_applications).post(create_application))
-        .route(
-            "/api/applications/{id}",
-            get(get_application).patch(update_application).delete(delete_application),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_applications, create_application))
+        .routes(routes!(get_application, update_application, delete_application))
 }
 
 fn app_not_found(id: &str) -> ApiError {
     ApiError::not_found("entity.not_exists_with_id", format!("The application with ID `{id}` does not exist."))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/applications",
+    tag = "Applications",
+    summary = "List applications",
+    security(("management" = [])),
+    responses((status = 200, description = "Every application (without secrets).", body = [Object]), ManagementAuth, Internal)
+)]
 async fn list_applications(_: ManagementPrincipal, State(state): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
     let apps = state.applications.list().await?;
     Ok(Json(apps.iter().map(|a| application_json(a, None)).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/applications",
+    tag = "Applications",
+    summary = "Create an application",
+    request_body = schemas::NewApplication,
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The application; a confidential one (`Traditional`, `MachineToMachine`) with \
+            its client `secret`, shown this once.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: a malformed body or unknown field, an empty name, an \
+            unknown type, or a redirect URI that is not absolute or has a fragment.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn create_application(
     _: ManagementPrincipal,
     State(state): State<AppState>,
@@ -44,11 +67,42 @@ fn secrecy_expose(s: &strongroom_core::SecretString) -> &str {
     strongroom_core::ExposeSecret::expose_secret(s)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/applications/{id}",
+    tag = "Applications",
+    summary = "Get an application",
+    params(("id" = String, Path, description = "The application id (its OAuth client id).")),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The application (without its secret).", body = Object),
+        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn get_application(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let app = state.applications.get(&ApplicationId(id.clone())).await?.ok_or_else(|| app_not_found(&id))?;
     Ok(Json(application_json(&app, None)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/applications/{id}",
+    tag = "Applications",
+    summary = "Update an application",
+    params(("id" = String, Path, description = "The application id.")),
+    request_body = schemas::ApplicationPatch,
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The updated application.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: a malformed body or unknown field, an empty name, or a \
+            redirect URI that is not absolute or has a fragment.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn update_application(
     _: ManagementPrincipal,
     State(state): State<AppState>,
@@ -63,6 +117,20 @@ async fn update_application(
     Ok(Json(application_json(&app, None)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/applications/{id}",
+    tag = "Applications",
+    summary = "Delete an application",
+    params(("id" = String, Path, description = "The application id.")),
+    security(("management" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn delete_application(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     if state.applications.delete(&ApplicationId(id.clone())).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -3,34 +3,53 @@
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
 use serde_json::json;
 use strongroom_core::oidc::OAuthError;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::{Internal, schemas};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/oidc/.well-known/openid-configuration", get(discovery))
-        .route("/oidc/jwks", get(jwks))
-        .route("/oidc/token", post(token))
-        .route("/oidc/me", get(userinfo).post(userinfo))
-        .route("/oidc/session/end", get(end_session))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(discovery))
+        .routes(routes!(jwks))
+        .routes(routes!(token))
+        .routes(routes!(userinfo))
+        .routes(routes!(end_session))
 }
 
+#[utoipa::path(
+    get,
+    path = "/oidc/.well-known/openid-configuration",
+    tag = "OIDC",
+    summary = "OpenID Provider metadata",
+    description = "The discovery document (OpenID Connect Discovery 1.0) of the issuer `<endpoint>/oidc`.",
+    responses((status = 200, description = "The provider metadata.", body = Object))
+)]
 async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.oidc.discovery())
 }
 
+#[utoipa::path(
+    get,
+    path = "/oidc/jwks",
+    tag = "OIDC",
+    summary = "JSON Web Key Set",
+    description = "The public keys that verify Strongroom's ID tokens.",
+    responses((status = 200, description = "The JWK set (RFC 7517).", body = Object), Internal)
+)]
 async fn jwks(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(state.oidc.jwks().await?))
 }
 
 /// The token endpoint's form. Unknown parameters are ignored, as RFC 6749 requires.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 struct TokenForm {
     grant_type: Option<String>,
     code: Option<String>,
@@ -100,6 +119,34 @@ fn form_urlencoded_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+#[utoipa::path(
+    post,
+    path = "/oidc/token",
+    tag = "OIDC",
+    summary = "Token endpoint",
+    description = "RFC 6749 token endpoint. Grants: `client_credentials` (a machine-to-machine application's \
+                   Management API token: `resource=<endpoint>/api`, `scope=all`), `authorization_code` (PKCE \
+                   required for public clients) and `refresh_token` (rotating). The client authenticates with \
+                   HTTP Basic or with `client_id`/`client_secret` in the body, not both. Answers carry \
+                   `Cache-Control: no-store`.",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "The tokens.", body = schemas::TokenResponse),
+        (status = 400, description = "`invalid_request`: no `grant_type`, `code` or `refresh_token`, or two client \
+            authentication methods. `invalid_grant`: an unknown, expired or used code or refresh token, or a redirect \
+            URI or PKCE mismatch. `unsupported_grant_type`. `unauthorized_client`: `client_credentials` by an \
+            application that is not machine-to-machine. `invalid_target`: a resource other than `<endpoint>/api`. \
+            `invalid_scope`: a Management API scope other than `all`.", body = schemas::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: an unknown client, a wrong secret, or malformed client \
+            authentication; with `WWW-Authenticate: Basic`.", body = schemas::OAuthErrorBody),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (plain-text answer of the \
+            form extractor)."),
+        (status = 422, description = "The form cannot be parsed, e.g. a repeated parameter (plain-text answer of the \
+            form extractor)."),
+        (status = 500, description = "`server_error`.", body = schemas::OAuthErrorBody),
+    )
+)]
 async fn token(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
     match token_inner(&state, &headers, &form).await {
         Ok(tokens) => no_store(Json(tokens.to_json()).into_response()),
@@ -133,6 +180,22 @@ async fn token_inner(state: &AppState, headers: &HeaderMap, form: &TokenForm) ->
 }
 
 /// Userinfo: the claims the access token's scopes release.
+#[utoipa::path(
+    method(get, post),
+    path = "/oidc/me",
+    tag = "OIDC",
+    summary = "UserInfo endpoint",
+    description = "The claims of the access token's user that its scopes release (OpenID Connect Core 5.3). \
+                   Answers carry `Cache-Control: no-store`.",
+    security(("user" = [])),
+    responses(
+        (status = 200, description = "The claims.", body = Object),
+        (status = 401, description = "`invalid_token`: no bearer token, or an unknown, expired or revoked one, or one \
+            without the `openid` scope or of no user; with `WWW-Authenticate: Bearer error=\"invalid_token\"`.",
+            body = schemas::OAuthErrorBody),
+        Internal,
+    )
+)]
 async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let unauthorized = || {
         (
@@ -163,7 +226,8 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EndSession {
     post_logout_redirect_uri: Option<String>,
     client_id: Option<String>,
@@ -172,6 +236,24 @@ struct EndSession {
 
 /// End session: forgets the browser's session at Strongroom, then sends the browser back to a
 /// registered post-logout redirect URI (or shows that it is signed out).
+#[utoipa::path(
+    get,
+    path = "/oidc/session/end",
+    tag = "OIDC",
+    summary = "End session",
+    description = "RP-initiated logout: forgets the browser's session at Strongroom (its cookie is cleared), then \
+                   redirects to `post_logout_redirect_uri` (registered for `client_id`, with `state` appended) or \
+                   shows a signed-out page.",
+    params(EndSession),
+    responses(
+        (status = 200, description = "The signed-out page.", body = String, content_type = "text/html"),
+        (status = 303, description = "To the post-logout redirect URI.", headers(("Location" = String))),
+        (status = 400, description = "`guard.invalid_input`: `post_logout_redirect_uri` without `client_id`, an \
+            unknown `client_id`, or a URI not registered for the client. A malformed query string is answered in \
+            plain text.", body = schemas::ErrorBody),
+        Internal,
+    )
+)]
 async fn end_session(
     State(state): State<AppState>,
     headers: HeaderMap,

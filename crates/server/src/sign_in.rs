@@ -4,8 +4,6 @@
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use strongroom_core::sign_in::{AuthRequest, CallbackQuery, SignInError, SignInPage, Step, Upstream, SESSION_TTL_SECS};
 use strongroom_core::store::{ConnectorId, SsoConnectorId};
 use strongroom_providers::ProviderError;
@@ -13,20 +11,23 @@ use strongroom_providers::ProviderError;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::html::{cookie, error_page, escape, no_store, page, set_cookie};
+use crate::openapi::schemas;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The cookie binding interactions to a browser.
 pub const BROWSER_COOKIE: &str = "sr_browser";
 /// The cookie of a signed-in browser session.
 pub const SESSION_COOKIE: &str = "sr_session";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/oidc/auth", get(authorize_get).post(authorize_post))
-        .route("/sign-in/{id}", get(sign_in_page))
-        .route("/sign-in/{id}/social/{connector}", post(choose_social))
-        .route("/sign-in/{id}/sso", post(choose_sso))
-        .route("/callback/{connector}", get(social_callback))
-        .route("/callback/sso/{connector}", get(sso_callback))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize_get, authorize_post))
+        .routes(routes!(sign_in_page))
+        .routes(routes!(choose_social))
+        .routes(routes!(choose_sso))
+        .routes(routes!(social_callback))
+        .routes(routes!(sso_callback))
 }
 
 /// The HTTP status and stable code of a sign-in failure.
@@ -86,10 +87,57 @@ async fn authorize(state: AppState, headers: HeaderMap, req: AuthRequest) -> Res
     outcome(&state, result)
 }
 
+#[utoipa::path(
+    get,
+    path = "/oidc/auth",
+    tag = "OIDC",
+    summary = "Authorization endpoint",
+    description = "OpenID Connect authentication request (authorization code flow). Errors about the client or \
+                   the redirect URI are shown as an HTML page; the others go back to the redirect URI as \
+                   `error` (`invalid_request`, `unsupported_response_type`, `unauthorized_client`, `invalid_target`, \
+                   `invalid_scope`, `request_not_supported`, `login_required`) with `state` and `iss`.",
+    params(schemas::AuthRequest),
+    responses(
+        (status = 303, description = "To the hosted sign-in page, to the provider (`direct_sign_in`), or back to the \
+            redirect URI with a code (a live session) or an OAuth error. Sets the browser-binding cookie.",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "An HTML error page: `oidc.invalid_client` (unknown `client_id`), \
+            `oidc.invalid_redirect_uri` (missing or not registered), `session.not_found`, `connector.invalid_config`, \
+            `connector.authorization_failed`, `guard.invalid_input`. A malformed query string is answered in plain \
+            text.", body = String, content_type = "text/html"),
+        (status = 404, description = "An HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
+        (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response` \
+            (the provider's discovery, with `direct_sign_in`).", body = String, content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
 async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, Query(req): Query<AuthRequest>) -> Response {
     authorize(state, headers, req).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/oidc/auth",
+    tag = "OIDC",
+    summary = "Authorization endpoint (form post)",
+    description = "The authentication request as a form (OpenID Connect Core 3.1.2.1); answers as the `GET`.",
+    request_body(content = schemas::AuthRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "To the hosted sign-in page, to the provider (`direct_sign_in`), or back to the \
+            redirect URI with a code (a live session) or an OAuth error. Sets the browser-binding cookie.",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "An HTML error page: `oidc.invalid_client`, `oidc.invalid_redirect_uri`, \
+            `session.not_found`, `connector.invalid_config`, `connector.authorization_failed`, `guard.invalid_input`.",
+            body = String, content_type = "text/html"),
+        (status = 404, description = "An HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (plain-text answer of the \
+            form extractor)."),
+        (status = 422, description = "The form cannot be parsed (plain-text answer of the form extractor)."),
+        (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response`.",
+            body = String, content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
 async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, Form(req): Form<AuthRequest>) -> Response {
     authorize(state, headers, req).await
 }
@@ -128,6 +176,21 @@ fn render_page(p: &SignInPage, email_error: Option<&str>) -> String {
     page("Sign in", &body)
 }
 
+#[utoipa::path(
+    get,
+    path = "/sign-in/{id}",
+    tag = "Sign-in",
+    summary = "The hosted sign-in page",
+    description = "One button per usable social connector, and an e-mail field when an SSO connector exists. \
+                   Only the browser that started the sign-in (its cookie) sees it.",
+    params(("id" = String, Path, description = "The interaction id.")),
+    responses(
+        (status = 200, description = "The sign-in page.", body = String, content_type = "text/html"),
+        (status = 400, description = "An HTML error page: `session.not_found` (unknown, expired or used, or another \
+            browser's), `oidc.invalid_client` (the application was deleted).", body = String, content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
 async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     match state.sign_in.page(&id, cookie(&headers, BROWSER_COOKIE)).await {
         Ok(p) => {
@@ -139,6 +202,25 @@ async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Path(id
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/sign-in/{id}/social/{connector}",
+    tag = "Sign-in",
+    summary = "Continue with a social connector",
+    params(
+        ("id" = String, Path, description = "The interaction id."),
+        ("connector" = String, Path, description = "The social connector id."),
+    ),
+    responses(
+        (status = 303, description = "To the provider's authorization URL.", headers(("Location" = String))),
+        (status = 400, description = "An HTML error page: `session.not_found`, `connector.invalid_config`, \
+            `connector.authorization_failed`.", body = String, content_type = "text/html"),
+        (status = 404, description = "An HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
+        (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response`.",
+            body = String, content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
 async fn choose_social(State(state): State<AppState>, headers: HeaderMap, Path((id, connector)): Path<(String, String)>) -> Response {
     let result = state.sign_in.choose_social(&id, cookie(&headers, BROWSER_COOKIE), &ConnectorId(connector)).await;
     outcome(&state, result.map(step_to))
@@ -148,11 +230,33 @@ fn step_to(location: String) -> Step {
     Step { location, set_browser: None, set_session: None }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 struct EmailForm {
     email: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/sign-in/{id}/sso",
+    tag = "Sign-in",
+    summary = "Continue with single sign-on",
+    description = "Routes the work e-mail address by its domain to an SSO connector.",
+    params(("id" = String, Path, description = "The interaction id.")),
+    request_body(content = EmailForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "To the SSO provider's authorization URL.", headers(("Location" = String))),
+        (status = 400, description = "An HTML error page: `session.not_found`, `connector.invalid_config`, \
+            `connector.authorization_failed`.", body = String, content_type = "text/html"),
+        (status = 404, description = "`single_sign_on.connector_not_found`: the sign-in page again, with the error at \
+            the e-mail field. Or an HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (plain-text answer of the \
+            form extractor)."),
+        (status = 422, description = "No `email` in the form (plain-text answer of the form extractor)."),
+        (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response`.",
+            body = String, content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
 async fn choose_sso(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, Form(form): Form<EmailForm>) -> Response {
     let browser = cookie(&headers, BROWSER_COOKIE);
     match state.sign_in.choose_sso_by_email(&id, browser, &form.email).await {
@@ -170,6 +274,28 @@ async fn choose_sso(State(state): State<AppState>, headers: HeaderMap, Path(id):
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/callback/{connector}",
+    tag = "Sign-in",
+    summary = "Social provider callback",
+    description = "Checks the `state` against this browser's sign-in (once), exchanges the code, finds or creates \
+                   the user, stores the token set when the connector has token storage on, and sends the browser \
+                   back to the application.",
+    params(("connector" = String, Path, description = "The social connector id."), schemas::CallbackQuery),
+    responses(
+        (status = 303, description = "Back to the application's redirect URI with a code (setting the session \
+            cookie), or with `error=access_denied` when the provider refused.", headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "An HTML error page: `session.state_mismatch` (unknown, used or foreign state), \
+            `session.not_found`, `connector.authorization_failed`, `connector.invalid_id_token`, \
+            `connector.invalid_config`, `guard.invalid_input`. A malformed query string is answered in plain text.",
+            body = String, content_type = "text/html"),
+        (status = 404, description = "An HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
+        (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response` \
+            (including a callback without a code).", body = String, content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
 async fn social_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -180,6 +306,26 @@ async fn social_callback(
     outcome(&state, result)
 }
 
+#[utoipa::path(
+    get,
+    path = "/callback/sso/{connector}",
+    tag = "Sign-in",
+    summary = "Enterprise SSO provider callback",
+    description = "As the social callback, for an SSO connector; a verified e-mail of the connector's domains \
+                   finds an existing user.",
+    params(("connector" = String, Path, description = "The SSO connector id."), schemas::CallbackQuery),
+    responses(
+        (status = 303, description = "Back to the application's redirect URI with a code (setting the session \
+            cookie), or with `error=access_denied` when the provider refused.", headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "An HTML error page: `session.state_mismatch`, `session.not_found`, \
+            `connector.authorization_failed`, `connector.invalid_id_token`, `connector.invalid_config`, \
+            `guard.invalid_input`. A malformed query string is answered in plain text.", body = String, content_type = "text/html"),
+        (status = 404, description = "An HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
+        (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response`.",
+            body = String, content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
 async fn sso_callback(
     State(state): State<AppState>,
     headers: HeaderMap,

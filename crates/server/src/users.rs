@@ -3,8 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{Value, json};
 use strongroom_core::store::{AuditFilter, SecretId, SsoConnectorId, UserId};
 use strongroom_core::users::{CreateUser, IdentityBody, yes};
@@ -12,37 +11,42 @@ use strongroom_core::users::{CreateUser, IdentityBody, yes};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ManagementPrincipal};
+use crate::openapi::{Internal, ManagementAuth, schemas, under};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/users", get(list_users).post(create_user))
-        .route("/api/users/{user_id}", get(get_user).delete(delete_user))
-        .route(
-            "/api/users/{user_id}/identities/{target}",
-            get(get_identity).put(put_identity).delete(delete_identity),
-        )
-        .route("/api/users/{user_id}/sso-identities/{sso_connector_id}", get(get_sso_identity))
-        .route("/api/users/{user_id}/all-identities", get(all_identities))
-        .route("/api/secrets/{id}", delete(delete_secret))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, delete_user))
+        .routes(routes!(get_identity, put_identity, delete_identity))
+        .routes(routes!(get_sso_identity))
+        .routes(routes!(all_identities))
+        .routes(routes!(delete_secret))
         // The seed document's spelling.
-        .route("/api/secret/{id}", delete(delete_secret))
-        .route("/api/audit-events", get(list_audit_events))
+        .routes(under("/api/secret", "/api/secrets", routes!(delete_secret)))
+        .routes(routes!(list_audit_events))
 }
 
 /// `page` (1-based) and `page_size` (1 to 100, default 20), as Logto pages. (Query structs
 /// carry the two fields themselves: `serde(flatten)` loses their number type in query strings.)
+/// The values stay text until [`Paging::get`]: a non-numeric one is Logto's
+/// `guard.invalid_pagination`, not the query extractor's plain-text rejection.
 #[derive(Debug)]
 pub struct Paging {
-    page: Option<i64>,
-    page_size: Option<i64>,
+    page: Option<String>,
+    page_size: Option<String>,
 }
 
 impl Paging {
     pub fn get(&self) -> ApiResult<(i64, i64)> {
-        let page = self.page.unwrap_or(1);
-        let size = self.page_size.unwrap_or(20);
+        let invalid =
+            || ApiError::new(StatusCode::BAD_REQUEST, "guard.invalid_pagination", "page must be 1 or more and page_size 1 to 100.");
+        let number = |v: &Option<String>, default: i64| v.as_deref().map_or(Ok(default), |v| v.trim().parse::<i64>().map_err(|_| invalid()));
+        let page = number(&self.page, 1)?;
+        let size = number(&self.page_size, 20)?;
         if page < 1 || !(1..=100).contains(&size) {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "guard.invalid_pagination", "page must be 1 or more and page_size 1 to 100."));
+            return Err(invalid());
         }
         Ok((page, size))
     }
@@ -57,38 +61,129 @@ pub fn page_response(items: Vec<Value>, total: i64) -> Response {
     response
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UserSearch {
+    /// Matches the username, e-mail, phone, name or id (`%` around it is ignored).
     search: Option<String>,
-    page: Option<i64>,
-    page_size: Option<i64>,
+    /// 1-based; 1 when absent.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    page: Option<String>,
+    /// 1 to 100; 20 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    page_size: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "Users",
+    summary = "List users",
+    params(UserSearch),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "A page of users with their social identities.", body = [Object],
+            headers(("Total-Number" = i64, description = "The number of matching users."))),
+        (status = 400, description = "`guard.invalid_pagination`: `page` below 1, `page_size` outside 1 to 100, or \
+            either not a number. A malformed query string is answered in plain text.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn list_users(_: ManagementPrincipal, State(state): State<AppState>, Query(q): Query<UserSearch>) -> ApiResult<Response> {
     let (page, size) = Paging { page: q.page, page_size: q.page_size }.get()?;
     let (users, total) = state.users.list(q.search.as_deref(), page, size).await?;
     Ok(page_response(users, total))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "Users",
+    summary = "Create a user",
+    request_body = schemas::CreateUser,
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The user.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: a malformed body, or an invalid username, e-mail or phone. \
+            `user.password_not_supported`: a `password` or `passwordDigest`.", body = schemas::ErrorBody),
+        (status = 422, description = "`user.username_already_in_use`. `user.email_already_in_use`. \
+            `user.phone_already_in_use`.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn create_user(_: ManagementPrincipal, State(state): State<AppState>, JsonBody(body): JsonBody<CreateUser>) -> ApiResult<Json<Value>> {
     Ok(Json(state.users.create(body).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/{user_id}",
+    tag = "Users",
+    summary = "Get a user",
+    params(("user_id" = String, Path, description = "The user id.")),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The user with its social identities.", body = Object),
+        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn get_user(_: ManagementPrincipal, State(state): State<AppState>, Path(user_id): Path<String>) -> ApiResult<Json<Value>> {
     Ok(Json(state.users.json(&UserId(user_id)).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/users/{user_id}",
+    tag = "Users",
+    summary = "Delete a user",
+    description = "Its identities, token sets (revoked at the provider), grants and sessions go with it.",
+    params(("user_id" = String, Path, description = "The user id.")),
+    security(("management" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn delete_user(p: ManagementPrincipal, State(state): State<AppState>, Path(user_id): Path<String>) -> ApiResult<StatusCode> {
     state.users.delete(&UserId(user_id), &p.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct IncludeSecret {
+    /// Include the token secret's metadata (`tokenSecret`; never the tokens).
     include_token_secret: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/{user_id}/identities/{target}",
+    tag = "Users",
+    summary = "Get a user's social identity",
+    description = "`includeTokenSecret` takes Logto's yes values: `1`, `true`, `y`, `yes`, `yep`, `yeah`.",
+    params(
+        ("user_id" = String, Path, description = "The user id."),
+        ("target" = String, Path, description = "The social target (`github`, `google`, ...)."),
+        IncludeSecret,
+    ),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "`{identity, tokenSecret?}`.", body = Object),
+        (status = 400, description = "A malformed query string (plain-text answer of the query extractor)."),
+        (status = 404, description = "`entity.not_found`: no such user. `user.identity_not_exist`: no identity at \
+            the target.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn get_identity(
     _: ManagementPrincipal,
     State(state): State<AppState>,
@@ -99,6 +194,29 @@ async fn get_identity(
     Ok(Json(state.users.social_identity(&UserId(user_id), &target, include).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/users/{user_id}/identities/{target}",
+    tag = "Users",
+    summary = "Link or replace a user's social identity",
+    description = "Replacing the provider account deletes (and revokes) the old account's token set.",
+    params(
+        ("user_id" = String, Path, description = "The user id."),
+        ("target" = String, Path, description = "The social target."),
+    ),
+    request_body = schemas::IdentityBody,
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "Replaced: the user's identities by target.", body = Object),
+        (status = 201, description = "Created: the user's identities by target.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: a malformed body or an empty `userId`.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        (status = 422, description = "`user.identity_already_in_use`: the provider account is linked to another user.",
+            body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn put_identity(
     p: ManagementPrincipal,
     State(state): State<AppState>,
@@ -109,6 +227,25 @@ async fn put_identity(
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(identities)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/users/{user_id}/identities/{target}",
+    tag = "Users",
+    summary = "Unlink a user's social identity",
+    description = "Its token set is deleted and revoked at the provider.",
+    params(
+        ("user_id" = String, Path, description = "The user id."),
+        ("target" = String, Path, description = "The social target."),
+    ),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The user.", body = Object),
+        (status = 404, description = "`entity.not_found`: no such user. `user.identity_not_exist`: no identity at \
+            the target.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn delete_identity(
     p: ManagementPrincipal,
     State(state): State<AppState>,
@@ -119,6 +256,27 @@ async fn delete_identity(
     Ok(Json(state.users.json(&user).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/{user_id}/sso-identities/{sso_connector_id}",
+    tag = "Users",
+    summary = "Get a user's enterprise SSO identity",
+    description = "`includeTokenSecret` takes Logto's yes values: `1`, `true`, `y`, `yes`, `yep`, `yeah`.",
+    params(
+        ("user_id" = String, Path, description = "The user id."),
+        ("sso_connector_id" = String, Path, description = "The SSO connector id."),
+        IncludeSecret,
+    ),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "`{ssoIdentity, tokenSecret?}`.", body = Object),
+        (status = 400, description = "A malformed query string (plain-text answer of the query extractor)."),
+        (status = 404, description = "`entity.not_found`: no such user. `user.enterprise_sso_identity_not_exists`.",
+            body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn get_sso_identity(
     _: ManagementPrincipal,
     State(state): State<AppState>,
@@ -129,6 +287,23 @@ async fn get_sso_identity(
     Ok(Json(state.users.sso_identity(&UserId(user_id), &SsoConnectorId(sso_connector_id), include).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/{user_id}/all-identities",
+    tag = "Users",
+    summary = "Get all of a user's identities",
+    description = "Logto's quirk on this route: any non-empty `includeTokenSecret` (even `false`) includes the \
+                   token secrets' metadata.",
+    params(("user_id" = String, Path, description = "The user id."), IncludeSecret),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "`{socialIdentities, ssoIdentities}`.", body = Object),
+        (status = 400, description = "A malformed query string (plain-text answer of the query extractor)."),
+        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn all_identities(
     _: ManagementPrincipal,
     State(state): State<AppState>,
@@ -140,6 +315,21 @@ async fn all_identities(
     Ok(Json(state.users.all_identities(&UserId(user_id), include).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/secrets/{id}",
+    tag = "Secrets",
+    summary = "Delete a token secret",
+    description = "Deletes one stored token set (its identity stays) and revokes it at the provider.",
+    params(("id" = String, Path, description = "The secret id.")),
+    security(("management" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`entity.not_found`: no such secret.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn delete_secret(p: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     if state.token_access.delete_secret(&SecretId(id.clone()), &p.actor()).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -148,17 +338,39 @@ async fn delete_secret(p: ManagementPrincipal, State(state): State<AppState>, Pa
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     user_id: Option<String>,
     secret_id: Option<String>,
+    /// Such as `token.read`, `token.refresh`, `token.replace`.
     action: Option<String>,
-    page: Option<i64>,
+    /// 1-based; 1 when absent.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    page: Option<String>,
+    /// 1 to 100; 20 when absent.
     #[serde(rename = "page_size")]
-    page_size: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    page_size: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/audit-events",
+    tag = "Audit events",
+    summary = "List audit events",
+    params(AuditQuery),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "A page of audit events, newest first.", body = [Object],
+            headers(("Total-Number" = i64, description = "The number of matching events."))),
+        (status = 400, description = "`guard.invalid_pagination`: `page` below 1, `page_size` outside 1 to 100, or \
+            either not a number. A malformed query string is answered in plain text.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
 async fn list_audit_events(_: ManagementPrincipal, State(state): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
     let (page, size) = Paging { page: q.page, page_size: q.page_size }.get()?;
     let filter = AuditFilter { user_id: q.user_id, secret_id: q.secret_id, action: q.action };
