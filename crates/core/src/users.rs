@@ -222,6 +222,7 @@ impl Users {
             Ok(user) => Ok(user_json(&user, &[])),
             // Lost a race for a unique field.
             Err(StoreError::Conflict(what)) if what.contains("email") => Err(UserError::EmailTaken.into()),
+            Err(StoreError::Conflict(what)) if what.contains("phone") => Err(UserError::PhoneTaken.into()),
             Err(StoreError::Conflict(_)) => Err(UserError::UsernameTaken.into()),
             Err(e) => Err(e.into()),
         }

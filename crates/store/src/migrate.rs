@@ -3,8 +3,10 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::{Backend, Result, Store};
 
 /// The embedded migrations, applied in order. One SQL text serves both engines.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial schema", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial schema", include_str!("../migrations/0001_initial.sql")),
+    (2, "unique phone numbers", include_str!("../migrations/0002_unique_phone.sql")),
+];
 
 /// An arbitrary constant naming Strongroom's migration lock on PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x5354_524f_4e47;

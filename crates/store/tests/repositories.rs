@@ -137,10 +137,10 @@ async fn exists(store: &Store, id: &SecretId) -> bool {
 #[tokio::test]
 async fn migrations_are_idempotent() {
     let (db, store) = TestDb::migrated().await;
-    assert_eq!(store.schema_version().await.expect("version"), 1);
+    assert_eq!(store.schema_version().await.expect("version"), 2);
     store.migrate().await.expect("second migrate");
     let again = Store::connect_and_migrate(&db.url).await.expect("reconnect");
-    assert_eq!(again.schema_version().await.expect("version"), 1);
+    assert_eq!(again.schema_version().await.expect("version"), 2);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+#[allow(unused_imports)]
 pub use strongroom_testkit::{browser, upstream};
 
 use std::sync::Arc;
