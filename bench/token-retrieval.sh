@@ -140,10 +140,10 @@ PY
 
 # audit_counts ENGINE URL SQLITE_FILE: `reads refreshes`, the token.read and token.refresh rows
 # of the audit trail (every retrieval is audited; a refresh would mean the measured path was not
-# the plain read).
+# the plain read). On SQLite the trail lives in the audit file beside the database.
 audit_counts() {
   local sql="SELECT COUNT(CASE WHEN action = 'token.read' THEN 1 END) || ' ' || COUNT(CASE WHEN action = 'token.refresh' THEN 1 END) FROM audit_events"
-  if [ "$1" = sqlite ]; then sqlite3 "$3" "$sql"; else psql "$2" -qAt -c "$sql"; fi
+  if [ "$1" = sqlite ]; then sqlite3 "${3%.*}-audit.${3##*.}" "$sql"; else psql "$2" -qAt -c "$sql"; fi
 }
 
 run_case() {
@@ -190,9 +190,9 @@ run_case() {
 }
 
 for count in "$SMALL" "$LARGE"; do
-  rm -f "$WORK"/bench.db*
+  rm -f "$WORK"/bench.db* "$WORK"/bench-audit.db*
   run_case sqlite "$count" "sqlite://$WORK/bench.db" "$WORK/bench.db"
-  rm -f "$WORK"/bench.db*
+  rm -f "$WORK"/bench.db* "$WORK"/bench-audit.db*
 done
 for count in "$SMALL" "$LARGE"; do
   db="sr_bench_$$_$count"

@@ -141,6 +141,39 @@ pub struct CodeRequest {
     pub auth_time: i64,
 }
 
+/// How long this process trusts an access token it has looked up: a token revoked by another
+/// process (grant revoked on code or refresh token reuse, user deleted) may be accepted here for
+/// this long. Revocations in this process take effect at once.
+pub const ACCESS_TOKEN_CACHE_MS: i64 = 5_000;
+const ACCESS_TOKEN_CACHE_ENTRIES: usize = 100_000;
+
+/// Access tokens recently found in the database, by hash.
+#[derive(Debug, Default)]
+struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (AccessTokenRow, i64)>>);
+
+impl TokenCache {
+    fn get(&self, hash: &str, now: i64) -> Option<AccessTokenRow> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (row, cached_at) = map.get(hash)?;
+        (now - cached_at < ACCESS_TOKEN_CACHE_MS && row.expires_at > now).then(|| row.clone())
+    }
+
+    fn put(&self, row: AccessTokenRow, now: i64) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= ACCESS_TOKEN_CACHE_ENTRIES {
+            map.retain(|_, (_, cached_at)| now - *cached_at < ACCESS_TOKEN_CACHE_MS);
+            if map.len() >= ACCESS_TOKEN_CACHE_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(row.token_hash.clone(), (row, now));
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
+
 /// The provider.
 #[derive(Debug, Clone)]
 pub struct Oidc {
@@ -149,6 +182,7 @@ pub struct Oidc {
     issuer: String,
     api_resource: String,
     key: Arc<SigningKey>,
+    cache: Arc<TokenCache>,
 }
 
 impl Oidc {
@@ -186,6 +220,7 @@ impl Oidc {
             issuer: format!("{endpoint}/oidc"),
             api_resource: format!("{endpoint}/api"),
             key: Arc::new(SigningKey { kid: row.id, pair }),
+            cache: Arc::default(),
         })
     }
 
@@ -325,7 +360,7 @@ impl Oidc {
         let code_row = match self.store.consume_authorization_code(&token_hash(code), now).await.map_err(server_error)? {
             Ok(c) => c,
             Err(Some(reused)) => {
-                self.store.revoke_grant(&reused.grant_id, now).await.map_err(server_error)?;
+                self.revoke_grant(&reused.grant_id, now).await?;
                 return Err(invalid("authorization code already used; its grant is revoked"));
             }
             Err(None) => return Err(invalid("unknown authorization code")),
@@ -373,7 +408,7 @@ impl Oidc {
         let row = match self.store.consume_refresh_token(&token_hash(refresh_token), now).await.map_err(server_error)? {
             Ok(r) => r,
             Err(Some(reused)) => {
-                self.store.revoke_grant(&reused.grant_id, now).await.map_err(server_error)?;
+                self.revoke_grant(&reused.grant_id, now).await?;
                 return Err(invalid("refresh token already used; its grant is revoked"));
             }
             Err(None) => return Err(invalid("unknown refresh token")),
@@ -489,9 +524,26 @@ impl Oidc {
         })
     }
 
-    /// The live access token behind a bearer string, if any.
+    /// Revokes a grant and forgets the access tokens this process has cached.
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), OAuthError> {
+        self.store.revoke_grant(grant_id, now).await.map_err(server_error)?;
+        self.cache.clear();
+        Ok(())
+    }
+
+    /// The live access token behind a bearer string, if any (cached for
+    /// [`ACCESS_TOKEN_CACHE_MS`]).
     pub async fn access_token(&self, bearer: &str) -> Result<Option<AccessTokenRow>> {
-        Ok(self.store.find_access_token(&token_hash(bearer), self.clock.now_ms()).await?)
+        let hash = token_hash(bearer);
+        let now = self.clock.now_ms();
+        if let Some(row) = self.cache.get(&hash, now) {
+            return Ok(Some(row));
+        }
+        let row = self.store.find_access_token(&hash, now).await?;
+        if let Some(row) = &row {
+            self.cache.put(row.clone(), now);
+        }
+        Ok(row)
     }
 }
 

@@ -172,8 +172,8 @@ impl TokenAccess {
 
     async fn find(&self, user: &UserId, identity: Identity<'_>) -> Result<Option<SecretRow>, TokenError> {
         Ok(match identity {
-            Identity::Social(target) => self.store.find_social_secret(user, target).await?,
-            Identity::Sso(id) => self.store.find_sso_secret(user, id).await?,
+            Identity::Social(target) => self.store.find_social_secret_cached(user, target).await?,
+            Identity::Sso(id) => self.store.find_sso_secret_cached(user, id).await?,
         })
     }
 

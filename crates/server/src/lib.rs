@@ -39,9 +39,22 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Everything a request handler may need, shared by all requests.
+/// Everything a request handler may need, shared by all requests. Cloning it (axum does, per
+/// request) is one reference-count increment.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+#[derive(Debug)]
+pub struct Services {
     pub store: Store,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
@@ -99,7 +112,7 @@ impl AppState {
         let users = Users::new(store.clone(), clock.clone(), revoker);
         let verifications =
             Verifications::new(store.clone(), keyring.clone(), clock.clone(), connectors.clone(), token_sets.clone(), audit.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             store,
             keyring,
             clock,
@@ -113,7 +126,7 @@ impl AppState {
             users,
             verifications,
             endpoint,
-        })
+        })))
     }
 }
 

@@ -65,7 +65,7 @@ impl Store {
         .bind(e.target.as_deref())
         .bind(e.detail.to_string())
         .bind(e.request_id.as_deref())
-        .execute(&self.pool)
+        .execute(&self.audit)
         .await?;
         Ok(())
     }
@@ -95,11 +95,12 @@ impl Store {
                 .bind(e.detail.to_string())
                 .bind(e.request_id.as_deref());
         }
-        query.execute(&self.pool).await?;
+        query.execute(&self.audit).await?;
         Ok(())
     }
 
-    /// A page of audit events, newest first, and the total number matching the filter.
+    /// A page of audit events, newest first (ids are time-ordered), and the total number
+    /// matching the filter.
     pub async fn list_audit_events(
         &self,
         filter: &AuditFilter,
@@ -110,14 +111,14 @@ impl Store {
                              AND ($3 IS NULL OR action = $3)";
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, occurred_at, actor_type, actor_id, action, outcome, user_id, secret_id, target, \
-             detail, request_id FROM audit_events WHERE {WHERE} ORDER BY occurred_at DESC, id DESC LIMIT $4 OFFSET $5"
+             detail, request_id FROM audit_events WHERE {WHERE} ORDER BY id DESC LIMIT $4 OFFSET $5"
         )))
         .bind(filter.user_id.as_deref())
         .bind(filter.secret_id.as_deref())
         .bind(filter.action.as_deref())
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.audit)
         .await?;
         let total = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) AS n FROM audit_events WHERE {WHERE}"
@@ -125,7 +126,7 @@ impl Store {
         .bind(filter.user_id.as_deref())
         .bind(filter.secret_id.as_deref())
         .bind(filter.action.as_deref())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.audit)
         .await?
         .try_get("n")?;
         Ok((rows.iter().map(event_from_row).collect::<Result<_>>()?, total))

@@ -115,6 +115,7 @@ impl Store {
             purge_token_sets(&mut tx, "connector_id", c.id.as_str()).await?;
         }
         tx.commit().await?;
+        self.secrets_changed();
         Ok(())
     }
 
@@ -143,6 +144,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
+        self.secrets_changed();
         Ok(done.rows_affected() > 0)
     }
 
@@ -192,6 +194,7 @@ impl Store {
             purge_token_sets(&mut tx, "sso_connector_id", c.id.as_str()).await?;
         }
         tx.commit().await?;
+        self.secrets_changed();
         Ok(())
     }
 
@@ -220,6 +223,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
+        self.secrets_changed();
         Ok(done.rows_affected() > 0)
     }
 
@@ -255,6 +259,7 @@ impl Store {
         }
         let deleted = if enabled { 0 } else { purge_token_sets(&mut tx, secret_column, id).await? };
         tx.commit().await?;
+        self.secrets_changed();
         Ok(Some(deleted))
     }
 }

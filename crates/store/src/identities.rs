@@ -109,6 +109,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.secrets_changed();
         self.get_social_identity(user_id, target)
             .await?
             .ok_or_else(|| crate::StoreError::Malformed("linked identity vanished".into()))
@@ -154,6 +155,7 @@ impl Store {
             .bind(target)
             .execute(&self.pool)
             .await?;
+        self.secrets_changed();
         Ok(done.rows_affected() > 0)
     }
 
@@ -215,6 +217,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.secrets_changed();
         self.get_sso_identity(user_id, sso_connector_id)
             .await?
             .ok_or_else(|| crate::StoreError::Malformed("linked SSO identity vanished".into()))

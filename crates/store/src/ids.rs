@@ -66,3 +66,9 @@ pub fn new_id() -> String {
     }
     out
 }
+
+/// A 21-character id that sorts by time: the milliseconds in hex, then 10 random characters.
+/// Audit events get these, so the trail is listed (and appended) in id order.
+pub fn time_ordered_id(now_ms: i64) -> String {
+    format!("{:011x}{}", now_ms.max(0), &new_id()[..10])
+}

@@ -15,6 +15,7 @@ mod interactions;
 mod migrate;
 mod oidc;
 mod sealed;
+mod secret_cache;
 mod secrets;
 mod users;
 mod verifications;
@@ -28,6 +29,7 @@ pub use identities::{SocialIdentity, SsoIdentity};
 pub use interactions::{InteractionRow, SessionRow};
 pub use oidc::{AccessTokenRow, AuthorizationCodeRow, GrantRow, RefreshTokenRow, SigningKeyRow};
 pub use sealed::{KekCount, RewrapItem, SealedTable, SEALED_TABLES};
+pub use secret_cache::SECRET_CACHE_TTL;
 pub use secrets::{NewSecret, SecretRelation, SecretRow, TokenSetMetadata};
 pub use users::{NewUser, UserRow};
 pub use verifications::VerificationRow;
@@ -78,11 +80,59 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A handle on the database: a connection pool and the engine it talks to.
+/// A handle on the database: a connection pool, the audit trail's own small pool, and the
+/// engine they talk to.
+///
+/// On SQLite the audit trail lives in its own file beside the database (`<name>-audit.db`):
+/// its constant stream of inserts then never invalidates the page caches of the connections
+/// reading token sets. On PostgreSQL it is a table of the same database, written through its
+/// own pool so that audit writes never wait for (or hold) a connection a request needs.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    audit: AnyPool,
     backend: Backend,
+    secret_cache: std::sync::Arc<secret_cache::SecretCache>,
+}
+
+/// The audit table of the separate SQLite audit file (the same columns and indexes as in the
+/// main migrations, which PostgreSQL uses).
+const SQLITE_AUDIT_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit_events (
+    id TEXT PRIMARY KEY,
+    occurred_at BIGINT NOT NULL,
+    actor_type TEXT NOT NULL,
+    actor_id TEXT,
+    action TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    user_id TEXT,
+    secret_id TEXT,
+    target TEXT,
+    detail TEXT NOT NULL DEFAULT '{}',
+    request_id TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_events__user_id ON audit_events (user_id, occurred_at);
+CREATE INDEX IF NOT EXISTS audit_events__secret_id ON audit_events (secret_id);
+";
+
+fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        // A ping before every use doubles the round trips of each query.
+        .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::raw_sql(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
 }
 
 impl Store {
@@ -92,35 +142,32 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalize_url(url)?;
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
+        let (pool, audit) = match backend {
             Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .min_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            sqlx::raw_sql(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
-                            .execute(conn)
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await?
+                // More connections than cores only add thread hand-offs: four serve two cores.
+                let pool = sqlite_pool(4).connect_with(options).await?;
+                let audit_options = AnyConnectOptions::from_str(&audit_file_url(&url))?;
+                let audit = sqlite_pool(1).connect_with(audit_options).await?;
+                sqlx::raw_sql(SQLITE_AUDIT_SCHEMA).execute(&audit).await?;
+                (pool, audit)
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .test_before_acquire(false)
+                    .connect_with(options.clone())
+                    .await?;
+                let audit = AnyPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .test_before_acquire(false)
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (pool, audit)
             }
         };
-        Ok(Self { pool, backend })
+        Ok(Self { pool, audit, backend, secret_cache: Default::default() })
     }
 
     /// Connects and applies pending migrations.
@@ -128,6 +175,11 @@ impl Store {
         let store = Self::connect(url).await?;
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Drops the token-set read cache: called by every write that can change a token set.
+    pub(crate) fn secrets_changed(&self) {
+        self.secret_cache.invalidate();
     }
 
     pub fn backend(&self) -> Backend {
@@ -165,6 +217,7 @@ impl Store {
     /// Closes every pooled connection (SQLite then checkpoints its WAL).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.audit.close().await;
     }
 }
 
@@ -195,6 +248,29 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
         format!("{query}&mode=rwc")
     };
     Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
+}
+
+/// The URL of the audit file beside a SQLite database: `x/strongroom.db` → `x/strongroom-audit.db`.
+fn audit_file_url(url: &str) -> String {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    if path.ends_with(":memory:") {
+        return url.to_owned();
+    }
+    let audit_path = match path.rsplit_once('.') {
+        Some((stem, ext)) if !ext.contains('/') => format!("{stem}-audit.{ext}"),
+        _ => format!("{path}-audit"),
+    };
+    if query.is_empty() { audit_path } else { format!("{audit_path}?{query}") }
+}
+
+/// The SQLite audit file of a database file (for tools and tests that inspect files).
+pub fn sqlite_audit_path(db_path: &std::path::Path) -> std::path::PathBuf {
+    let stem = db_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match db_path.extension() {
+        Some(ext) => format!("{stem}-audit.{}", ext.to_string_lossy()),
+        None => format!("{stem}-audit"),
+    };
+    db_path.with_file_name(name)
 }
 
 /// Reads the four envelope columns of a row.

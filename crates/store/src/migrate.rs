@@ -6,6 +6,7 @@ use crate::{Backend, Result, Store};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", include_str!("../migrations/0001_initial.sql")),
     (2, "unique phone numbers", include_str!("../migrations/0002_unique_phone.sql")),
+    (3, "audit trail ordered by id", include_str!("../migrations/0003_audit_order_by_id.sql")),
 ];
 
 /// An arbitrary constant naming Strongroom's migration lock on PostgreSQL.

@@ -164,6 +164,10 @@ impl Store {
                 .bind(item.encrypted_dek.as_slice());
         }
         // One statement is atomic on both engines: the whole batch commits or none of it.
-        Ok(query.execute(&self.pool).await?.rows_affected())
+        let updated = query.execute(&self.pool).await?.rows_affected();
+        if table.table == "secrets" {
+            self.secrets_changed();
+        }
+        Ok(updated)
     }
 }

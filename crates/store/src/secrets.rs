@@ -172,6 +172,7 @@ impl Store {
         .bind(s.now)
         .execute(&self.pool)
         .await?;
+        self.secrets_changed();
         self.get_secret(&s.id)
             .await?
             .ok_or_else(|| StoreError::Malformed("inserted secret vanished".into()))
@@ -185,6 +186,31 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(secret_from_row).transpose()
+    }
+
+    /// [`Store::find_social_secret`] through the read cache (see `secret_cache`): for the
+    /// Account API's hot path only.
+    pub async fn find_social_secret_cached(&self, user_id: &UserId, target: &str) -> Result<Option<SecretRow>> {
+        let key = (user_id.0.clone(), target.to_owned(), false);
+        if let Some(hit) = self.secret_cache.get(&key) {
+            return Ok(hit);
+        }
+        let generation = self.secret_cache.generation();
+        let row = self.find_social_secret(user_id, target).await?;
+        self.secret_cache.put(key, row.clone(), generation);
+        Ok(row)
+    }
+
+    /// [`Store::find_sso_secret`] through the read cache.
+    pub async fn find_sso_secret_cached(&self, user_id: &UserId, sso_connector_id: &SsoConnectorId) -> Result<Option<SecretRow>> {
+        let key = (user_id.0.clone(), sso_connector_id.0.clone(), true);
+        if let Some(hit) = self.secret_cache.get(&key) {
+            return Ok(hit);
+        }
+        let generation = self.secret_cache.generation();
+        let row = self.find_sso_secret(user_id, sso_connector_id).await?;
+        self.secret_cache.put(key, row.clone(), generation);
+        Ok(row)
     }
 
     /// The token set a user holds for a social target.
@@ -264,6 +290,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        self.secrets_changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -286,6 +313,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        self.secrets_changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -331,6 +359,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
+        self.secrets_changed();
         Ok(done.rows_affected() > 0)
     }
 

@@ -157,6 +157,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
+        self.secrets_changed();
         Ok(done.rows_affected() > 0)
     }
 

@@ -137,10 +137,10 @@ async fn exists(store: &Store, id: &SecretId) -> bool {
 #[tokio::test]
 async fn migrations_are_idempotent() {
     let (db, store) = TestDb::migrated().await;
-    assert_eq!(store.schema_version().await.expect("version"), 2);
+    assert_eq!(store.schema_version().await.expect("version"), 3);
     store.migrate().await.expect("second migrate");
     let again = Store::connect_and_migrate(&db.url).await.expect("reconnect");
-    assert_eq!(again.schema_version().await.expect("version"), 2);
+    assert_eq!(again.schema_version().await.expect("version"), 3);
 }
 
 #[tokio::test]
@@ -385,7 +385,7 @@ async fn audit_events_page_and_filter() {
     for i in 0..5 {
         store
             .insert_audit_event(&AuditEvent {
-                id: new_id(),
+                id: time_ordered_id(NOW + i),
                 occurred_at: NOW + i,
                 actor_type: "user".into(),
                 actor_id: Some(format!("u{}", i % 2)),
@@ -523,4 +523,33 @@ async fn interactions_are_single_use_and_expired_rows_are_purged() {
     assert!(store.get_interaction("live").await.expect("get").is_some());
     assert!(store.delete_session("s-live").await.expect("delete"));
     assert!(!store.delete_session("s-live").await.expect("delete"));
+}
+
+#[tokio::test]
+async fn the_token_set_read_cache_sees_every_write_of_this_store_and_others_within_its_ttl() {
+    let (db, store) = TestDb::migrated().await;
+    let ring = keyring();
+    let a = world(&store, &ring, "a").await;
+    let cached = |s: &Store| {
+        let (s, user) = (s.clone(), a.user.id.clone());
+        async move { s.find_social_secret_cached(&user, "github-a").await.expect("cached read") }
+    };
+    let first = cached(&store).await.expect("stored");
+    assert_eq!(first.id, a.social.id);
+    // A write through this store is seen at once.
+    let envelope = envelope(&ring, a.social.id.as_str());
+    let metadata = TokenSetMetadata { scope: Some("changed".into()), ..first.metadata.clone() };
+    assert!(store.update_secret_payload(&a.social.id, first.version, &envelope, &metadata, NOW).await.expect("update"));
+    assert_eq!(cached(&store).await.expect("stored").metadata.scope.as_deref(), Some("changed"));
+    // Another process's delete is seen within the TTL.
+    let other = Store::connect(&db.url).await.expect("second store");
+    assert!(other.delete_secret(&a.social.id).await.expect("delete"));
+    tokio::time::sleep(SECRET_CACHE_TTL + std::time::Duration::from_millis(100)).await;
+    assert!(cached(&store).await.is_none());
+    // And a cascade through this store at once: an identity unlinked.
+    let b = world(&store, &ring, "b").await;
+    let user = b.user.id.clone();
+    assert!(store.find_social_secret_cached(&user, "github-b").await.expect("read").is_some());
+    assert!(store.unlink_social_identity(&user, "github-b").await.expect("unlink"));
+    assert!(store.find_social_secret_cached(&user, "github-b").await.expect("read").is_none());
 }

@@ -208,7 +208,7 @@ fn configuration_errors_name_their_source() {
     std::fs::write(&file, format!("data_dir = \"{}\"\nbind = \"nowhere\"\n", dir.path().join("from-file").display())).expect("write");
     let out = run(strongroom(dir.path()).arg("migrate").env("STRONGROOM_CONFIG", &file).env("STRONGROOM_BIND", "127.0.0.1:9"));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("schema version 2"));
+    assert!(stdout(&out).contains("schema version 3"));
     assert!(dir.path().join("from-file").join("strongroom.db").exists());
 }
 

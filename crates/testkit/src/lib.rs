@@ -249,11 +249,13 @@ pub mod plaintext {
         }
     }
 
-    /// Asserts no secret is in the SQLite main, WAL, SHM or journal file; returns the bytes read.
+    /// Asserts no secret is in the SQLite main, WAL, SHM or journal file, nor in those of the
+    /// audit file beside it; returns the bytes read.
     pub fn assert_absent_in_files(db_path: &std::path::Path, secrets: &[&str]) -> usize {
         let mut bytes_checked = 0;
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let path = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
+        let audit = strongroom_store::sqlite_audit_path(db_path);
+        for (file, suffix) in [db_path, audit.as_path()].into_iter().flat_map(|f| ["", "-wal", "-shm", "-journal"].map(|s| (f, s))) {
+            let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
             let Ok(content) = std::fs::read(&path) else { continue };
             bytes_checked += content.len();
             for secret in secrets {
