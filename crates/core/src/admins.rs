@@ -1,7 +1,7 @@
 //! Console administrators: the first one is created at first start.
 
-use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString};
 use secrecy::{ExposeSecret, SecretString};
 use strongroom_store::{AdminId, ConsoleAdmin, Store};
 

@@ -49,12 +49,22 @@ pub struct ClientMetadata {
 
 impl ClientMetadata {
     fn validate(&self) -> Result<()> {
-        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
             let ok = uri.split_once("://").is_some_and(|(scheme, rest)| {
-                !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) && !rest.is_empty()
+                !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+                    && !rest.is_empty()
             }) && !uri.contains('#');
             if !ok {
-                return Err(CoreError::Invalid(format!("`{uri}` is not an absolute URI without a fragment")));
+                return Err(CoreError::Invalid(format!(
+                    "`{uri}` is not an absolute URI without a fragment"
+                )));
             }
         }
         Ok(())
@@ -75,7 +85,10 @@ impl Applications {
 
     /// Creates an application. Confidential types get a client secret, returned this once:
     /// only its hash is stored.
-    pub async fn create(&self, new: NewApplication) -> Result<(ApplicationRow, Option<SecretString>)> {
+    pub async fn create(
+        &self,
+        new: NewApplication,
+    ) -> Result<(ApplicationRow, Option<SecretString>)> {
         if new.name.trim().is_empty() {
             return Err(CoreError::Invalid("name must not be empty".into()));
         }
@@ -87,7 +100,9 @@ impl Applications {
         }
         let metadata = new.oidc_client_metadata.unwrap_or_default();
         metadata.validate()?;
-        let secret = is_confidential(&new.app_type).then(random_token).transpose()?;
+        let secret = is_confidential(&new.app_type)
+            .then(random_token)
+            .transpose()?;
         let now = self.clock.now_ms();
         let row = ApplicationRow {
             id: ApplicationId::generate(),
@@ -95,7 +110,8 @@ impl Applications {
             description: new.description,
             secret_hash: secret.as_deref().map(token_hash),
             app_type: new.app_type,
-            oidc_client_metadata: serde_json::to_value(&metadata).map_err(|e| CoreError::Invalid(e.to_string()))?,
+            oidc_client_metadata: serde_json::to_value(&metadata)
+                .map_err(|e| CoreError::Invalid(e.to_string()))?,
             custom_client_metadata: new.custom_client_metadata.unwrap_or_else(|| json!({})),
             is_third_party: new.is_third_party.unwrap_or(false),
             created_at: now,
@@ -113,8 +129,14 @@ impl Applications {
         Ok(self.store.list_applications().await?)
     }
 
-    pub async fn update(&self, id: &ApplicationId, patch: ApplicationPatch) -> Result<Option<ApplicationRow>> {
-        let Some(mut row) = self.store.get_application(id).await? else { return Ok(None) };
+    pub async fn update(
+        &self,
+        id: &ApplicationId,
+        patch: ApplicationPatch,
+    ) -> Result<Option<ApplicationRow>> {
+        let Some(mut row) = self.store.get_application(id).await? else {
+            return Ok(None);
+        };
         if let Some(name) = patch.name {
             if name.trim().is_empty() {
                 return Err(CoreError::Invalid("name must not be empty".into()));
@@ -126,7 +148,8 @@ impl Applications {
         }
         if let Some(m) = patch.oidc_client_metadata {
             m.validate()?;
-            row.oidc_client_metadata = serde_json::to_value(&m).map_err(|e| CoreError::Invalid(e.to_string()))?;
+            row.oidc_client_metadata =
+                serde_json::to_value(&m).map_err(|e| CoreError::Invalid(e.to_string()))?;
         }
         if let Some(c) = patch.custom_client_metadata {
             row.custom_client_metadata = c;
@@ -162,6 +185,10 @@ pub fn application_json(row: &ApplicationRow, secret: Option<&str>) -> Value {
 pub fn redirect_uris(row: &ApplicationRow) -> Vec<String> {
     row.oidc_client_metadata["redirectUris"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }

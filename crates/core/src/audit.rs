@@ -1,9 +1,11 @@
 //! The audit trail: who did what to which secret, and how it ended. Never token material.
 //!
-//! Token reads are frequent: they are queued and written by a background task in batches, one
-//! insert per tenth of a second (a crash can lose the reads of that last tenth). Everything
-//! else — refreshes, replacements, deletions, revocations — is written before the operation
-//! answers.
+//! Token reads are frequent: they are queued and written by a background task in batches (a
+//! crash can lose the reads of the last tenth of a second). Identical reads of one batch (same
+//! actor, user, secret, target and outcome) are one event whose `detail` holds `count`,
+//! `firstAt` and `lastAt`, so the trail keeps up with any read rate: the busier the server, the
+//! larger the batches and the more they fold. Everything else — refreshes, replacements,
+//! deletions, revocations — is written before the operation answers.
 
 use std::sync::Arc;
 
@@ -60,7 +62,15 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(actor: Actor, action: &'static str, outcome: impl Into<String>) -> Self {
-        Self { actor, action, outcome: outcome.into(), user_id: None, secret_id: None, target: None, detail: json!({}) }
+        Self {
+            actor,
+            action,
+            outcome: outcome.into(),
+            user_id: None,
+            secret_id: None,
+            target: None,
+            detail: json!({}),
+        }
     }
 }
 
@@ -77,7 +87,11 @@ impl Audit {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(store.clone(), rx));
-        Self { store, clock, queue }
+        Self {
+            store,
+            clock,
+            queue,
+        }
     }
 
     fn event(&self, entry: Entry) -> AuditEvent {
@@ -108,11 +122,10 @@ impl Audit {
         }
     }
 
-    /// Queues an event for the batch writer (token reads).
+    /// Queues an event for the batch writer (token reads). A full queue makes the caller wait
+    /// for room: reads are never served unaudited.
     pub async fn record_soon(&self, entry: Entry) {
-        let event = self.event(entry);
-        // A full (or closed) queue: write it directly.
-        if let Err(mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event)) = self.queue.try_send(event)
+        if let Err(mpsc::error::SendError(event)) = self.queue.send(self.event(entry)).await
             && let Err(e) = self.store.insert_audit_event(&event).await
         {
             tracing::error!(error = %e, action = event.action, "cannot write the audit event");
@@ -122,8 +135,16 @@ impl Audit {
 
 impl Audit {
     /// A page (1-based) of events, newest first, and the total number matching.
-    pub async fn list(&self, filter: &AuditFilter, page: i64, page_size: i64) -> crate::Result<(Vec<AuditEvent>, i64)> {
-        Ok(self.store.list_audit_events(filter, page_size, (page - 1) * page_size).await?)
+    pub async fn list(
+        &self,
+        filter: &AuditFilter,
+        page: i64,
+        page_size: i64,
+    ) -> crate::Result<(Vec<AuditEvent>, i64)> {
+        Ok(self
+            .store
+            .list_audit_events(filter, page_size, (page - 1) * page_size)
+            .await?)
     }
 }
 
@@ -134,6 +155,52 @@ const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 /// How long the writer gathers queued events before it writes them: a commit per few events
 /// would cost more than the reads it records.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Folds identical reads of a batch into one event counting them.
+fn aggregate_reads(batch: Vec<AuditEvent>) -> Vec<AuditEvent> {
+    type Key = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let mut out: Vec<AuditEvent> = Vec::with_capacity(batch.len());
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
+    for event in batch {
+        if event.action != "token.read" {
+            out.push(event);
+            continue;
+        }
+        let key = (
+            event.actor_type.clone(),
+            event.actor_id.clone(),
+            event.user_id.clone(),
+            event.secret_id.clone(),
+            event.target.clone(),
+            event.outcome.clone(),
+        );
+        match index.get(&key) {
+            Some(&i) => {
+                let folded = &mut out[i];
+                let count = folded.detail["count"].as_i64().unwrap_or(1) + 1;
+                folded.detail["count"] = json!(count);
+                folded.detail["lastAt"] = json!(event.occurred_at);
+                folded.occurred_at = event.occurred_at;
+            }
+            None => {
+                index.insert(key, out.len());
+                let at = event.occurred_at;
+                out.push(AuditEvent {
+                    detail: json!({ "count": 1, "firstAt": at, "lastAt": at }),
+                    ..event
+                });
+            }
+        }
+    }
+    out
+}
 
 async fn write_batches(store: Store, mut rx: mpsc::Receiver<AuditEvent>) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -146,7 +213,8 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<AuditEvent>) {
                 _ => break,
             }
         }
-        let mut rest = batch.as_slice();
+        let events = aggregate_reads(std::mem::take(&mut batch));
+        let mut rest = events.as_slice();
         while !rest.is_empty() {
             let size = CHUNKS.into_iter().find(|c| *c <= rest.len()).unwrap_or(1);
             let (chunk, tail) = rest.split_at(size);
@@ -155,6 +223,67 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<AuditEvent>) {
             }
             rest = tail;
         }
-        batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(user: &str, at: i64) -> AuditEvent {
+        AuditEvent {
+            id: strongroom_store::time_ordered_id(at),
+            occurred_at: at,
+            actor_type: "user".into(),
+            actor_id: Some(user.into()),
+            action: "token.read".into(),
+            outcome: "success".into(),
+            user_id: Some(user.into()),
+            secret_id: Some(format!("s-{user}")),
+            target: Some("github".into()),
+            detail: json!({}),
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn identical_reads_of_a_batch_fold_into_one_counted_event() {
+        let refresh = AuditEvent {
+            action: "token.refresh".into(),
+            ..read("a", 5)
+        };
+        let failed = AuditEvent {
+            outcome: "token_not_found".into(),
+            ..read("a", 6)
+        };
+        let out = aggregate_reads(vec![
+            read("a", 1),
+            read("b", 2),
+            read("a", 3),
+            refresh,
+            failed,
+            read("a", 7),
+        ]);
+        assert_eq!(out.len(), 4);
+        assert_eq!(
+            (out[0].user_id.as_deref(), out[0].occurred_at),
+            (Some("a"), 7)
+        );
+        assert_eq!(
+            out[0].detail,
+            json!({"count": 3, "firstAt": 1, "lastAt": 7})
+        );
+        assert_eq!(
+            out[1].detail,
+            json!({"count": 1, "firstAt": 2, "lastAt": 2})
+        );
+        assert_eq!(
+            (out[2].action.as_str(), &out[2].detail),
+            ("token.refresh", &json!({}))
+        );
+        assert_eq!(
+            (out[3].outcome.as_str(), out[3].detail["count"].as_i64()),
+            ("token_not_found", Some(1))
+        );
     }
 }

@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use strongroom_providers::{
-    FactoryMetadata, ProviderError, Providers, SocialConnector, SsoOidcConnector, canonical_factory_id, social_factories,
+    FactoryMetadata, ProviderError, Providers, SocialConnector, SsoOidcConnector,
+    canonical_factory_id, social_factories,
 };
-use strongroom_store::{ConnectorId, ConnectorRow, SsoConnectorId, SsoConnectorRow, Store, StoreError};
+use strongroom_store::{
+    ConnectorId, ConnectorRow, SsoConnectorId, SsoConnectorRow, Store, StoreError,
+};
 use strongroom_vault::{AssociatedData, Domain, Envelope, Keyring};
 
 use crate::audit::Actor;
@@ -24,8 +27,21 @@ pub const SECRET_CONFIG_KEYS: &[&str] = &["clientSecret"];
 pub const SSO_PROVIDER_OIDC: &str = "OIDC";
 /// Public e-mail domains an SSO connector may not claim.
 const FORBIDDEN_DOMAINS: &[&str] = &[
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com",
-    "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "qq.com", "163.com",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "qq.com",
+    "163.com",
 ];
 
 /// Why a connector request was refused. Each maps to one Logto code in the HTTP layer.
@@ -141,26 +157,55 @@ fn split_config(mut config: Map<String, Value>) -> (Map<String, Value>, Map<Stri
     (config, secrets)
 }
 
-fn open_secrets(keyring: &Keyring, domain: Domain, id: &str, sealed: Option<&Envelope>) -> Result<Map<String, Value>> {
-    let Some(sealed) = sealed else { return Ok(Map::new()) };
+fn open_secrets(
+    keyring: &Keyring,
+    domain: Domain,
+    id: &str,
+    sealed: Option<&Envelope>,
+) -> Result<Map<String, Value>> {
+    let Some(sealed) = sealed else {
+        return Ok(Map::new());
+    };
     let plain = keyring.open(domain, id, &config_aad(domain, id), sealed)?;
-    serde_json::from_slice(&plain).map_err(|_| CoreError::Invalid("the sealed connector config is malformed".into()))
+    serde_json::from_slice(&plain)
+        .map_err(|_| CoreError::Invalid("the sealed connector config is malformed".into()))
 }
 
 /// The public config merged with the opened secrets.
-fn full_config(keyring: &Keyring, domain: Domain, id: &str, public: &Value, sealed: Option<&Envelope>) -> Result<Value> {
-    Ok(joined(&public.as_object().cloned().unwrap_or_default(), &open_secrets(keyring, domain, id, sealed)?))
+fn full_config(
+    keyring: &Keyring,
+    domain: Domain,
+    id: &str,
+    public: &Value,
+    sealed: Option<&Envelope>,
+) -> Result<Value> {
+    Ok(joined(
+        &public.as_object().cloned().unwrap_or_default(),
+        &open_secrets(keyring, domain, id, sealed)?,
+    ))
 }
 
 /// A usable provider connector for a social connector row (its secrets opened).
 pub fn social_connector(keyring: &Keyring, row: &ConnectorRow) -> Result<SocialConnector> {
-    let config = full_config(keyring, Domain("connectors"), row.id.as_str(), &row.config, row.sealed_config.as_ref())?;
+    let config = full_config(
+        keyring,
+        Domain("connectors"),
+        row.id.as_str(),
+        &row.config,
+        row.sealed_config.as_ref(),
+    )?;
     SocialConnector::from_config(&row.connector_id, &config).map_err(invalid_config)
 }
 
 /// A usable provider connector for an SSO connector row.
 pub fn sso_connector(keyring: &Keyring, row: &SsoConnectorRow) -> Result<SsoOidcConnector> {
-    let config = full_config(keyring, Domain("sso_connectors"), row.id.as_str(), &row.config, row.sealed_config.as_ref())?;
+    let config = full_config(
+        keyring,
+        Domain("sso_connectors"),
+        row.id.as_str(),
+        &row.config,
+        row.sealed_config.as_ref(),
+    )?;
     SsoOidcConnector::from_config(&config).map_err(invalid_config)
 }
 
@@ -172,7 +217,9 @@ fn joined(public: &Map<String, Value>, secrets: &Map<String, Value>) -> Value {
 }
 
 fn config_aad(domain: Domain, id: &str) -> AssociatedData {
-    AssociatedData::new("strongroom.connector_config.v1").field("table", domain.0).field("id", id)
+    AssociatedData::new("strongroom.connector_config.v1")
+        .field("table", domain.0)
+        .field("id", id)
 }
 
 fn normalize_domains(domains: Vec<String>) -> Result<Vec<String>> {
@@ -196,7 +243,11 @@ fn normalize_domains(domains: Vec<String>) -> Result<Vec<String>> {
             out.push(d);
         }
     }
-    let forbidden: Vec<String> = out.iter().filter(|d| FORBIDDEN_DOMAINS.contains(&d.as_str())).cloned().collect();
+    let forbidden: Vec<String> = out
+        .iter()
+        .filter(|d| FORBIDDEN_DOMAINS.contains(&d.as_str()))
+        .cloned()
+        .collect();
     if !forbidden.is_empty() {
         return Err(ConnectorError::ForbiddenDomains(forbidden).into());
     }
@@ -224,13 +275,28 @@ pub struct Connectors {
 }
 
 impl Connectors {
-    pub fn new(store: Store, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, providers: Providers, revoker: Revoker) -> Self {
-        Self { store, keyring, clock, providers, revoker }
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        providers: Providers,
+        revoker: Revoker,
+    ) -> Self {
+        Self {
+            store,
+            keyring,
+            clock,
+            providers,
+            revoker,
+        }
     }
 
     /// What deleting the token sets of a connector will need to revoke them.
     async fn doomed(&self, id: &str, sso: bool) -> Result<Vec<crate::revocation::Doomed>> {
-        let secrets = self.store.list_connector_secrets(id, sso, MAX_BULK_REVOCATIONS).await?;
+        let secrets = self
+            .store
+            .list_connector_secrets(id, sso, MAX_BULK_REVOCATIONS)
+            .await?;
         Ok(self.revoker.prepare(secrets).await)
     }
 
@@ -238,15 +304,32 @@ impl Connectors {
         &self.providers
     }
 
-    fn seal_secrets(&self, domain: Domain, id: &str, secrets: &Map<String, Value>) -> Result<Option<Envelope>> {
+    fn seal_secrets(
+        &self,
+        domain: Domain,
+        id: &str,
+        secrets: &Map<String, Value>,
+    ) -> Result<Option<Envelope>> {
         if secrets.is_empty() {
             return Ok(None);
         }
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(|e| CoreError::Invalid(e.to_string()))?);
-        Ok(Some(self.keyring.seal(domain, id, &config_aad(domain, id), &plain)?))
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(secrets).map_err(|e| CoreError::Invalid(e.to_string()))?,
+        );
+        Ok(Some(self.keyring.seal(
+            domain,
+            id,
+            &config_aad(domain, id),
+            &plain,
+        )?))
     }
 
-    fn open_secrets(&self, domain: Domain, id: &str, sealed: Option<&Envelope>) -> Result<Map<String, Value>> {
+    fn open_secrets(
+        &self,
+        domain: Domain,
+        id: &str,
+        sealed: Option<&Envelope>,
+    ) -> Result<Map<String, Value>> {
         open_secrets(&self.keyring, domain, id, sealed)
     }
 
@@ -266,7 +349,6 @@ impl Connectors {
         Ok((public, secrets))
     }
 
-
     // ----- social connectors -----
 
     pub async fn list(&self, target: Option<&str>) -> Result<Vec<ConnectorRow>> {
@@ -278,7 +360,10 @@ impl Connectors {
     }
 
     pub async fn get(&self, id: &ConnectorId) -> Result<ConnectorRow> {
-        self.store.get_connector(id).await?.ok_or_else(|| ConnectorError::NotFound(id.0.clone()).into())
+        self.store
+            .get_connector(id)
+            .await?
+            .ok_or_else(|| ConnectorError::NotFound(id.0.clone()).into())
     }
 
     /// The connector of a social target, if one is configured.
@@ -292,7 +377,8 @@ impl Connectors {
     }
 
     pub async fn create(&self, new: NewConnector) -> Result<ConnectorRow> {
-        let factory = factory(&new.connector_id).ok_or_else(|| ConnectorError::UnknownFactory(new.connector_id.clone()))?;
+        let factory = factory(&new.connector_id)
+            .ok_or_else(|| ConnectorError::UnknownFactory(new.connector_id.clone()))?;
         let metadata = match new.metadata {
             None | Some(Value::Null) => json!({}),
             Some(m @ Value::Object(_)) if factory.is_standard => m,
@@ -302,10 +388,18 @@ impl Connectors {
         let target = match metadata.get("target") {
             Some(Value::String(t)) if !t.trim().is_empty() => t.trim().to_owned(),
             Some(Value::String(_)) | None => factory.target.to_owned(),
-            Some(_) => return Err(CoreError::Invalid("metadata.target must be a string".into())),
+            Some(_) => {
+                return Err(CoreError::Invalid(
+                    "metadata.target must be a string".into(),
+                ));
+            }
         };
         let existing = self.store.list_connectors().await?;
-        if !factory.is_standard && existing.iter().any(|c| canonical_factory_id(&c.connector_id) == Some(factory.id)) {
+        if !factory.is_standard
+            && existing
+                .iter()
+                .any(|c| canonical_factory_id(&c.connector_id) == Some(factory.id))
+        {
             return Err(ConnectorError::MultipleInstances(factory.id.to_owned()).into());
         }
         if let Some(other) = existing.iter().find(|c| c.target == target) {
@@ -318,8 +412,14 @@ impl Connectors {
         let id = match new.id {
             Some(id) if !id.trim().is_empty() => {
                 let id = id.trim().to_owned();
-                if id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
-                    return Err(CoreError::Invalid("id may only contain letters, digits, - and _ (128 at most)".into()));
+                if id.len() > 128
+                    || !id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+                {
+                    return Err(CoreError::Invalid(
+                        "id may only contain letters, digits, - and _ (128 at most)".into(),
+                    ));
                 }
                 ConnectorId(id)
             }
@@ -327,7 +427,8 @@ impl Connectors {
         };
         let config = config_object(new.config)?;
         if !config.is_empty() {
-            SocialConnector::from_config(&new.connector_id, &Value::Object(config.clone())).map_err(invalid_config)?;
+            SocialConnector::from_config(&new.connector_id, &Value::Object(config.clone()))
+                .map_err(invalid_config)?;
         }
         let (public, secrets) = split_config(config);
         let now = self.clock.now_ms();
@@ -344,16 +445,25 @@ impl Connectors {
             updated_at: now,
         };
         match self.store.save_connector(&row).await {
-            Err(StoreError::Conflict(_)) => Err(CoreError::Invalid(format!("a connector with id `{}` already exists", row.id))),
+            Err(StoreError::Conflict(_)) => Err(CoreError::Invalid(format!(
+                "a connector with id `{}` already exists",
+                row.id
+            ))),
             other => other.map(|()| row).map_err(Into::into),
         }
     }
 
     /// Applies a PATCH. `enableTokenStorage: false` deletes every token set stored through
     /// the connector, in the transaction that saves it, and revokes them at the provider.
-    pub async fn update(&self, id: &ConnectorId, patch: ConnectorPatch, actor: &Actor) -> Result<ConnectorRow> {
+    pub async fn update(
+        &self,
+        id: &ConnectorId,
+        patch: ConnectorPatch,
+        actor: &Actor,
+    ) -> Result<ConnectorRow> {
         let mut row = self.get(id).await?;
-        let factory = factory(&row.connector_id).ok_or_else(|| ConnectorError::UnknownFactory(row.connector_id.clone()))?;
+        let factory = factory(&row.connector_id)
+            .ok_or_else(|| ConnectorError::UnknownFactory(row.connector_id.clone()))?;
         if let Some(metadata) = patch.metadata.filter(|m| !m.is_null()) {
             if !factory.is_standard {
                 return Err(ConnectorError::MetadataNotAllowed.into());
@@ -361,7 +471,11 @@ impl Connectors {
             if !metadata.is_object() {
                 return Err(CoreError::Invalid("metadata must be a JSON object".into()));
             }
-            if metadata.get("target").and_then(Value::as_str).is_some_and(|t| t != row.target) {
+            if metadata
+                .get("target")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t != row.target)
+            {
                 return Err(ConnectorError::TargetImmutable.into());
             }
             row.metadata = metadata;
@@ -377,15 +491,23 @@ impl Connectors {
         }
         if let Some(config) = patch.config {
             let domain = Domain("connectors");
-            let (public, secrets) = self.patched_config(domain, row.id.as_str(), row.sealed_config.as_ref(), config)?;
-            SocialConnector::from_config(&row.connector_id, &joined(&public, &secrets)).map_err(invalid_config)?;
+            let (public, secrets) =
+                self.patched_config(domain, row.id.as_str(), row.sealed_config.as_ref(), config)?;
+            SocialConnector::from_config(&row.connector_id, &joined(&public, &secrets))
+                .map_err(invalid_config)?;
             row.config = Value::Object(public);
             row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
         }
         row.updated_at = self.clock.now_ms();
-        let doomed = if row.enable_token_storage { Vec::new() } else { self.doomed(row.id.as_str(), false).await? };
+        let doomed = if row.enable_token_storage {
+            Vec::new()
+        } else {
+            self.doomed(row.id.as_str(), false).await?
+        };
         self.store.save_connector(&row).await?;
-        self.revoker.finish(doomed, actor, "token_storage_disabled").await;
+        self.revoker
+            .finish(doomed, actor, "token_storage_disabled")
+            .await;
         Ok(row)
     }
 
@@ -396,7 +518,9 @@ impl Connectors {
         if !self.store.delete_connector(id).await? {
             return Err(ConnectorError::NotFound(id.0.clone()).into());
         }
-        self.revoker.finish(doomed, actor, "connector_deleted").await;
+        self.revoker
+            .finish(doomed, actor, "connector_deleted")
+            .await;
         Ok(())
     }
 
@@ -407,7 +531,10 @@ impl Connectors {
     }
 
     pub async fn get_sso(&self, id: &SsoConnectorId) -> Result<SsoConnectorRow> {
-        self.store.get_sso_connector(id).await?.ok_or_else(|| ConnectorError::SsoNotFound(id.0.clone()).into())
+        self.store
+            .get_sso_connector(id)
+            .await?
+            .ok_or_else(|| ConnectorError::SsoNotFound(id.0.clone()).into())
     }
 
     /// A usable provider connector for an SSO row.
@@ -430,25 +557,45 @@ impl Connectors {
 
     /// The SSO connector an e-mail address routes to, by its domain.
     pub async fn sso_for_email(&self, email: &str) -> Result<Option<SsoConnectorRow>> {
-        let Some((_, domain)) = email.trim().rsplit_once('@') else { return Ok(None) };
+        let Some((_, domain)) = email.trim().rsplit_once('@') else {
+            return Ok(None);
+        };
         let domain = domain.to_ascii_lowercase();
-        Ok(self.list_sso().await?.into_iter().find(|c| c.domains.contains(&domain)))
+        Ok(self
+            .list_sso()
+            .await?
+            .into_iter()
+            .find(|c| c.domains.contains(&domain)))
     }
 
-    async fn check_sso(&self, id: &SsoConnectorId, name: &str, domains: &[String], config: &Map<String, Value>) -> Result<()> {
+    async fn check_sso(
+        &self,
+        id: &SsoConnectorId,
+        name: &str,
+        domains: &[String],
+        config: &Map<String, Value>,
+    ) -> Result<()> {
         for other in self.list_sso().await?.into_iter().filter(|c| &c.id != id) {
             if other.connector_name == name {
                 return Err(ConnectorError::DuplicateName(name.to_owned()).into());
             }
-            let taken: Vec<String> = domains.iter().filter(|d| other.domains.contains(d)).cloned().collect();
+            let taken: Vec<String> = domains
+                .iter()
+                .filter(|d| other.domains.contains(d))
+                .cloned()
+                .collect();
             if !taken.is_empty() {
                 return Err(ConnectorError::DomainsTaken(taken).into());
             }
         }
         if !config.is_empty() {
             // Logto checks the connection too: the issuer must answer with its discovery document.
-            let connector = SsoOidcConnector::from_config(&Value::Object(config.clone())).map_err(invalid_config)?;
-            self.providers.sso_provider_config(&connector).await.map_err(invalid_config)?;
+            let connector = SsoOidcConnector::from_config(&Value::Object(config.clone()))
+                .map_err(invalid_config)?;
+            self.providers
+                .sso_provider_config(&connector)
+                .await
+                .map_err(invalid_config)?;
         }
         Ok(())
     }
@@ -474,7 +621,10 @@ impl Connectors {
             connector_name: name.clone(),
             config: Value::Object(public),
             domains,
-            branding: new.branding.filter(Value::is_object).unwrap_or_else(|| json!({})),
+            branding: new
+                .branding
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({})),
             sync_profile: new.sync_profile.unwrap_or(false),
             enable_token_storage: new.enable_token_storage.unwrap_or(false),
             created_at: now,
@@ -488,7 +638,12 @@ impl Connectors {
 
     /// Applies a PATCH; `enableTokenStorage: false` deletes (and revokes) the connector's token
     /// sets.
-    pub async fn update_sso(&self, id: &SsoConnectorId, patch: SsoConnectorPatch, actor: &Actor) -> Result<SsoConnectorRow> {
+    pub async fn update_sso(
+        &self,
+        id: &SsoConnectorId,
+        patch: SsoConnectorPatch,
+        actor: &Actor,
+    ) -> Result<SsoConnectorRow> {
         let mut row = self.get_sso(id).await?;
         if let Some(name) = patch.connector_name {
             let name = name.trim().to_owned();
@@ -512,24 +667,40 @@ impl Connectors {
         let domain = Domain("sso_connectors");
         let new_config = patch
             .config
-            .map(|config| self.patched_config(domain, row.id.as_str(), row.sealed_config.as_ref(), config))
+            .map(|config| {
+                self.patched_config(domain, row.id.as_str(), row.sealed_config.as_ref(), config)
+            })
             .transpose()?;
         let full = match &new_config {
             Some((public, secrets)) => joined(public, secrets),
             None => json!({}),
         };
-        self.check_sso(&row.id, &row.connector_name, &row.domains, full.as_object().unwrap_or(&Map::new())).await?;
+        self.check_sso(
+            &row.id,
+            &row.connector_name,
+            &row.domains,
+            full.as_object().unwrap_or(&Map::new()),
+        )
+        .await?;
         if let Some((public, secrets)) = new_config {
             row.config = Value::Object(public);
             row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
         }
         row.updated_at = self.clock.now_ms();
-        let doomed = if row.enable_token_storage { Vec::new() } else { self.doomed(row.id.as_str(), true).await? };
+        let doomed = if row.enable_token_storage {
+            Vec::new()
+        } else {
+            self.doomed(row.id.as_str(), true).await?
+        };
         match self.store.save_sso_connector(&row).await {
-            Err(StoreError::Conflict(_)) => Err(ConnectorError::DuplicateName(row.connector_name).into()),
+            Err(StoreError::Conflict(_)) => {
+                Err(ConnectorError::DuplicateName(row.connector_name).into())
+            }
             Err(e) => Err(e.into()),
             Ok(()) => {
-                self.revoker.finish(doomed, actor, "token_storage_disabled").await;
+                self.revoker
+                    .finish(doomed, actor, "token_storage_disabled")
+                    .await;
                 Ok(row)
             }
         }
@@ -542,7 +713,9 @@ impl Connectors {
         if !self.store.delete_sso_connector(id).await? {
             return Err(ConnectorError::SsoNotFound(id.0.clone()).into());
         }
-        self.revoker.finish(doomed, actor, "connector_deleted").await;
+        self.revoker
+            .finish(doomed, actor, "connector_deleted")
+            .await;
         Ok(())
     }
 }

@@ -10,8 +10,8 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use serde_json::{Value, json};
 use strongroom_store::{
-    AccessTokenRow, ApplicationId, ApplicationRow, AuthorizationCodeRow, GrantRow, RefreshTokenRow, SigningKeyRow,
-    Store, UserId,
+    AccessTokenRow, ApplicationId, ApplicationRow, AuthorizationCodeRow, GrantRow, RefreshTokenRow,
+    SigningKeyRow, Store, UserId,
 };
 use strongroom_vault::{AssociatedData, Domain, Keyring};
 
@@ -38,7 +38,10 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(error: &'static str, description: impl Into<String>) -> Self {
-        Self { error, description: description.into() }
+        Self {
+            error,
+            description: description.into(),
+        }
     }
 }
 
@@ -153,13 +156,19 @@ struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (AccessToke
 
 impl TokenCache {
     fn get(&self, hash: &str, now: i64) -> Option<AccessTokenRow> {
-        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (row, cached_at) = map.get(hash)?;
         (now - cached_at < ACCESS_TOKEN_CACHE_MS && row.expires_at > now).then(|| row.clone())
     }
 
     fn put(&self, row: AccessTokenRow, now: i64) {
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= ACCESS_TOKEN_CACHE_ENTRIES {
             map.retain(|_, (_, cached_at)| now - *cached_at < ACCESS_TOKEN_CACHE_MS);
             if map.len() >= ACCESS_TOKEN_CACHE_ENTRIES {
@@ -170,7 +179,10 @@ impl TokenCache {
     }
 
     fn clear(&self) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -188,11 +200,19 @@ pub struct Oidc {
 impl Oidc {
     /// Loads the oldest signing key, or creates one (sealed in the vault). Several processes
     /// starting at once converge on the oldest key; every unretired key is in the JWKS.
-    pub async fn load(store: Store, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, endpoint: &str) -> Result<Self> {
+    pub async fn load(
+        store: Store,
+        keyring: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        endpoint: &str,
+    ) -> Result<Self> {
         if store.list_signing_keys().await?.is_empty() {
-            let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| CoreError::Invalid("RSA key generation failed".into()))?;
+            let pair = KeyPair::generate(KeySize::Rsa2048)
+                .map_err(|_| CoreError::Invalid("RSA key generation failed".into()))?;
             let kid = strongroom_store::new_id();
-            let der = pair.as_der().map_err(|_| CoreError::Invalid("RSA key encoding failed".into()))?;
+            let der = pair
+                .as_der()
+                .map_err(|_| CoreError::Invalid("RSA key encoding failed".into()))?;
             let sealed = keyring.seal(KEY_DOMAIN, &kid, &key_aad(&kid), der.as_ref())?;
             store
                 .insert_signing_key(&SigningKeyRow {
@@ -211,8 +231,14 @@ impl Oidc {
             .into_iter()
             .next()
             .ok_or_else(|| CoreError::Invalid("no signing key".into()))?;
-        let der = keyring.open(KEY_DOMAIN, &row.id, &key_aad(&row.id), &row.sealed_private_key)?;
-        let pair = KeyPair::from_pkcs8(&der).map_err(|_| CoreError::Invalid("stored signing key is malformed".into()))?;
+        let der = keyring.open(
+            KEY_DOMAIN,
+            &row.id,
+            &key_aad(&row.id),
+            &row.sealed_private_key,
+        )?;
+        let pair = KeyPair::from_pkcs8(&der)
+            .map_err(|_| CoreError::Invalid("stored signing key is malformed".into()))?;
         let endpoint = endpoint.trim_end_matches('/');
         Ok(Self {
             store,
@@ -261,25 +287,44 @@ impl Oidc {
 
     /// Every unretired public key.
     pub async fn jwks(&self) -> Result<Value> {
-        let keys: Vec<Value> = self.store.list_signing_keys().await?.into_iter().map(|k| k.public_jwk).collect();
+        let keys: Vec<Value> = self
+            .store
+            .list_signing_keys()
+            .await?
+            .into_iter()
+            .map(|k| k.public_jwk)
+            .collect();
         Ok(json!({ "keys": keys }))
     }
 
     /// Signs a JWT with RS256.
     pub fn sign_jwt(&self, claims: &Value) -> Result<String> {
         let header = json!({ "alg": "RS256", "typ": "JWT", "kid": self.key.kid });
-        let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let signing_input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
         let mut signature = vec![0u8; self.key.pair.public_modulus_len()];
         self.key
             .pair
-            .sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut signature,
+            )
             .map_err(|_| CoreError::Invalid("signing failed".into()))?;
         Ok(format!("{signing_input}.{}", b64url(&signature)))
     }
 
     /// Authenticates the client of a token request. Confidential clients must present their
     /// secret; public clients (SPA, Native) must not have one and rely on PKCE.
-    pub async fn authenticate_client(&self, client_id: &str, secret: Option<&str>) -> Result<ApplicationRow, OAuthError> {
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<ApplicationRow, OAuthError> {
         let invalid = || OAuthError::new("invalid_client", "client authentication failed");
         let app = self
             .store
@@ -287,29 +332,55 @@ impl Oidc {
             .await
             .map_err(|_| OAuthError::new("server_error", "storage unavailable"))?
             .ok_or_else(invalid)?;
-        match (is_confidential(&app.app_type), secret, app.secret_hash.as_deref()) {
-            (true, Some(secret), Some(hash)) if constant_time_eq(&token_hash(secret), hash) => Ok(app),
+        match (
+            is_confidential(&app.app_type),
+            secret,
+            app.secret_hash.as_deref(),
+        ) {
+            (true, Some(secret), Some(hash)) if constant_time_eq(&token_hash(secret), hash) => {
+                Ok(app)
+            }
             (false, None, _) => Ok(app),
             _ => Err(invalid()),
         }
     }
 
     /// `grant_type=client_credentials`: a Management API token for a machine-to-machine app.
-    pub async fn client_credentials(&self, app: &ApplicationRow, scope: Option<&str>, resource: Option<&str>) -> Result<Tokens, OAuthError> {
+    pub async fn client_credentials(
+        &self,
+        app: &ApplicationRow,
+        scope: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<Tokens, OAuthError> {
         if app.app_type != "MachineToMachine" {
-            return Err(OAuthError::new("unauthorized_client", "only machine-to-machine applications may use client_credentials"));
+            return Err(OAuthError::new(
+                "unauthorized_client",
+                "only machine-to-machine applications may use client_credentials",
+            ));
         }
         if resource != Some(self.api_resource.as_str()) {
-            return Err(OAuthError::new("invalid_target", format!("resource must be {}", self.api_resource)));
+            return Err(OAuthError::new(
+                "invalid_target",
+                format!("resource must be {}", self.api_resource),
+            ));
         }
         let scope = scope.unwrap_or(MANAGEMENT_SCOPE);
         if scope.split(' ').any(|s| s != MANAGEMENT_SCOPE) {
-            return Err(OAuthError::new("invalid_scope", "the Management API has one scope: all"));
+            return Err(OAuthError::new(
+                "invalid_scope",
+                "the Management API has one scope: all",
+            ));
         }
         let access = self
             .issue_access_token(None, &app.id, None, scope, Some(&self.api_resource))
             .await?;
-        Ok(Tokens { access_token: access, expires_in: ACCESS_TOKEN_TTL_SECS, scope: scope.to_owned(), refresh_token: None, id_token: None })
+        Ok(Tokens {
+            access_token: access,
+            expires_in: ACCESS_TOKEN_TTL_SECS,
+            scope: scope.to_owned(),
+            refresh_token: None,
+            id_token: None,
+        })
     }
 
     /// Creates a grant and an authorization code for a completed sign-in. Returns the code.
@@ -357,11 +428,18 @@ impl Oidc {
     ) -> Result<Tokens, OAuthError> {
         let now = self.clock.now_ms();
         let invalid = |d: &str| OAuthError::new("invalid_grant", d);
-        let code_row = match self.store.consume_authorization_code(&token_hash(code), now).await.map_err(server_error)? {
+        let code_row = match self
+            .store
+            .consume_authorization_code(&token_hash(code), now)
+            .await
+            .map_err(server_error)?
+        {
             Ok(c) => c,
             Err(Some(reused)) => {
                 self.revoke_grant(&reused.grant_id, now).await?;
-                return Err(invalid("authorization code already used; its grant is revoked"));
+                return Err(invalid(
+                    "authorization code already used; its grant is revoked",
+                ));
             }
             Err(None) => return Err(invalid("unknown authorization code")),
         };
@@ -376,23 +454,41 @@ impl Oidc {
             .filter(|g| g.revoked_at.is_none() && g.application_id == app.id)
             .ok_or_else(|| invalid("authorization code was not issued to this client"))?;
         if redirect_uri != Some(code_row.redirect_uri.as_str()) {
-            return Err(invalid("redirect_uri does not match the authorization request"));
+            return Err(invalid(
+                "redirect_uri does not match the authorization request",
+            ));
         }
         match (code_row.code_challenge.as_deref(), code_verifier) {
             (Some(challenge), Some(verifier)) => {
-                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+                let digest =
+                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
                 if !constant_time_eq(&b64url(digest.as_ref()), challenge) {
                     return Err(invalid("PKCE verification failed"));
                 }
             }
             (Some(_), None) => return Err(invalid("code_verifier is required")),
-            (None, Some(_)) => return Err(invalid("no code_challenge was sent with the authorization request")),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "no code_challenge was sent with the authorization request",
+                ));
+            }
             (None, None) => {}
         }
-        let user_id = grant.user_id.clone().ok_or_else(|| invalid("grant has no user"))?;
+        let user_id = grant
+            .user_id
+            .clone()
+            .ok_or_else(|| invalid("grant has no user"))?;
         let claims = claims(&user_id).await.map_err(server_error)?;
-        self.tokens_for(&grant, &user_id, &code_row.scope, code_row.resource.as_deref(), Some(&claims), code_row.nonce.as_deref(), code_row.auth_time)
-            .await
+        self.tokens_for(
+            &grant,
+            &user_id,
+            &code_row.scope,
+            code_row.resource.as_deref(),
+            Some(&claims),
+            code_row.nonce.as_deref(),
+            code_row.auth_time,
+        )
+        .await
     }
 
     /// `grant_type=refresh_token` with rotation. Presenting a refresh token that was already
@@ -405,7 +501,12 @@ impl Oidc {
     ) -> Result<Tokens, OAuthError> {
         let now = self.clock.now_ms();
         let invalid = |d: &str| OAuthError::new("invalid_grant", d);
-        let row = match self.store.consume_refresh_token(&token_hash(refresh_token), now).await.map_err(server_error)? {
+        let row = match self
+            .store
+            .consume_refresh_token(&token_hash(refresh_token), now)
+            .await
+            .map_err(server_error)?
+        {
             Ok(r) => r,
             Err(Some(reused)) => {
                 self.revoke_grant(&reused.grant_id, now).await?;
@@ -423,9 +524,21 @@ impl Oidc {
             .map_err(server_error)?
             .filter(|g| g.revoked_at.is_none() && g.application_id == app.id)
             .ok_or_else(|| invalid("refresh token was not issued to this client"))?;
-        let user_id = grant.user_id.clone().ok_or_else(|| invalid("grant has no user"))?;
+        let user_id = grant
+            .user_id
+            .clone()
+            .ok_or_else(|| invalid("grant has no user"))?;
         let claims = claims(&user_id).await.map_err(server_error)?;
-        self.tokens_for(&grant, &user_id, &row.scope, grant.resource.as_deref(), Some(&claims), None, now / 1000).await
+        self.tokens_for(
+            &grant,
+            &user_id,
+            &row.scope,
+            grant.resource.as_deref(),
+            Some(&claims),
+            None,
+            now / 1000,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -441,7 +554,13 @@ impl Oidc {
     ) -> Result<Tokens, OAuthError> {
         let now = self.clock.now_ms();
         let access = self
-            .issue_access_token(Some(&grant.id), &grant.application_id, Some(user_id), scope, resource)
+            .issue_access_token(
+                Some(&grant.id),
+                &grant.application_id,
+                Some(user_id),
+                scope,
+                resource,
+            )
             .await?;
         let has = |s: &str| scope.split(' ').any(|x| x == s);
         let refresh_token = if has("offline_access") {
@@ -469,7 +588,8 @@ impl Oidc {
                 body["iat"] = json!(now / 1000);
                 body["exp"] = json!(now / 1000 + ID_TOKEN_TTL_SECS);
                 body["auth_time"] = json!(auth_time);
-                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access.as_bytes());
+                let digest =
+                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access.as_bytes());
                 body["at_hash"] = json!(b64url(&digest.as_ref()[..16]));
                 if let Some(n) = nonce {
                     body["nonce"] = json!(n);
@@ -478,7 +598,13 @@ impl Oidc {
             }
             None => None,
         };
-        Ok(Tokens { access_token: access, expires_in: ACCESS_TOKEN_TTL_SECS, scope: scope.to_owned(), refresh_token, id_token })
+        Ok(Tokens {
+            access_token: access,
+            expires_in: ACCESS_TOKEN_TTL_SECS,
+            scope: scope.to_owned(),
+            refresh_token,
+            id_token,
+        })
     }
 
     async fn issue_access_token(
@@ -526,7 +652,10 @@ impl Oidc {
 
     /// Revokes a grant and forgets the access tokens this process has cached.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), OAuthError> {
-        self.store.revoke_grant(grant_id, now).await.map_err(server_error)?;
+        self.store
+            .revoke_grant(grant_id, now)
+            .await
+            .map_err(server_error)?;
         self.cache.clear();
         Ok(())
     }

@@ -48,13 +48,27 @@ pub struct Revoker {
 fn target_of(secret: &SecretRow) -> String {
     match &secret.relation {
         SecretRelation::Social { target, .. } => target.clone(),
-        SecretRelation::Sso { sso_connector_id, .. } => sso_connector_id.0.clone(),
+        SecretRelation::Sso {
+            sso_connector_id, ..
+        } => sso_connector_id.0.clone(),
     }
 }
 
 impl Revoker {
-    pub fn new(store: Store, keyring: Arc<Keyring>, token_sets: TokenSets, audit: Audit, providers: Providers) -> Self {
-        Self { store, keyring, token_sets, audit, providers }
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        token_sets: TokenSets,
+        audit: Audit,
+        providers: Providers,
+    ) -> Self {
+        Self {
+            store,
+            keyring,
+            token_sets,
+            audit,
+            providers,
+        }
     }
 
     /// Opens each set and builds its connector, while both still exist. A set that cannot be
@@ -71,11 +85,16 @@ impl Revoker {
         out
     }
 
-    async fn revocation_for(&self, secret: &SecretRow) -> crate::Result<Option<(Upstream, SecretString)>> {
+    async fn revocation_for(
+        &self,
+        secret: &SecretRow,
+    ) -> crate::Result<Option<(Upstream, SecretString)>> {
         let set = self.token_sets.open(secret)?;
         Ok(match &secret.relation {
             SecretRelation::Social { connector_id, .. } => {
-                let Some(row) = self.store.get_connector(connector_id).await? else { return Ok(None) };
+                let Some(row) = self.store.get_connector(connector_id).await? else {
+                    return Ok(None);
+                };
                 let connector = social_connector(&self.keyring, &row)?;
                 let token = match set.refresh_token {
                     Some(refresh) if !connector.revokes_with_access_token() => refresh,
@@ -83,8 +102,12 @@ impl Revoker {
                 };
                 Some((Upstream::Social(connector), token))
             }
-            SecretRelation::Sso { sso_connector_id, .. } => {
-                let Some(row) = self.store.get_sso_connector(sso_connector_id).await? else { return Ok(None) };
+            SecretRelation::Sso {
+                sso_connector_id, ..
+            } => {
+                let Some(row) = self.store.get_sso_connector(sso_connector_id).await? else {
+                    return Ok(None);
+                };
                 let token = set.refresh_token.unwrap_or(set.access_token);
                 Some((Upstream::Sso(sso_connector(&self.keyring, &row)?), token))
             }
@@ -106,14 +129,18 @@ impl Revoker {
         let actor = actor.clone();
         tokio::spawn(async move {
             for d in doomed {
-                let Some((upstream, token)) = d.revoke else { continue };
+                let Some((upstream, token)) = d.revoke else {
+                    continue;
+                };
                 let result = match &upstream {
                     Upstream::Social(c) => this.providers.revoke(c, &token).await,
                     Upstream::Sso(c) => this.providers.sso_revoke(c, &token).await,
                 };
                 let outcome = match &result {
                     Ok(()) => "success".to_owned(),
-                    Err(strongroom_providers::ProviderError::NotSupported(_)) => "not_supported".to_owned(),
+                    Err(strongroom_providers::ProviderError::NotSupported(_)) => {
+                        "not_supported".to_owned()
+                    }
                     Err(e) if e.is_transient() => "provider_unavailable".to_owned(),
                     Err(_) => "failed".to_owned(),
                 };

@@ -22,7 +22,11 @@ pub struct RewrapOptions {
 
 impl Default for RewrapOptions {
     fn default() -> Self {
-        Self { batch_size: 1000, max_batches: None, parallel: 2 }
+        Self {
+            batch_size: 1000,
+            max_batches: None,
+            parallel: 2,
+        }
     }
 }
 
@@ -75,7 +79,9 @@ pub async fn rewrap_all(
                     finish_writes(&mut writes, &mut report, &mut on_batch).await?;
                     return Ok(report);
                 }
-                let items = store.rewrap_candidates(table, &active, &after, batch).await?;
+                let items = store
+                    .rewrap_candidates(table, &active, &after, batch)
+                    .await?;
                 let Some(last) = items.last() else { break };
                 after = last.id.clone();
                 let fetched = items.len();
@@ -113,7 +119,9 @@ async fn join_one(
     report: &mut RewrapReport,
     on_batch: &mut impl FnMut(RewrapProgress<'_>),
 ) -> Result<()> {
-    let Some(joined) = writes.join_next().await else { return Ok(()) };
+    let Some(joined) = writes.join_next().await else {
+        return Ok(());
+    };
     let (table, planned, written) = joined
         .map_err(|e| crate::CoreError::Invalid(format!("a rewrap batch task failed: {e}")))??;
     report.rewrapped += written;

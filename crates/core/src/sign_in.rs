@@ -14,8 +14,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use strongroom_providers::{AuthorizationRequest, Callback, ProviderError, UserProfile};
 use strongroom_store::{
-    ApplicationId, ApplicationRow, ConnectorId, InteractionRow, NewUser, SessionRow, SsoConnectorId, SsoConnectorRow,
-    Store, StoreError, UserId,
+    ApplicationId, ApplicationRow, ConnectorId, InteractionRow, NewUser, SessionRow,
+    SsoConnectorId, SsoConnectorRow, Store, StoreError, UserId,
 };
 use strongroom_vault::{AssociatedData, Domain, Keyring};
 use url::Url;
@@ -58,7 +58,9 @@ pub enum SignInError {
 impl From<CoreError> for SignInError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::Connector(ConnectorError::NotFound(_) | ConnectorError::SsoNotFound(_)) => Self::UnknownConnector,
+            CoreError::Connector(ConnectorError::NotFound(_) | ConnectorError::SsoNotFound(_)) => {
+                Self::UnknownConnector
+            }
             other => Self::Core(other),
         }
     }
@@ -115,7 +117,11 @@ pub struct Step {
 
 impl Step {
     fn to(location: String) -> Self {
-        Self { location, set_browser: None, set_session: None }
+        Self {
+            location,
+            set_browser: None,
+            set_session: None,
+        }
     }
 }
 
@@ -229,7 +235,16 @@ impl SignIn {
         audit: Audit,
         endpoint: &str,
     ) -> Self {
-        Self { store, keyring, clock, oidc, connectors, token_sets, audit, endpoint: endpoint.trim_end_matches('/').to_owned() }
+        Self {
+            store,
+            keyring,
+            clock,
+            oidc,
+            connectors,
+            token_sets,
+            audit,
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+        }
     }
 
     /// Where a provider sends the browser back for `upstream`.
@@ -249,7 +264,11 @@ impl SignIn {
         browser: Option<&str>,
         session: Option<&str>,
     ) -> Result<Step, SignInError> {
-        let client_id = req.client_id.as_deref().filter(|s| !s.is_empty()).ok_or(SignInError::UnknownClient)?;
+        let client_id = req
+            .client_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(SignInError::UnknownClient)?;
         let app = self
             .store
             .get_application(&ApplicationId(client_id.to_owned()))
@@ -264,17 +283,33 @@ impl SignIn {
         let pending = match validate(&app, &req, redirect_uri.clone()) {
             Ok(p) => p,
             Err((error, description)) => {
-                return Ok(Step::to(self.error_redirect(&redirect_uri, error, &description, req.state.as_deref())));
+                return Ok(Step::to(self.error_redirect(
+                    &redirect_uri,
+                    error,
+                    &description,
+                    req.state.as_deref(),
+                )));
             }
         };
-        let prompts: Vec<&str> = req.prompt.as_deref().unwrap_or("").split(' ').filter(|p| !p.is_empty()).collect();
+        let prompts: Vec<&str> = req
+            .prompt
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|p| !p.is_empty())
+            .collect();
         let direct = match req.direct_sign_in.as_deref().filter(|d| !d.is_empty()) {
             None => None,
             Some(d) => match self.direct_upstream(d).await? {
                 Some(upstream) => Some(upstream),
                 None => {
                     let description = "direct_sign_in names no connector";
-                    return Ok(Step::to(self.error_redirect(&redirect_uri, "invalid_request", description, req.state.as_deref())));
+                    return Ok(Step::to(self.error_redirect(
+                        &redirect_uri,
+                        "invalid_request",
+                        description,
+                        req.state.as_deref(),
+                    )));
                 }
             },
         };
@@ -282,11 +317,19 @@ impl SignIn {
             && !prompts.contains(&"login")
             && let Some(session) = self.live_session(session).await?
         {
-            return Ok(Step::to(self.complete(&pending, &session.user_id, session.auth_time).await?));
+            return Ok(Step::to(
+                self.complete(&pending, &session.user_id, session.auth_time)
+                    .await?,
+            ));
         }
         if prompts.contains(&"none") {
             let description = "the end user is not signed in";
-            return Ok(Step::to(self.error_redirect(&redirect_uri, "login_required", description, req.state.as_deref())));
+            return Ok(Step::to(self.error_redirect(
+                &redirect_uri,
+                "login_required",
+                description,
+                req.state.as_deref(),
+            )));
         }
         let (binding, set_browser) = match browser.filter(|b| b.len() >= 32) {
             Some(b) => (b.to_owned(), None),
@@ -300,7 +343,8 @@ impl SignIn {
             id: strongroom_store::new_id(),
             browser_binding_hash: token_hash(&binding),
             application_id: app.id.clone(),
-            params: serde_json::to_value(&pending).map_err(|e| CoreError::Invalid(e.to_string()))?,
+            params: serde_json::to_value(&pending)
+                .map_err(|e| CoreError::Invalid(e.to_string()))?,
             upstream_state_hash: None,
             upstream_kind: None,
             upstream_connector_id: None,
@@ -314,34 +358,67 @@ impl SignIn {
             Some(upstream) => self.start_upstream(&interaction, &upstream).await?,
             None => format!("{}/sign-in/{}", self.endpoint, interaction.id),
         };
-        Ok(Step { location, set_browser, set_session: None })
+        Ok(Step {
+            location,
+            set_browser,
+            set_session: None,
+        })
     }
 
-    fn error_redirect(&self, redirect_uri: &str, error: &str, description: &str, state: Option<&str>) -> String {
+    fn error_redirect(
+        &self,
+        redirect_uri: &str,
+        error: &str,
+        description: &str,
+        state: Option<&str>,
+    ) -> String {
         with_params(
             redirect_uri,
-            &[("error", Some(error)), ("error_description", Some(description)), ("state", state), ("iss", Some(self.oidc.issuer()))],
+            &[
+                ("error", Some(error)),
+                ("error_description", Some(description)),
+                ("state", state),
+                ("iss", Some(self.oidc.issuer())),
+            ],
         )
     }
 
     /// `social:<target>` or `sso:<ssoConnectorId>`.
     async fn direct_upstream(&self, direct: &str) -> Result<Option<Upstream>, SignInError> {
         Ok(match direct.split_once(':') {
-            Some(("social", target)) => self.connectors.by_target(target).await?.map(|c| Upstream::Social(c.id)),
+            Some(("social", target)) => self
+                .connectors
+                .by_target(target)
+                .await?
+                .map(|c| Upstream::Social(c.id)),
             Some(("sso", id)) => {
                 let id = SsoConnectorId(id.to_owned());
-                self.store.get_sso_connector(&id).await?.map(|c| Upstream::Sso(c.id))
+                self.store
+                    .get_sso_connector(&id)
+                    .await?
+                    .map(|c| Upstream::Sso(c.id))
             }
             _ => None,
         })
     }
 
     async fn live_session(&self, cookie: Option<&str>) -> Result<Option<SessionRow>, SignInError> {
-        let Some(cookie) = cookie else { return Ok(None) };
-        let Some(session) = self.store.find_session(&token_hash(cookie), self.clock.now_ms()).await? else {
+        let Some(cookie) = cookie else {
             return Ok(None);
         };
-        Ok(self.store.get_user(&session.user_id).await?.is_some().then_some(session))
+        let Some(session) = self
+            .store
+            .find_session(&token_hash(cookie), self.clock.now_ms())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .get_user(&session.user_id)
+            .await?
+            .is_some()
+            .then_some(session))
     }
 
     /// Ends a browser's session at Strongroom.
@@ -353,8 +430,16 @@ impl SignIn {
     }
 
     /// A pending interaction of this browser.
-    async fn pending(&self, id: &str, browser: Option<&str>) -> Result<InteractionRow, SignInError> {
-        let row = self.store.get_interaction(id).await?.ok_or(SignInError::InteractionNotFound)?;
+    async fn pending(
+        &self,
+        id: &str,
+        browser: Option<&str>,
+    ) -> Result<InteractionRow, SignInError> {
+        let row = self
+            .store
+            .get_interaction(id)
+            .await?
+            .ok_or(SignInError::InteractionNotFound)?;
         let now = self.clock.now_ms();
         if row.consumed_at.is_some() || row.expires_at <= now || !bound_to(&row, browser) {
             return Err(SignInError::InteractionNotFound);
@@ -365,8 +450,13 @@ impl SignIn {
     /// The hosted sign-in page of an interaction.
     pub async fn page(&self, id: &str, browser: Option<&str>) -> Result<SignInPage, SignInError> {
         let row = self.pending(id, browser).await?;
-        let pending: Pending = serde_json::from_value(row.params.clone()).map_err(|_| SignInError::InteractionNotFound)?;
-        let app = self.store.get_application(&row.application_id).await?.ok_or(SignInError::UnknownClient)?;
+        let pending: Pending = serde_json::from_value(row.params.clone())
+            .map_err(|_| SignInError::InteractionNotFound)?;
+        let app = self
+            .store
+            .get_application(&row.application_id)
+            .await?
+            .ok_or(SignInError::UnknownClient)?;
         let connectors = self
             .connectors
             .list(None)
@@ -376,7 +466,11 @@ impl SignIn {
             .map(|c| {
                 let json = crate::connectors::connector_json(&c);
                 PageConnector {
-                    name: json["name"]["en"].as_str().or_else(|| json["name"].as_str()).unwrap_or(&c.target).to_owned(),
+                    name: json["name"]["en"]
+                        .as_str()
+                        .or_else(|| json["name"].as_str())
+                        .unwrap_or(&c.target)
+                        .to_owned(),
                     logo: json["logo"].as_str().unwrap_or_default().to_owned(),
                     target: c.target,
                     id: c.id,
@@ -393,55 +487,102 @@ impl SignIn {
     }
 
     /// The sign-in page's social button: off to the provider.
-    pub async fn choose_social(&self, id: &str, browser: Option<&str>, connector: &ConnectorId) -> Result<String, SignInError> {
+    pub async fn choose_social(
+        &self,
+        id: &str,
+        browser: Option<&str>,
+        connector: &ConnectorId,
+    ) -> Result<String, SignInError> {
         let row = self.pending(id, browser).await?;
-        self.start_upstream(&row, &Upstream::Social(connector.clone())).await
+        self.start_upstream(&row, &Upstream::Social(connector.clone()))
+            .await
     }
 
     /// The sign-in page's e-mail field: off to the SSO connector of the address's domain.
-    pub async fn choose_sso_by_email(&self, id: &str, browser: Option<&str>, email: &str) -> Result<String, SignInError> {
+    pub async fn choose_sso_by_email(
+        &self,
+        id: &str,
+        browser: Option<&str>,
+        email: &str,
+    ) -> Result<String, SignInError> {
         let row = self.pending(id, browser).await?;
         let connector = self
             .connectors
             .sso_for_email(email)
             .await?
             .ok_or_else(|| SignInError::NoSsoForEmail(email.chars().take(200).collect()))?;
-        self.start_upstream(&row, &Upstream::Sso(connector.id)).await
+        self.start_upstream(&row, &Upstream::Sso(connector.id))
+            .await
     }
 
     /// Records a fresh upstream attempt on the interaction and returns the provider's
     /// authorization URL.
-    async fn start_upstream(&self, row: &InteractionRow, upstream: &Upstream) -> Result<String, SignInError> {
-        let pending: Pending = serde_json::from_value(row.params.clone()).map_err(|_| SignInError::InteractionNotFound)?;
+    async fn start_upstream(
+        &self,
+        row: &InteractionRow,
+        upstream: &Upstream,
+    ) -> Result<String, SignInError> {
+        let pending: Pending = serde_json::from_value(row.params.clone())
+            .map_err(|_| SignInError::InteractionNotFound)?;
         let state = random_token()?;
         let nonce = random_token()?;
         let verifier = random_token()?;
-        let challenge = b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
+        let challenge = b64url(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+        );
         let redirect_uri = self.callback_uri(upstream);
         let login_hint = pending.login_hint.as_deref();
-        let request =
-            AuthorizationRequest { state: &state, redirect_uri: &redirect_uri, nonce: &nonce, code_challenge: &challenge, scope: None, login_hint };
+        let request = AuthorizationRequest {
+            state: &state,
+            redirect_uri: &redirect_uri,
+            nonce: &nonce,
+            code_challenge: &challenge,
+            scope: None,
+            login_hint,
+        };
         let url = match upstream {
             Upstream::Social(id) => {
                 let c = self.connectors.get(id).await?;
                 let connector = self.connectors.social(&c)?;
-                self.connectors.providers().authorization_url(&connector, &request).await
+                self.connectors
+                    .providers()
+                    .authorization_url(&connector, &request)
+                    .await
             }
             Upstream::Sso(id) => {
                 let c = self.connectors.get_sso(id).await?;
                 let connector = self.connectors.sso(&c)?;
-                self.connectors.providers().sso_authorization_url(&connector, &request).await
+                self.connectors
+                    .providers()
+                    .sso_authorization_url(&connector, &request)
+                    .await
             }
         }
         .map_err(SignInError::Provider)?;
         let state_hash = token_hash(&state);
         let secrets = zeroize::Zeroizing::new(
-            serde_json::to_vec(&UpstreamSecrets { verifier, nonce }).map_err(|e| CoreError::Invalid(e.to_string()))?,
+            serde_json::to_vec(&UpstreamSecrets { verifier, nonce })
+                .map_err(|e| CoreError::Invalid(e.to_string()))?,
         );
-        let sealed = self.keyring.seal(INTERACTION_DOMAIN, &row.id, &upstream_aad(&row.id, upstream, &state_hash), &secrets).map_err(CoreError::from)?;
+        let sealed = self
+            .keyring
+            .seal(
+                INTERACTION_DOMAIN,
+                &row.id,
+                &upstream_aad(&row.id, upstream, &state_hash),
+                &secrets,
+            )
+            .map_err(CoreError::from)?;
         let recorded = self
             .store
-            .set_interaction_upstream(&row.id, &state_hash, upstream.kind(), upstream.id(), &sealed, self.clock.now_ms())
+            .set_interaction_upstream(
+                &row.id,
+                &state_hash,
+                upstream.kind(),
+                upstream.id(),
+                &sealed,
+                self.clock.now_ms(),
+            )
             .await?;
         if !recorded {
             return Err(SignInError::InteractionNotFound);
@@ -452,35 +593,80 @@ impl SignIn {
     /// A provider's callback: checks the state against this browser's interaction (once),
     /// exchanges the code, finds or creates the user, stores the token set when the connector
     /// has storage on, and sends the browser back to the application with a code.
-    pub async fn callback(&self, upstream: Upstream, query: CallbackQuery, browser: Option<&str>) -> Result<Step, SignInError> {
-        let state = query.state.as_deref().filter(|s| !s.is_empty()).ok_or(SignInError::StateMismatch)?;
+    pub async fn callback(
+        &self,
+        upstream: Upstream,
+        query: CallbackQuery,
+        browser: Option<&str>,
+    ) -> Result<Step, SignInError> {
+        let state = query
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(SignInError::StateMismatch)?;
         let state_hash = token_hash(state);
-        let row = self.store.find_interaction_by_state(&state_hash).await?.ok_or(SignInError::StateMismatch)?;
+        let row = self
+            .store
+            .find_interaction_by_state(&state_hash)
+            .await?
+            .ok_or(SignInError::StateMismatch)?;
         let matches = row.upstream_kind.as_deref() == Some(upstream.kind())
             && row.upstream_connector_id.as_deref() == Some(upstream.id())
             && bound_to(&row, browser);
-        if !matches || !self.store.consume_interaction(&row.id, self.clock.now_ms()).await? {
+        if !matches
+            || !self
+                .store
+                .consume_interaction(&row.id, self.clock.now_ms())
+                .await?
+        {
             return Err(SignInError::StateMismatch);
         }
-        let pending: Pending = serde_json::from_value(row.params.clone()).map_err(|_| SignInError::InteractionNotFound)?;
+        let pending: Pending = serde_json::from_value(row.params.clone())
+            .map_err(|_| SignInError::InteractionNotFound)?;
         if let Some(error) = query.error.as_deref() {
             // The provider refused (the user denied, ...): the application hears access_denied.
             tracing::info!(upstream = upstream.id(), error = %sanitize(error), "the provider ended the sign-in with an error");
             let description = format!("the identity provider answered {}", sanitize(error));
-            return Ok(Step::to(self.error_redirect(&pending.redirect_uri, "access_denied", &description, pending.state.as_deref())));
+            return Ok(Step::to(self.error_redirect(
+                &pending.redirect_uri,
+                "access_denied",
+                &description,
+                pending.state.as_deref(),
+            )));
         }
-        let code = query.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
-            SignInError::Provider(ProviderError::InvalidResponse("the callback carries no code".into()))
-        })?;
-        let sealed = row.sealed_upstream.as_ref().ok_or(SignInError::StateMismatch)?;
+        let code = query
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                SignInError::Provider(ProviderError::InvalidResponse(
+                    "the callback carries no code".into(),
+                ))
+            })?;
+        let sealed = row
+            .sealed_upstream
+            .as_ref()
+            .ok_or(SignInError::StateMismatch)?;
         let plain = self
             .keyring
-            .open(INTERACTION_DOMAIN, &row.id, &upstream_aad(&row.id, &upstream, &state_hash), sealed)
+            .open(
+                INTERACTION_DOMAIN,
+                &row.id,
+                &upstream_aad(&row.id, &upstream, &state_hash),
+                sealed,
+            )
             .map_err(CoreError::from)?;
-        let secrets: UpstreamSecrets = serde_json::from_slice(&plain).map_err(|_| SignInError::StateMismatch)?;
+        let secrets: UpstreamSecrets =
+            serde_json::from_slice(&plain).map_err(|_| SignInError::StateMismatch)?;
         let verifier = SecretString::from(secrets.verifier);
         let redirect_uri = self.callback_uri(&upstream);
-        let callback = Callback { code, iss: query.iss.as_deref(), redirect_uri: &redirect_uri, code_verifier: &verifier, nonce: &secrets.nonce };
+        let callback = Callback {
+            code,
+            iss: query.iss.as_deref(),
+            redirect_uri: &redirect_uri,
+            code_verifier: &verifier,
+            nonce: &secrets.nonce,
+        };
         let user_id = match &upstream {
             Upstream::Social(id) => self.social_sign_in(id, &callback).await?,
             Upstream::Sso(id) => self.sso_sign_in(id, &callback).await?,
@@ -499,11 +685,20 @@ impl SignIn {
             })
             .await?;
         let location = self.complete(&pending, &user_id, auth_time).await?;
-        Ok(Step { location, set_browser: None, set_session: Some(session) })
+        Ok(Step {
+            location,
+            set_browser: None,
+            set_session: Some(session),
+        })
     }
 
     /// Issues the authorization code and builds the redirect back to the application.
-    async fn complete(&self, pending: &Pending, user_id: &UserId, auth_time: i64) -> Result<String, SignInError> {
+    async fn complete(
+        &self,
+        pending: &Pending,
+        user_id: &UserId,
+        auth_time: i64,
+    ) -> Result<String, SignInError> {
         let code = self
             .oidc
             .issue_code(&CodeRequest {
@@ -520,39 +715,87 @@ impl SignIn {
             .await?;
         Ok(with_params(
             &pending.redirect_uri,
-            &[("code", Some(&code)), ("state", pending.state.as_deref()), ("iss", Some(self.oidc.issuer()))],
+            &[
+                ("code", Some(&code)),
+                ("state", pending.state.as_deref()),
+                ("iss", Some(self.oidc.issuer())),
+            ],
         ))
     }
 
-    async fn social_sign_in(&self, id: &ConnectorId, callback: &Callback<'_>) -> Result<UserId, SignInError> {
+    async fn social_sign_in(
+        &self,
+        id: &ConnectorId,
+        callback: &Callback<'_>,
+    ) -> Result<UserId, SignInError> {
         let row = self.connectors.get(id).await?;
         let connector = self.connectors.social(&row)?;
-        let (tokens, profile) = self.connectors.providers().exchange(&connector, callback).await.map_err(SignInError::Provider)?;
-        let user_id = match self.store.find_social_identity(&row.target, &profile.id).await? {
+        let (tokens, profile) = self
+            .connectors
+            .providers()
+            .exchange(&connector, callback)
+            .await
+            .map_err(SignInError::Provider)?;
+        let user_id = match self
+            .store
+            .find_social_identity(&row.target, &profile.id)
+            .await?
+        {
             Some(identity) => identity.user_id,
             None => self.create_user(&profile).await?,
         };
-        let identity = match self.store.link_social_identity(&user_id, &row.target, &profile.id, &profile.details, self.clock.now_ms()).await {
+        let identity = match self
+            .store
+            .link_social_identity(
+                &user_id,
+                &row.target,
+                &profile.id,
+                &profile.details,
+                self.clock.now_ms(),
+            )
+            .await
+        {
             Ok(identity) => identity,
             Err(StoreError::Conflict(_)) => {
                 // A concurrent first sign-in of the same account won: use its user.
                 let _ = self.store.delete_user(&user_id).await;
-                self.store.find_social_identity(&row.target, &profile.id).await?.ok_or(SignInError::StateMismatch)?
+                self.store
+                    .find_social_identity(&row.target, &profile.id)
+                    .await?
+                    .ok_or(SignInError::StateMismatch)?
             }
             Err(e) => return Err(e.into()),
         };
         if row.enable_token_storage {
-            let outcome = self.token_sets.store_social(&row.id, &identity, tokens).await;
-            self.audit_store(&identity.user_id, &row.target, json!({"connectorId": row.id}), outcome).await;
+            let outcome = self
+                .token_sets
+                .store_social(&row.id, &identity, tokens)
+                .await;
+            self.audit_store(
+                &identity.user_id,
+                &row.target,
+                json!({"connectorId": row.id}),
+                outcome,
+            )
+            .await;
         }
         Ok(identity.user_id)
     }
 
-    async fn sso_sign_in(&self, id: &SsoConnectorId, callback: &Callback<'_>) -> Result<UserId, SignInError> {
+    async fn sso_sign_in(
+        &self,
+        id: &SsoConnectorId,
+        callback: &Callback<'_>,
+    ) -> Result<UserId, SignInError> {
         let row = self.connectors.get_sso(id).await?;
         let connector = self.connectors.sso(&row)?;
         let issuer = connector.issuer().to_owned();
-        let (tokens, profile) = self.connectors.providers().sso_exchange(&connector, callback).await.map_err(SignInError::Provider)?;
+        let (tokens, profile) = self
+            .connectors
+            .providers()
+            .sso_exchange(&connector, callback)
+            .await
+            .map_err(SignInError::Provider)?;
         let user_id = match self.store.find_sso_identity(&issuer, &profile.id).await? {
             Some(identity) => identity.user_id,
             None => match self.user_by_trusted_email(&row, &profile).await? {
@@ -560,20 +803,47 @@ impl SignIn {
                 None => self.create_user(&profile).await?,
             },
         };
-        let identity =
-            self.store.link_sso_identity(&user_id, &row.id, &issuer, &profile.id, &profile.details, self.clock.now_ms()).await?;
+        let identity = self
+            .store
+            .link_sso_identity(
+                &user_id,
+                &row.id,
+                &issuer,
+                &profile.id,
+                &profile.details,
+                self.clock.now_ms(),
+            )
+            .await?;
         if row.enable_token_storage {
             let outcome = self.token_sets.store_sso(&row.id, &identity, tokens).await;
-            self.audit_store(&identity.user_id, row.id.as_str(), json!({"ssoConnectorId": row.id}), outcome).await;
+            self.audit_store(
+                &identity.user_id,
+                row.id.as_str(),
+                json!({"ssoConnectorId": row.id}),
+                outcome,
+            )
+            .await;
         }
         Ok(identity.user_id)
     }
 
     /// An existing user whose e-mail address is in one of the SSO connector's domains: the
     /// enterprise IdP speaks for that domain, so its sign-in joins the account.
-    async fn user_by_trusted_email(&self, row: &SsoConnectorRow, profile: &UserProfile) -> Result<Option<UserId>, SignInError> {
-        let Some(email) = profile.email.as_deref().filter(|_| profile.email_verified != Some(false)) else { return Ok(None) };
-        let in_domain = email.rsplit_once('@').is_some_and(|(_, d)| row.domains.contains(&d.to_ascii_lowercase()));
+    async fn user_by_trusted_email(
+        &self,
+        row: &SsoConnectorRow,
+        profile: &UserProfile,
+    ) -> Result<Option<UserId>, SignInError> {
+        let Some(email) = profile
+            .email
+            .as_deref()
+            .filter(|_| profile.email_verified != Some(false))
+        else {
+            return Ok(None);
+        };
+        let in_domain = email
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| row.domains.contains(&d.to_ascii_lowercase()));
         if !in_domain {
             return Ok(None);
         }
@@ -588,12 +858,26 @@ impl SignIn {
             Some(e) if self.store.find_user_by_email(e).await?.is_none() => Some(e.to_owned()),
             _ => None,
         };
-        let new = NewUser { primary_email: email, name: profile.name.clone(), avatar: profile.avatar.clone(), ..NewUser::default() };
+        let new = NewUser {
+            primary_email: email,
+            name: profile.name.clone(),
+            avatar: profile.avatar.clone(),
+            ..NewUser::default()
+        };
         match self.store.insert_user(&id, &new, self.clock.now_ms()).await {
             Ok(_) => {}
             // The address was taken in the meantime: create the user without it.
             Err(StoreError::Conflict(_)) => {
-                self.store.insert_user(&id, &NewUser { primary_email: None, ..new }, self.clock.now_ms()).await?;
+                self.store
+                    .insert_user(
+                        &id,
+                        &NewUser {
+                            primary_email: None,
+                            ..new
+                        },
+                        self.clock.now_ms(),
+                    )
+                    .await?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -601,7 +885,13 @@ impl SignIn {
     }
 
     /// A failure to store tokens never breaks the sign-in: it is logged and audited.
-    async fn audit_store(&self, user_id: &UserId, target: &str, detail: Value, outcome: crate::Result<strongroom_store::SecretRow>) {
+    async fn audit_store(
+        &self,
+        user_id: &UserId,
+        target: &str,
+        detail: Value,
+        outcome: crate::Result<strongroom_store::SecretRow>,
+    ) {
         let mut entry = Entry::new(Actor::User(user_id.0.clone()), "token.store", "success");
         entry.user_id = Some(user_id.0.clone());
         entry.target = Some(target.to_owned());
@@ -622,28 +912,53 @@ fn bound_to(row: &InteractionRow, browser: Option<&str>) -> bool {
 }
 
 fn sanitize(text: &str) -> String {
-    text.chars().filter(|c| c.is_ascii_alphanumeric() || "_-.".contains(*c)).take(64).collect()
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_-.".contains(*c))
+        .take(64)
+        .collect()
 }
 
 /// Checks an authorization request whose client and redirect URI are known. Errors are
 /// `(error, description)` for the redirect back to the application.
-fn validate(app: &ApplicationRow, req: &AuthRequest, redirect_uri: String) -> Result<Pending, (&'static str, String)> {
+fn validate(
+    app: &ApplicationRow,
+    req: &AuthRequest,
+    redirect_uri: String,
+) -> Result<Pending, (&'static str, String)> {
     if req.request.is_some() || req.request_uri.is_some() {
-        return Err(("request_not_supported", "request objects are not supported".into()));
+        return Err((
+            "request_not_supported",
+            "request objects are not supported".into(),
+        ));
     }
     if req.response_type.as_deref() != Some("code") {
-        return Err(("unsupported_response_type", "response_type must be code".into()));
+        return Err((
+            "unsupported_response_type",
+            "response_type must be code".into(),
+        ));
     }
     if req.response_mode.as_deref().is_some_and(|m| m != "query") {
         return Err(("invalid_request", "response_mode must be query".into()));
     }
     if app.app_type == "MachineToMachine" {
-        return Err(("unauthorized_client", "machine-to-machine applications cannot sign users in".into()));
+        return Err((
+            "unauthorized_client",
+            "machine-to-machine applications cannot sign users in".into(),
+        ));
     }
     if req.resource.is_some() {
-        return Err(("invalid_target", "user sign-ins take no resource indicator".into()));
+        return Err((
+            "invalid_target",
+            "user sign-ins take no resource indicator".into(),
+        ));
     }
-    let requested: Vec<&str> = req.scope.as_deref().unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
+    let requested: Vec<&str> = req
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
     if !requested.contains(&"openid") {
         return Err(("invalid_scope", "scope must include openid".into()));
     }
@@ -653,13 +968,37 @@ fn validate(app: &ApplicationRow, req: &AuthRequest, redirect_uri: String) -> Re
             scope.push(s);
         }
     }
-    match (req.code_challenge.as_deref(), req.code_challenge_method.as_deref()) {
-        (Some(c), Some("S256")) if c.len() == 43 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') => {}
-        (Some(_), Some("S256")) => return Err(("invalid_request", "code_challenge must be 43 base64url characters".into())),
-        (Some(_), _) => return Err(("invalid_request", "code_challenge_method must be S256".into())),
-        (None, Some(_)) => return Err(("invalid_request", "code_challenge_method without code_challenge".into())),
+    match (
+        req.code_challenge.as_deref(),
+        req.code_challenge_method.as_deref(),
+    ) {
+        (Some(c), Some("S256"))
+            if c.len() == 43
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') => {}
+        (Some(_), Some("S256")) => {
+            return Err((
+                "invalid_request",
+                "code_challenge must be 43 base64url characters".into(),
+            ));
+        }
+        (Some(_), _) => {
+            return Err((
+                "invalid_request",
+                "code_challenge_method must be S256".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err((
+                "invalid_request",
+                "code_challenge_method without code_challenge".into(),
+            ));
+        }
         (None, None) if !is_confidential(&app.app_type) => {
-            return Err(("invalid_request", "PKCE (code_challenge with S256) is required for public clients".into()));
+            return Err((
+                "invalid_request",
+                "PKCE (code_challenge with S256) is required for public clients".into(),
+            ));
         }
         (None, None) => {}
     }
@@ -671,6 +1010,9 @@ fn validate(app: &ApplicationRow, req: &AuthRequest, redirect_uri: String) -> Re
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
         code_challenge_method: req.code_challenge_method.clone(),
-        login_hint: req.login_hint.clone().filter(|h| !h.is_empty() && h.len() <= 256),
+        login_hint: req
+            .login_hint
+            .clone()
+            .filter(|h| !h.is_empty() && h.len() <= 256),
     })
 }

@@ -15,7 +15,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::json;
 use strongroom_providers::{ProviderError, TokenResponse};
-use strongroom_store::{SecretId, SecretRelation, SecretRow, SsoConnectorId, Store, TokenSetMetadata, UserId};
+use strongroom_store::{
+    SecretId, SecretRelation, SecretRow, SsoConnectorId, Store, TokenSetMetadata, UserId,
+};
 use strongroom_vault::Keyring;
 
 use crate::audit::{Actor, Audit, Entry};
@@ -55,7 +57,10 @@ impl AccessToken {
             access_token,
             scope: metadata.scope.clone(),
             token_type: metadata.token_type.clone(),
-            expires_in: metadata.expires_at.map(|at| at - now_secs).filter(|s| *s > 0),
+            expires_in: metadata
+                .expires_at
+                .map(|at| at - now_secs)
+                .filter(|s| *s > 0),
         }
     }
 }
@@ -69,9 +74,13 @@ pub enum TokenError {
     Expired,
     #[error("The provider refused the refresh token. Please reconnect your account.")]
     RefreshTokenRevoked,
-    #[error("The identity provider did not answer the refresh; the stored tokens are unchanged. Try again later.")]
+    #[error(
+        "The identity provider did not answer the refresh; the stored tokens are unchanged. Try again later."
+    )]
     ProviderUnavailable,
-    #[error("The identity provider's answer to the refresh cannot be used; the stored tokens are unchanged.")]
+    #[error(
+        "The identity provider's answer to the refresh cannot be used; the stored tokens are unchanged."
+    )]
     ProviderInvalidResponse,
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -87,7 +96,9 @@ impl From<strongroom_store::StoreError> for TokenError {
 fn classify(e: &ProviderError) -> (&'static str, bool) {
     match e {
         ProviderError::InvalidGrant(_) => (REFRESH_TOKEN_REVOKED, false),
-        ProviderError::Timeout | ProviderError::Unavailable { .. } => ("provider_unavailable", true),
+        ProviderError::Timeout | ProviderError::Unavailable { .. } => {
+            ("provider_unavailable", true)
+        }
         ProviderError::NotSupported(_) => ("not_supported", false),
         _ => ("invalid_response", true),
     }
@@ -99,7 +110,12 @@ struct Flights(Mutex<HashMap<SecretId, Arc<tokio::sync::Mutex<()>>>>);
 
 impl Flights {
     fn lock_for(&self, id: &SecretId) -> Arc<tokio::sync::Mutex<()>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(id.clone()).or_default().clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.clone())
+            .or_default()
+            .clone()
     }
 
     /// Forgets a lock nobody else holds or waits for.
@@ -170,7 +186,11 @@ impl TokenAccess {
         }
     }
 
-    async fn find(&self, user: &UserId, identity: Identity<'_>) -> Result<Option<SecretRow>, TokenError> {
+    async fn find(
+        &self,
+        user: &UserId,
+        identity: Identity<'_>,
+    ) -> Result<Option<SecretRow>, TokenError> {
         Ok(match identity {
             Identity::Social(target) => self.store.find_social_secret_cached(user, target).await?,
             Identity::Sso(id) => self.store.find_sso_secret_cached(user, id).await?,
@@ -178,12 +198,18 @@ impl TokenAccess {
     }
 
     fn fresh(&self, metadata: &TokenSetMetadata, now_secs: i64) -> bool {
-        metadata.expires_at.is_none_or(|at| now_secs + self.skew_secs < at)
+        metadata
+            .expires_at
+            .is_none_or(|at| now_secs + self.skew_secs < at)
     }
 
     /// The user's access token for an identity, refreshed first when it expires within the
     /// skew. Every read is audited.
-    pub async fn access_token(&self, user: &UserId, identity: Identity<'_>) -> Result<AccessToken, TokenError> {
+    pub async fn access_token(
+        &self,
+        user: &UserId,
+        identity: Identity<'_>,
+    ) -> Result<AccessToken, TokenError> {
         let result = self.read(user, identity).await;
         let outcome = match &result {
             Ok((_, _)) => "success",
@@ -207,12 +233,22 @@ impl TokenAccess {
         result.map(|(_, token)| token)
     }
 
-    async fn read(&self, user: &UserId, identity: Identity<'_>) -> Result<(SecretId, AccessToken), TokenError> {
-        let row = self.find(user, identity).await?.ok_or(TokenError::NotFound)?;
+    async fn read(
+        &self,
+        user: &UserId,
+        identity: Identity<'_>,
+    ) -> Result<(SecretId, AccessToken), TokenError> {
+        let row = self
+            .find(user, identity)
+            .await?
+            .ok_or(TokenError::NotFound)?;
         let now = self.clock.now_secs();
         if self.fresh(&row.metadata, now) {
             let set = self.token_sets.open(&row)?;
-            return Ok((row.id.clone(), AccessToken::from(set.access_token, &row.metadata, now)));
+            return Ok((
+                row.id.clone(),
+                AccessToken::from(set.access_token, &row.metadata, now),
+            ));
         }
         let lock = self.flights.lock_for(&row.id);
         let result = {
@@ -228,7 +264,12 @@ impl TokenAccess {
     async fn refresh(&self, id: &SecretId, user: &UserId) -> Result<AccessToken, TokenError> {
         let deadline = tokio::time::Instant::now() + self.lease + Duration::from_secs(1);
         loop {
-            let row = self.store.get_secret(id).await?.filter(|r| &r.user_id == user).ok_or(TokenError::NotFound)?;
+            let row = self
+                .store
+                .get_secret(id)
+                .await?
+                .filter(|r| &r.user_id == user)
+                .ok_or(TokenError::NotFound)?;
             let now = self.clock.now_secs();
             let set = self.token_sets.open(&row)?;
             if self.fresh(&row.metadata, now) {
@@ -236,15 +277,29 @@ impl TokenAccess {
             }
             let still_valid = row.metadata.expires_at.is_some_and(|at| now < at);
             let current = |error: TokenError| {
-                if still_valid { Ok(AccessToken::from(set.access_token.clone(), &row.metadata, now)) } else { Err(error) }
+                if still_valid {
+                    Ok(AccessToken::from(
+                        set.access_token.clone(),
+                        &row.metadata,
+                        now,
+                    ))
+                } else {
+                    Err(error)
+                }
             };
-            let Some(refresh_token) = set.refresh_token.clone() else { return current(TokenError::Expired) };
+            let Some(refresh_token) = set.refresh_token.clone() else {
+                return current(TokenError::Expired);
+            };
             if row.metadata.refresh_error.as_deref() == Some(REFRESH_TOKEN_REVOKED) {
                 return current(TokenError::RefreshTokenRevoked);
             }
             let now_ms = self.clock.now_ms();
             let lease_until = now_ms + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
-            if !self.store.try_acquire_refresh_lease(&row.id, row.version, &self.owner, now_ms, lease_until).await? {
+            if !self
+                .store
+                .try_acquire_refresh_lease(&row.id, row.version, &self.owner, now_ms, lease_until)
+                .await?
+            {
                 // Another process is refreshing (or just wrote): wait for its write.
                 if tokio::time::Instant::now() >= deadline {
                     return current(TokenError::ProviderUnavailable);
@@ -252,16 +307,24 @@ impl TokenAccess {
                 tokio::time::sleep(WAIT_STEP).await;
                 continue;
             }
-            let leased = SecretRow { lease_owner: Some(self.owner.clone()), refresh_lease_until: Some(lease_until), ..row.clone() };
+            let leased = SecretRow {
+                lease_owner: Some(self.owner.clone()),
+                refresh_lease_until: Some(lease_until),
+                ..row.clone()
+            };
             return match self.call_provider(&leased, &refresh_token).await {
                 Ok(response) => self.commit(leased, set, response, user).await,
                 Err(e) => {
                     let (class, transient) = classify(&e);
                     tracing::warn!(secret = %leased.id, error = %e, "refreshing the provider's token failed");
                     if class == REFRESH_TOKEN_REVOKED {
-                        self.token_sets.mark_refresh_error(&leased, REFRESH_TOKEN_REVOKED).await?;
+                        self.token_sets
+                            .mark_refresh_error(&leased, REFRESH_TOKEN_REVOKED)
+                            .await?;
                     } else {
-                        self.store.release_refresh_lease(&leased.id, &self.owner).await?;
+                        self.store
+                            .release_refresh_lease(&leased.id, &self.owner)
+                            .await?;
                     }
                     self.audit_refresh(&leased, user, class).await;
                     let error = match (class, transient) {
@@ -276,23 +339,48 @@ impl TokenAccess {
         }
     }
 
-    async fn call_provider(&self, row: &SecretRow, refresh_token: &SecretString) -> Result<TokenResponse, ProviderError> {
+    async fn call_provider(
+        &self,
+        row: &SecretRow,
+        refresh_token: &SecretString,
+    ) -> Result<TokenResponse, ProviderError> {
         let providers = self.connectors.providers();
         let config_error = |e: CoreError| ProviderError::Config(e.to_string());
         match &row.relation {
             SecretRelation::Social { connector_id, .. } => {
-                let c = self.store.get_connector(connector_id).await.map_err(|e| config_error(e.into()))?;
-                let c = c.ok_or(ProviderError::NotSupported("the connector no longer exists"))?;
+                let c = self
+                    .store
+                    .get_connector(connector_id)
+                    .await
+                    .map_err(|e| config_error(e.into()))?;
+                let c = c.ok_or(ProviderError::NotSupported(
+                    "the connector no longer exists",
+                ))?;
                 let connector = social_connector(&self.keyring, &c).map_err(config_error)?;
                 if !connector.supports_refresh() {
-                    return Err(ProviderError::NotSupported("this provider issues no refresh tokens"));
+                    return Err(ProviderError::NotSupported(
+                        "this provider issues no refresh tokens",
+                    ));
                 }
                 providers.refresh(&connector, refresh_token).await
             }
-            SecretRelation::Sso { sso_connector_id, .. } => {
-                let c = self.store.get_sso_connector(sso_connector_id).await.map_err(|e| config_error(e.into()))?;
-                let c = c.ok_or(ProviderError::NotSupported("the connector no longer exists"))?;
-                providers.sso_refresh(&sso_connector(&self.keyring, &c).map_err(config_error)?, refresh_token).await
+            SecretRelation::Sso {
+                sso_connector_id, ..
+            } => {
+                let c = self
+                    .store
+                    .get_sso_connector(sso_connector_id)
+                    .await
+                    .map_err(|e| config_error(e.into()))?;
+                let c = c.ok_or(ProviderError::NotSupported(
+                    "the connector no longer exists",
+                ))?;
+                providers
+                    .sso_refresh(
+                        &sso_connector(&self.keyring, &c).map_err(config_error)?,
+                        refresh_token,
+                    )
+                    .await
             }
         }
     }
@@ -305,15 +393,26 @@ impl TokenAccess {
         user: &UserId,
     ) -> Result<AccessToken, TokenError> {
         if self.crash_before_commit {
-            tracing::error!("test hook: aborting between the provider's refresh answer and the commit");
+            tracing::error!(
+                "test hook: aborting between the provider's refresh answer and the commit"
+            );
             std::process::abort();
         }
         let written = self.token_sets.apply_refresh(&row, old, response).await?;
-        self.audit_refresh(&row, user, if written { "success" } else { "superseded" }).await;
+        self.audit_refresh(&row, user, if written { "success" } else { "superseded" })
+            .await;
         // Whoever wrote last wins; hand out what is stored now.
-        let row = self.store.get_secret(&row.id).await?.ok_or(TokenError::NotFound)?;
+        let row = self
+            .store
+            .get_secret(&row.id)
+            .await?
+            .ok_or(TokenError::NotFound)?;
         let set = self.token_sets.open(&row)?;
-        Ok(AccessToken::from(set.access_token, &row.metadata, self.clock.now_secs()))
+        Ok(AccessToken::from(
+            set.access_token,
+            &row.metadata,
+            self.clock.now_secs(),
+        ))
     }
 
     async fn audit_refresh(&self, row: &SecretRow, user: &UserId, outcome: &str) {
@@ -322,7 +421,9 @@ impl TokenAccess {
         entry.secret_id = Some(row.id.0.clone());
         entry.target = Some(match &row.relation {
             SecretRelation::Social { target, .. } => target.clone(),
-            SecretRelation::Sso { sso_connector_id, .. } => sso_connector_id.0.clone(),
+            SecretRelation::Sso {
+                sso_connector_id, ..
+            } => sso_connector_id.0.clone(),
         });
         entry.detail = json!({ "version": row.version });
         self.audit.record(entry).await;
@@ -331,7 +432,9 @@ impl TokenAccess {
     /// `DELETE /api/secrets/:id`: deletes one secret (its identity stays) and revokes it at the
     /// provider. False when there is no such secret.
     pub async fn delete_secret(&self, id: &SecretId, actor: &Actor) -> crate::Result<bool> {
-        let Some(row) = self.store.get_secret(id).await? else { return Ok(false) };
+        let Some(row) = self.store.get_secret(id).await? else {
+            return Ok(false);
+        };
         let doomed = self.revoker.prepare(vec![row]).await;
         if !self.store.delete_secret(id).await? {
             return Ok(false);

@@ -56,7 +56,8 @@ impl TokenSet {
     }
 
     fn from_json(bytes: &[u8]) -> Result<Self> {
-        let p: PayloadIn = serde_json::from_slice(bytes).map_err(|_| CoreError::MalformedTokenSet)?;
+        let p: PayloadIn =
+            serde_json::from_slice(bytes).map_err(|_| CoreError::MalformedTokenSet)?;
         Ok(Self {
             access_token: SecretString::from(p.access_token),
             id_token: p.id_token.map(SecretString::from),
@@ -67,11 +68,18 @@ impl TokenSet {
 
 /// Metadata of a fresh token response, following Logto's `encryptTokenResponse`: `expiresAt`
 /// only for a positive `expires_in`, `scope`/`tokenType` only when non-empty.
-pub fn metadata_for(response: &TokenResponse, has_refresh_token: bool, now_secs: i64) -> TokenSetMetadata {
+pub fn metadata_for(
+    response: &TokenResponse,
+    has_refresh_token: bool,
+    now_secs: i64,
+) -> TokenSetMetadata {
     let non_empty = |s: &Option<String>| s.as_ref().filter(|v| !v.is_empty()).cloned();
     TokenSetMetadata {
         scope: non_empty(&response.scope),
-        expires_at: response.expires_in.filter(|s| *s > 0).map(|s| now_secs.saturating_add(s)),
+        expires_at: response
+            .expires_in
+            .filter(|s| *s > 0)
+            .map(|s| now_secs.saturating_add(s)),
         token_type: non_empty(&response.token_type),
         has_refresh_token,
         last_refreshed_at: None,
@@ -80,17 +88,30 @@ pub fn metadata_for(response: &TokenResponse, has_refresh_token: bool, now_secs:
 }
 
 /// Associated data binding a sealed token set to its row.
-fn row_aad(id: &SecretId, user_id: &UserId, secret_type: &str, relation: &SecretRelation) -> AssociatedData {
+fn row_aad(
+    id: &SecretId,
+    user_id: &UserId,
+    secret_type: &str,
+    relation: &SecretRelation,
+) -> AssociatedData {
     let aad = AssociatedData::new("strongroom.token_set.v1")
         .field("secret", id.as_str())
         .field("user", user_id.as_str())
         .field("type", secret_type);
     match relation {
-        SecretRelation::Social { target, identity_id, .. } => aad
+        SecretRelation::Social {
+            target,
+            identity_id,
+            ..
+        } => aad
             .field("relation", "social")
             .field("target", target)
             .field("identity", identity_id),
-        SecretRelation::Sso { sso_connector_id, identity_id, .. } => aad
+        SecretRelation::Sso {
+            sso_connector_id,
+            identity_id,
+            ..
+        } => aad
             .field("relation", "sso")
             .field("sso_connector", sso_connector_id.as_str())
             .field("identity", identity_id),
@@ -107,7 +128,11 @@ pub struct TokenSets {
 
 impl TokenSets {
     pub fn new(store: Store, keyring: Arc<Keyring>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, keyring, clock }
+        Self {
+            store,
+            keyring,
+            clock,
+        }
     }
 
     /// Stores the token response of a social sign-in for `identity`.
@@ -145,13 +170,24 @@ impl TokenSets {
     /// Stores a token response for an identity. A set already stored for the same identity is
     /// merged: it keeps its id and `createdAt`, and keeps its refresh token when the new response
     /// brings none.
-    async fn store(&self, user_id: &UserId, relation: SecretRelation, response: TokenResponse) -> Result<SecretRow> {
+    async fn store(
+        &self,
+        user_id: &UserId,
+        relation: SecretRelation,
+        response: TokenResponse,
+    ) -> Result<SecretRow> {
         // Retries cover a concurrent sign-in of the same identity racing us to the row.
         for _ in 0..3 {
             let existing = match &relation {
-                SecretRelation::Social { target, .. } => self.store.find_social_secret(user_id, target).await?,
-                SecretRelation::Sso { sso_connector_id, .. } => {
-                    self.store.find_sso_secret(user_id, sso_connector_id).await?
+                SecretRelation::Social { target, .. } => {
+                    self.store.find_social_secret(user_id, target).await?
+                }
+                SecretRelation::Sso {
+                    sso_connector_id, ..
+                } => {
+                    self.store
+                        .find_sso_secret(user_id, sso_connector_id)
+                        .await?
                 }
             };
             let now_secs = self.clock.now_secs();
@@ -168,7 +204,13 @@ impl TokenSets {
                     let envelope = self.seal(&row.id, user_id, &relation, &set)?;
                     if self
                         .store
-                        .update_secret_payload(&row.id, row.version, &envelope, &metadata, self.clock.now_ms())
+                        .update_secret_payload(
+                            &row.id,
+                            row.version,
+                            &envelope,
+                            &metadata,
+                            self.clock.now_ms(),
+                        )
                         .await?
                     {
                         return self.reload(&row.id).await;
@@ -200,14 +242,21 @@ impl TokenSets {
                 }
             }
         }
-        Err(CoreError::Invalid("the token set changed concurrently too often; try again".into()))
+        Err(CoreError::Invalid(
+            "the token set changed concurrently too often; try again".into(),
+        ))
     }
 
     /// Writes a refresh's answer into the set as it was read (`row.version`): the new tokens,
     /// the old refresh and ID tokens kept when the answer has none, fresh metadata with
     /// `lastRefreshedAt`. The write releases the refresh lease. False when the row changed or
     /// went in the meantime.
-    pub async fn apply_refresh(&self, row: &SecretRow, old: TokenSet, response: TokenResponse) -> Result<bool> {
+    pub async fn apply_refresh(
+        &self,
+        row: &SecretRow,
+        old: TokenSet,
+        response: TokenResponse,
+    ) -> Result<bool> {
         let now_secs = self.clock.now_secs();
         let refresh_token = response.refresh_token.clone().or(old.refresh_token);
         let mut metadata = metadata_for(&response, refresh_token.is_some(), now_secs);
@@ -218,13 +267,28 @@ impl TokenSets {
             refresh_token,
         };
         let envelope = self.seal(&row.id, &row.user_id, &row.relation, &set)?;
-        Ok(self.store.update_secret_payload(&row.id, row.version, &envelope, &metadata, self.clock.now_ms()).await?)
+        Ok(self
+            .store
+            .update_secret_payload(
+                &row.id,
+                row.version,
+                &envelope,
+                &metadata,
+                self.clock.now_ms(),
+            )
+            .await?)
     }
 
     /// Records why a refresh failed (`refreshError`), keeping the tokens; releases the lease.
     pub async fn mark_refresh_error(&self, row: &SecretRow, error: &str) -> Result<bool> {
-        let metadata = TokenSetMetadata { refresh_error: Some(error.to_owned()), ..row.metadata.clone() };
-        Ok(self.store.update_secret_metadata(&row.id, row.version, &metadata, self.clock.now_ms()).await?)
+        let metadata = TokenSetMetadata {
+            refresh_error: Some(error.to_owned()),
+            ..row.metadata.clone()
+        };
+        Ok(self
+            .store
+            .update_secret_metadata(&row.id, row.version, &metadata, self.clock.now_ms())
+            .await?)
     }
 
     async fn reload(&self, id: &SecretId) -> Result<SecretRow> {
@@ -243,14 +307,18 @@ impl TokenSets {
         set: &TokenSet,
     ) -> Result<strongroom_vault::Envelope> {
         let aad = row_aad(id, user_id, FEDERATED_TOKEN_SET, relation);
-        Ok(self.keyring.seal(DOMAIN, id.as_str(), &aad, &set.to_json()?)?)
+        Ok(self
+            .keyring
+            .seal(DOMAIN, id.as_str(), &aad, &set.to_json()?)?)
     }
 
     /// Opens the token set of a secret row. A row whose ciphertext was altered or copied from
     /// another row fails with [`strongroom_vault::VaultError::Unauthentic`].
     pub fn open(&self, row: &SecretRow) -> Result<TokenSet> {
         let aad = row_aad(&row.id, &row.user_id, &row.secret_type, &row.relation);
-        let plain = self.keyring.open(DOMAIN, row.id.as_str(), &aad, &row.envelope)?;
+        let plain = self
+            .keyring
+            .open(DOMAIN, row.id.as_str(), &aad, &row.envelope)?;
         TokenSet::from_json(&plain)
     }
 }

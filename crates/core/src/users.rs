@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value, json};
 use strongroom_store::{
-    NewUser, SecretRelation, SecretRow, SocialIdentity, SsoConnectorId, SsoIdentity, Store, StoreError, UserId, UserRow,
+    NewUser, SecretRelation, SecretRow, SocialIdentity, SsoConnectorId, SsoIdentity, Store,
+    StoreError, UserId, UserRow,
 };
 
 use crate::audit::Actor;
@@ -66,19 +67,30 @@ pub struct IdentityBody {
 
 /// Logto's `yes()`: `1`, `true`, `y`, `yes`, `yep`, `yeah`, any case.
 pub fn yes(value: Option<&str>) -> bool {
-    value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "y" | "yes" | "yep" | "yeah"))
+    value.is_some_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "1" | "true" | "y" | "yes" | "yep" | "yeah"
+        )
+    })
 }
 
 fn valid_username(u: &str) -> bool {
     let mut chars = u.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && u.len() <= 128
 }
 
 fn valid_email(e: &str) -> bool {
     e.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !e.contains(char::is_whitespace)
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !e.contains(char::is_whitespace)
     }) && e.len() <= 254
 }
 
@@ -119,12 +131,22 @@ pub fn token_secret_json(secret: &SecretRow) -> Value {
         "updatedAt": secret.updated_at,
     });
     match &secret.relation {
-        SecretRelation::Social { connector_id, target, identity_id, .. } => {
+        SecretRelation::Social {
+            connector_id,
+            target,
+            identity_id,
+            ..
+        } => {
             v["connectorId"] = json!(connector_id);
             v["identityId"] = json!(identity_id);
             v["target"] = json!(target);
         }
-        SecretRelation::Sso { sso_connector_id, issuer, identity_id, .. } => {
+        SecretRelation::Sso {
+            sso_connector_id,
+            issuer,
+            identity_id,
+            ..
+        } => {
             v["ssoConnectorId"] = json!(sso_connector_id);
             v["issuer"] = json!(issuer);
             v["identityId"] = json!(identity_id);
@@ -135,7 +157,10 @@ pub fn token_secret_json(secret: &SecretRow) -> Value {
 
 /// Logto's user profile response.
 pub fn user_json(user: &UserRow, identities: &[SocialIdentity]) -> Value {
-    let identities: Map<String, Value> = identities.iter().map(|i| (i.target.clone(), identity_json(i))).collect();
+    let identities: Map<String, Value> = identities
+        .iter()
+        .map(|i| (i.target.clone(), identity_json(i)))
+        .collect();
     json!({
         "id": user.id,
         "username": user.username,
@@ -165,17 +190,27 @@ pub struct Users {
 
 impl Users {
     pub fn new(store: Store, clock: std::sync::Arc<dyn Clock>, revoker: Revoker) -> Self {
-        Self { store, clock, revoker }
+        Self {
+            store,
+            clock,
+            revoker,
+        }
     }
 
     pub async fn get(&self, id: &UserId) -> Result<UserRow> {
-        self.store.get_user(id).await?.ok_or_else(|| UserError::NotFound(id.0.clone()).into())
+        self.store
+            .get_user(id)
+            .await?
+            .ok_or_else(|| UserError::NotFound(id.0.clone()).into())
     }
 
     /// A user with its social identities, as JSON.
     pub async fn json(&self, id: &UserId) -> Result<Value> {
         let user = self.get(id).await?;
-        Ok(user_json(&user, &self.store.list_social_identities(id).await?))
+        Ok(user_json(
+            &user,
+            &self.store.list_social_identities(id).await?,
+        ))
     }
 
     pub async fn create(&self, req: CreateUser) -> Result<Value> {
@@ -183,10 +218,16 @@ impl Users {
             return Err(UserError::PasswordNotSupported.into());
         }
         let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        let (username, email, phone) = (blank(req.username), blank(req.primary_email), blank(req.primary_phone));
+        let (username, email, phone) = (
+            blank(req.username),
+            blank(req.primary_email),
+            blank(req.primary_phone),
+        );
         if let Some(u) = &username {
             if !valid_username(u) {
-                return Err(CoreError::Invalid("username may contain letters, digits and _, and not start with a digit".into()));
+                return Err(CoreError::Invalid(
+                    "username may contain letters, digits and _, and not start with a digit".into(),
+                ));
             }
             if self.store.find_user_by_username(u).await?.is_some() {
                 return Err(UserError::UsernameTaken.into());
@@ -194,7 +235,9 @@ impl Users {
         }
         if let Some(e) = &email {
             if !valid_email(e) {
-                return Err(CoreError::Invalid("primaryEmail is not an e-mail address".into()));
+                return Err(CoreError::Invalid(
+                    "primaryEmail is not an e-mail address".into(),
+                ));
             }
             if self.store.find_user_by_email(e).await?.is_some() {
                 return Err(UserError::EmailTaken.into());
@@ -202,7 +245,9 @@ impl Users {
         }
         if let Some(p) = &phone {
             if !valid_phone(p) {
-                return Err(CoreError::Invalid("primaryPhone must be digits, optionally after +".into()));
+                return Err(CoreError::Invalid(
+                    "primaryPhone must be digits, optionally after +".into(),
+                ));
             }
             if self.store.find_user_by_phone(p).await?.is_some() {
                 return Err(UserError::PhoneTaken.into());
@@ -221,17 +266,31 @@ impl Users {
         match self.store.insert_user(&id, &new, self.clock.now_ms()).await {
             Ok(user) => Ok(user_json(&user, &[])),
             // Lost a race for a unique field.
-            Err(StoreError::Conflict(what)) if what.contains("email") => Err(UserError::EmailTaken.into()),
-            Err(StoreError::Conflict(what)) if what.contains("phone") => Err(UserError::PhoneTaken.into()),
+            Err(StoreError::Conflict(what)) if what.contains("email") => {
+                Err(UserError::EmailTaken.into())
+            }
+            Err(StoreError::Conflict(what)) if what.contains("phone") => {
+                Err(UserError::PhoneTaken.into())
+            }
             Err(StoreError::Conflict(_)) => Err(UserError::UsernameTaken.into()),
             Err(e) => Err(e.into()),
         }
     }
 
     /// A page of users (1-based `page`) and the total number of matches.
-    pub async fn list(&self, search: Option<&str>, page: i64, page_size: i64) -> Result<(Vec<Value>, i64)> {
-        let search = search.map(|s| s.trim_matches('%').trim()).filter(|s| !s.is_empty());
-        let (rows, total) = self.store.list_users(search, page_size, (page - 1) * page_size).await?;
+    pub async fn list(
+        &self,
+        search: Option<&str>,
+        page: i64,
+        page_size: i64,
+    ) -> Result<(Vec<Value>, i64)> {
+        let search = search
+            .map(|s| s.trim_matches('%').trim())
+            .filter(|s| !s.is_empty());
+        let (rows, total) = self
+            .store
+            .list_users(search, page_size, (page - 1) * page_size)
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for user in rows {
             let identities = self.store.list_social_identities(&user.id).await?;
@@ -243,7 +302,10 @@ impl Users {
     /// Deletes a user: identities, token sets (revoked at the provider), grants and sessions go.
     pub async fn delete(&self, id: &UserId, actor: &Actor) -> Result<()> {
         self.get(id).await?;
-        let doomed = self.revoker.prepare(self.store.list_user_secrets(id).await?).await;
+        let doomed = self
+            .revoker
+            .prepare(self.store.list_user_secrets(id).await?)
+            .await;
         if !self.store.delete_user(id).await? {
             return Err(UserError::NotFound(id.0.clone()).into());
         }
@@ -252,7 +314,12 @@ impl Users {
     }
 
     /// `GET /api/users/:userId/identities/:target`.
-    pub async fn social_identity(&self, user: &UserId, target: &str, include_secret: bool) -> Result<Value> {
+    pub async fn social_identity(
+        &self,
+        user: &UserId,
+        target: &str,
+        include_secret: bool,
+    ) -> Result<Value> {
         self.get(user).await?;
         let identity = self
             .store
@@ -269,39 +336,84 @@ impl Users {
     /// `PUT /api/users/:userId/identities/:target`: links or replaces; replacing the provider
     /// account deletes (and revokes) the old account's token set. Returns whether the identity
     /// was created, and the user's identities.
-    pub async fn put_identity(&self, user: &UserId, target: &str, body: IdentityBody, actor: &Actor) -> Result<(bool, Value)> {
+    pub async fn put_identity(
+        &self,
+        user: &UserId,
+        target: &str,
+        body: IdentityBody,
+        actor: &Actor,
+    ) -> Result<(bool, Value)> {
         self.get(user).await?;
         if body.user_id.trim().is_empty() {
             return Err(CoreError::Invalid("userId must not be empty".into()));
         }
-        if self.store.find_social_identity(target, &body.user_id).await?.is_some_and(|i| &i.user_id != user) {
+        if self
+            .store
+            .find_social_identity(target, &body.user_id)
+            .await?
+            .is_some_and(|i| &i.user_id != user)
+        {
             return Err(UserError::IdentityInUse.into());
         }
         let existing = self.store.get_social_identity(user, target).await?;
-        let replaced = existing.as_ref().is_some_and(|i| i.identity_id != body.user_id);
+        let replaced = existing
+            .as_ref()
+            .is_some_and(|i| i.identity_id != body.user_id);
         let doomed = match replaced {
-            true => self.revoker.prepare(self.store.find_social_secret(user, target).await?.into_iter().collect()).await,
+            true => {
+                self.revoker
+                    .prepare(
+                        self.store
+                            .find_social_secret(user, target)
+                            .await?
+                            .into_iter()
+                            .collect(),
+                    )
+                    .await
+            }
             false => Vec::new(),
         };
         let details = body.details.unwrap_or_else(|| json!({}));
-        match self.store.link_social_identity(user, target, &body.user_id, &details, self.clock.now_ms()).await {
+        match self
+            .store
+            .link_social_identity(user, target, &body.user_id, &details, self.clock.now_ms())
+            .await
+        {
             Err(StoreError::Conflict(_)) => return Err(UserError::IdentityInUse.into()),
             other => other?,
         };
-        self.revoker.finish(doomed, actor, "identity_replaced").await;
+        self.revoker
+            .finish(doomed, actor, "identity_replaced")
+            .await;
         Ok((existing.is_none(), self.identities_json(user).await?))
     }
 
     async fn identities_json(&self, user: &UserId) -> Result<Value> {
         let identities = self.store.list_social_identities(user).await?;
-        Ok(Value::Object(identities.iter().map(|i| (i.target.clone(), identity_json(i))).collect()))
+        Ok(Value::Object(
+            identities
+                .iter()
+                .map(|i| (i.target.clone(), identity_json(i)))
+                .collect(),
+        ))
     }
 
     /// Unlinks a social identity; its token set goes (revoked at the provider). With
     /// `keep_one`, refuses to remove the user's last identity (the Account API).
-    pub async fn unlink(&self, user: &UserId, target: &str, actor: &Actor, keep_one: bool) -> Result<()> {
+    pub async fn unlink(
+        &self,
+        user: &UserId,
+        target: &str,
+        actor: &Actor,
+        keep_one: bool,
+    ) -> Result<()> {
         self.get(user).await?;
-        if self.store.get_social_identity(user, target).await?.is_none() {
+        if self
+            .store
+            .get_social_identity(user, target)
+            .await?
+            .is_none()
+        {
             return Err(UserError::IdentityNotFound(target.to_owned()).into());
         }
         if keep_one {
@@ -311,19 +423,38 @@ impl Users {
                 return Err(UserError::LastSignInMethod.into());
             }
         }
-        let doomed = self.revoker.prepare(self.store.find_social_secret(user, target).await?.into_iter().collect()).await;
+        let doomed = self
+            .revoker
+            .prepare(
+                self.store
+                    .find_social_secret(user, target)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            )
+            .await;
         if !self.store.unlink_social_identity(user, target).await? {
             return Err(UserError::IdentityNotFound(target.to_owned()).into());
         }
-        self.revoker.finish(doomed, actor, "identity_unlinked").await;
+        self.revoker
+            .finish(doomed, actor, "identity_unlinked")
+            .await;
         Ok(())
     }
 
     /// `GET /api/users/:userId/sso-identities/:ssoConnectorId`.
-    pub async fn sso_identity(&self, user: &UserId, sso: &SsoConnectorId, include_secret: bool) -> Result<Value> {
+    pub async fn sso_identity(
+        &self,
+        user: &UserId,
+        sso: &SsoConnectorId,
+        include_secret: bool,
+    ) -> Result<Value> {
         self.get(user).await?;
-        let identity =
-            self.store.get_sso_identity(user, sso).await?.ok_or_else(|| UserError::SsoIdentityNotFound(sso.0.clone()))?;
+        let identity = self
+            .store
+            .get_sso_identity(user, sso)
+            .await?
+            .ok_or_else(|| UserError::SsoIdentityNotFound(sso.0.clone()))?;
         let mut out = json!({ "ssoIdentity": sso_identity_json(&identity) });
         if include_secret && let Some(secret) = self.store.find_sso_secret(user, sso).await? {
             out["tokenSecret"] = token_secret_json(&secret);
@@ -334,7 +465,11 @@ impl Users {
     /// `GET /api/users/:userId/all-identities`.
     pub async fn all_identities(&self, user: &UserId, include_secrets: bool) -> Result<Value> {
         self.get(user).await?;
-        let secrets = if include_secrets { self.store.list_user_secrets(user).await? } else { Vec::new() };
+        let secrets = if include_secrets {
+            self.store.list_user_secrets(user).await?
+        } else {
+            Vec::new()
+        };
         let social: Vec<Value> = self
             .store
             .list_social_identities(user)

@@ -39,7 +39,9 @@ pub enum VerificationError {
     StateMismatch,
     #[error("the verification is for `{actual}`, not `{expected}`")]
     InvalidTarget { expected: String, actual: String },
-    #[error("Token response not found. Please check that token storage is supported and enabled for the social connector.")]
+    #[error(
+        "Token response not found. Please check that token storage is supported and enabled for the social connector."
+    )]
     TokenResponseNotFound,
     #[error("this provider account is not linked to the current user")]
     IdentityNotInCurrentUser,
@@ -142,17 +144,34 @@ impl Verifications {
         token_sets: TokenSets,
         audit: Audit,
     ) -> Self {
-        Self { store, keyring, clock, connectors, token_sets, audit }
+        Self {
+            store,
+            keyring,
+            clock,
+            connectors,
+            token_sets,
+            audit,
+        }
     }
 
     fn seal(&self, row: &VerificationRow, sealed: &Sealed) -> Result<strongroom_vault::Envelope> {
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(sealed).map_err(|e| CoreError::Invalid(e.to_string()))?);
-        Ok(self.keyring.seal(DOMAIN, &row.id, &aad(row), &plain).map_err(CoreError::from)?)
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(sealed).map_err(|e| CoreError::Invalid(e.to_string()))?,
+        );
+        Ok(self
+            .keyring
+            .seal(DOMAIN, &row.id, &aad(row), &plain)
+            .map_err(CoreError::from)?)
     }
 
     fn open(&self, row: &VerificationRow) -> Result<Sealed> {
-        let Some(envelope) = &row.sealed else { return Ok(Sealed::default()) };
-        let plain = self.keyring.open(DOMAIN, &row.id, &aad(row), envelope).map_err(CoreError::from)?;
+        let Some(envelope) = &row.sealed else {
+            return Ok(Sealed::default());
+        };
+        let plain = self
+            .keyring
+            .open(DOMAIN, &row.id, &aad(row), envelope)
+            .map_err(CoreError::from)?;
         serde_json::from_slice(&plain).map_err(|_| VerificationError::NotFound)
     }
 
@@ -171,14 +190,26 @@ impl Verifications {
         if req.state.is_empty() || req.redirect_uri.is_empty() {
             return Err(VerificationError::InsufficientInfo);
         }
-        let connector_row = match self.connectors.get(&ConnectorId(req.connector_id.clone())).await {
+        let connector_row = match self
+            .connectors
+            .get(&ConnectorId(req.connector_id.clone()))
+            .await
+        {
             Ok(row) => row,
-            Err(CoreError::Connector(ConnectorError::NotFound(id))) => return Err(VerificationError::UnknownConnector(id)),
+            Err(CoreError::Connector(ConnectorError::NotFound(id))) => {
+                return Err(VerificationError::UnknownConnector(id));
+            }
             Err(e) => return Err(e.into()),
         };
         let connector = self.connectors.social(&connector_row)?;
-        let pending = Pending { verifier: random_token()?, nonce: random_token()? };
-        let challenge = b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pending.verifier.as_bytes()).as_ref());
+        let pending = Pending {
+            verifier: random_token()?,
+            nonce: random_token()?,
+        };
+        let challenge = b64url(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pending.verifier.as_bytes())
+                .as_ref(),
+        );
         let scope = req.scope.as_deref().filter(|s| !s.trim().is_empty());
         let request = AuthorizationRequest {
             state: &req.state,
@@ -188,7 +219,12 @@ impl Verifications {
             scope,
             login_hint: None,
         };
-        let uri = self.connectors.providers().authorization_url(&connector, &request).await.map_err(VerificationError::Provider)?;
+        let uri = self
+            .connectors
+            .providers()
+            .authorization_url(&connector, &request)
+            .await
+            .map_err(VerificationError::Provider)?;
         let now = self.clock.now_ms();
         let mut row = VerificationRow {
             id: strongroom_store::new_id(),
@@ -201,14 +237,29 @@ impl Verifications {
             updated_at: now,
             expires_at: now + VERIFICATION_TTL_SECS * 1000,
         };
-        row.sealed = Some(self.seal(&row, &Sealed { pending: Some(pending), tokens: None })?);
+        row.sealed = Some(self.seal(
+            &row,
+            &Sealed {
+                pending: Some(pending),
+                tokens: None,
+            },
+        )?);
         self.store.insert_verification(&row).await?;
-        Ok(Created { id: row.id, authorization_uri: uri.into(), expires_at: row.expires_at })
+        Ok(Created {
+            id: row.id,
+            authorization_uri: uri.into(),
+            expires_at: row.expires_at,
+        })
     }
 
     /// Exchanges the code the application received, checks the state, and keeps the provider
     /// profile (and, when the connector stores tokens, the token set) in the record.
-    pub async fn verify_social(&self, user: &UserId, id: &str, data: ConnectorData) -> Result<String> {
+    pub async fn verify_social(
+        &self,
+        user: &UserId,
+        id: &str,
+        data: ConnectorData,
+    ) -> Result<String> {
         let row = self.own(user, id).await?;
         if row.data["verified"] == json!(true) {
             return Err(VerificationError::NotFound);
@@ -216,8 +267,13 @@ impl Verifications {
         if data.state.as_deref() != row.data["state"].as_str() {
             return Err(VerificationError::StateMismatch);
         }
-        let redirect_uri = row.data["redirectUri"].as_str().unwrap_or_default().to_owned();
-        let Some(pending) = self.open(&row)?.pending else { return Err(VerificationError::NotFound) };
+        let redirect_uri = row.data["redirectUri"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let Some(pending) = self.open(&row)?.pending else {
+            return Err(VerificationError::NotFound);
+        };
         let connector_row = self.connectors.get(&row.connector_id).await?;
         let connector = self.connectors.social(&connector_row)?;
         let verifier = SecretString::from(pending.verifier);
@@ -228,13 +284,23 @@ impl Verifications {
             code_verifier: &verifier,
             nonce: &pending.nonce,
         };
-        let (tokens, profile) =
-            self.connectors.providers().exchange(&connector, &callback).await.map_err(VerificationError::Provider)?;
+        let (tokens, profile) = self
+            .connectors
+            .providers()
+            .exchange(&connector, &callback)
+            .await
+            .map_err(VerificationError::Provider)?;
         let now_secs = self.clock.now_secs();
         let keep = connector_row.enable_token_storage.then(|| Tokens {
             access_token: tokens.access_token.expose_secret().to_owned(),
-            id_token: tokens.id_token.as_ref().map(|t| t.expose_secret().to_owned()),
-            refresh_token: tokens.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+            id_token: tokens
+                .id_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
             expires_at: tokens.expires_in.filter(|s| *s > 0).map(|s| now_secs + s),
             scope: tokens.scope.clone(),
             token_type: tokens.token_type.clone(),
@@ -243,8 +309,18 @@ impl Verifications {
         data["verified"] = json!(true);
         data["target"] = json!(connector_row.target);
         data["profile"] = json!({ "id": profile.id, "email": profile.email, "name": profile.name, "avatar": profile.avatar, "details": profile.details });
-        let sealed = self.seal(&row, &Sealed { pending: None, tokens: keep })?;
-        if !self.store.update_verification(&row.id, row.updated_at, &data, &sealed, self.clock.now_ms()).await? {
+        let sealed = self.seal(
+            &row,
+            &Sealed {
+                pending: None,
+                tokens: keep,
+            },
+        )?;
+        if !self
+            .store
+            .update_verification(&row.id, row.updated_at, &data, &sealed, self.clock.now_ms())
+            .await?
+        {
             return Err(VerificationError::NotFound);
         }
         Ok(row.id)
@@ -252,13 +328,26 @@ impl Verifications {
 
     /// A verified record of the caller: its connector, target, provider user id and details,
     /// and the token answer if one was kept.
-    async fn verified(&self, user: &UserId, id: &str) -> Result<(VerificationRow, String, String, Value, Option<TokenResponse>)> {
+    async fn verified(
+        &self,
+        user: &UserId,
+        id: &str,
+    ) -> Result<(
+        VerificationRow,
+        String,
+        String,
+        Value,
+        Option<TokenResponse>,
+    )> {
         let row = self.own(user, id).await?;
         if row.data["verified"] != json!(true) {
             return Err(VerificationError::NotFound);
         }
         let target = row.data["target"].as_str().unwrap_or_default().to_owned();
-        let provider_id = row.data["profile"]["id"].as_str().unwrap_or_default().to_owned();
+        let provider_id = row.data["profile"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let details = row.data["profile"]["details"].clone();
         let now = self.clock.now_secs();
         let tokens = self.open(&row)?.tokens.map(|t| TokenResponse {
@@ -275,10 +364,18 @@ impl Verifications {
     /// `PUT`/`PATCH .../identities/:target/access-token`: the verified record's token set
     /// replaces the stored one (merged: a missing refresh token keeps the stored one); returns
     /// the new access token. The record is used up.
-    pub async fn replace_tokens(&self, user: &UserId, target: &str, id: &str) -> Result<AccessToken> {
+    pub async fn replace_tokens(
+        &self,
+        user: &UserId,
+        target: &str,
+        id: &str,
+    ) -> Result<AccessToken> {
         let (row, actual, provider_id, _, tokens) = self.verified(user, id).await?;
         if actual != target {
-            return Err(VerificationError::InvalidTarget { expected: target.to_owned(), actual });
+            return Err(VerificationError::InvalidTarget {
+                expected: target.to_owned(),
+                actual,
+            });
         }
         let identity = self
             .store
@@ -290,7 +387,10 @@ impl Verifications {
         if !self.store.delete_verification(&row.id).await? {
             return Err(VerificationError::NotFound);
         }
-        let secret = self.token_sets.store_social(&row.connector_id, &identity, tokens).await?;
+        let secret = self
+            .token_sets
+            .store_social(&row.connector_id, &identity, tokens)
+            .await?;
         let mut entry = Entry::new(Actor::User(user.0.clone()), "token.replace", "success");
         entry.user_id = Some(user.0.clone());
         entry.secret_id = Some(secret.id.0.clone());
@@ -303,7 +403,11 @@ impl Verifications {
             access_token: set.access_token,
             scope: secret.metadata.scope.clone(),
             token_type: secret.metadata.token_type.clone(),
-            expires_in: secret.metadata.expires_at.map(|at| at - now).filter(|s| *s > 0),
+            expires_in: secret
+                .metadata
+                .expires_at
+                .map(|at| at - now)
+                .filter(|s| *s > 0),
         })
     }
 
@@ -311,21 +415,42 @@ impl Verifications {
     /// caller and stores its token set, if any. The record is used up.
     pub async fn link(&self, user: &UserId, id: &str) -> Result<()> {
         let (row, target, provider_id, details, tokens) = self.verified(user, id).await?;
-        if let Some(owner) = self.store.find_social_identity(&target, &provider_id).await? {
-            return Err(if &owner.user_id == user { UserError::TargetAlreadyLinked(target) } else { UserError::IdentityInUse }.into());
+        if let Some(owner) = self
+            .store
+            .find_social_identity(&target, &provider_id)
+            .await?
+        {
+            return Err(if &owner.user_id == user {
+                UserError::TargetAlreadyLinked(target)
+            } else {
+                UserError::IdentityInUse
+            }
+            .into());
         }
-        if self.store.get_social_identity(user, &target).await?.is_some() {
+        if self
+            .store
+            .get_social_identity(user, &target)
+            .await?
+            .is_some()
+        {
             return Err(UserError::TargetAlreadyLinked(target).into());
         }
         if !self.store.delete_verification(&row.id).await? {
             return Err(VerificationError::NotFound);
         }
-        let identity = match self.store.link_social_identity(user, &target, &provider_id, &details, self.clock.now_ms()).await {
+        let identity = match self
+            .store
+            .link_social_identity(user, &target, &provider_id, &details, self.clock.now_ms())
+            .await
+        {
             Err(StoreError::Conflict(_)) => return Err(UserError::IdentityInUse.into()),
             other => other?,
         };
         if let Some(tokens) = tokens {
-            let outcome = self.token_sets.store_social(&row.connector_id, &identity, tokens).await;
+            let outcome = self
+                .token_sets
+                .store_social(&row.connector_id, &identity, tokens)
+                .await;
             let mut entry = Entry::new(Actor::User(user.0.clone()), "token.store", "success");
             entry.user_id = Some(user.0.clone());
             entry.target = Some(target.clone());

@@ -32,14 +32,25 @@ async fn planted_tokens_reach_no_log_line_and_no_database_file() {
     let (db, store) = TestDb::migrated().await;
     let clock = Arc::new(ManualClock::new(1_750_000_000_000));
     let old_b64 = Kek::generate().expect("kek").to_base64();
-    let keyring = Arc::new(Keyring::new(Kek::from_base64(&old_b64).expect("kek"), vec![]));
-    keys::verify_and_register(&store, &keyring, clock.as_ref()).await.expect("key check");
+    let keyring = Arc::new(Keyring::new(
+        Kek::from_base64(&old_b64).expect("kek"),
+        vec![],
+    ));
+    keys::verify_and_register(&store, &keyring, clock.as_ref())
+        .await
+        .expect("key check");
     let sets = TokenSets::new(store.clone(), keyring.clone(), clock.clone());
 
     let user = UserId::generate();
-    store.insert_user(&user, &NewUser::default(), 0).await.expect("user");
+    store
+        .insert_user(&user, &NewUser::default(), 0)
+        .await
+        .expect("user");
     let connector = strongroom_testkit::seed::connector(&store).await;
-    let identity = store.link_social_identity(&user, "github", "gh-1", &json!({}), 0).await.expect("link");
+    let identity = store
+        .link_social_identity(&user, "github", "gh-1", &json!({}), 0)
+        .await
+        .expect("link");
     let response = |access: &str, refresh: Option<&str>| TokenResponse {
         access_token: SecretString::from(access.to_owned()),
         id_token: Some(SecretString::from(id_token.clone())),
@@ -48,15 +59,27 @@ async fn planted_tokens_reach_no_log_line_and_no_database_file() {
         scope: Some("repo".into()),
         token_type: Some("bearer".into()),
     };
-    let row = sets.store_social(&connector, &identity, response(&access, Some(&refresh))).await.expect("store");
+    let row = sets
+        .store_social(&connector, &identity, response(&access, Some(&refresh)))
+        .await
+        .expect("store");
     tracing::info!(?row, "stored");
     let opened = sets.open(&row).expect("open");
     tracing::debug!(?opened, "opened");
     assert_eq!(opened.access_token.expose_secret(), access);
-    let merged = sets.store_social(&connector, &identity, response(&access2, None)).await.expect("merge");
+    let merged = sets
+        .store_social(&connector, &identity, response(&access2, None))
+        .await
+        .expect("merge");
     let merged_set = sets.open(&merged).expect("open merged");
     tracing::debug!(?merged_set, ?merged, "merged");
-    assert_eq!(merged_set.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()), Some(refresh.clone()));
+    assert_eq!(
+        merged_set
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        Some(refresh.clone())
+    );
 
     let sso = SsoConnectorRow {
         id: SsoConnectorId::generate(),
@@ -72,11 +95,21 @@ async fn planted_tokens_reach_no_log_line_and_no_database_file() {
         updated_at: 0,
     };
     store.save_sso_connector(&sso).await.expect("sso");
-    let sso_identity = store.link_sso_identity(&user, &sso.id, "https://idp", "sub", &json!({}), 0).await.expect("link");
-    sets.store_sso(&sso.id, &sso_identity, response(&sso_access, None)).await.expect("sso store");
+    let sso_identity = store
+        .link_sso_identity(&user, &sso.id, "https://idp", "sub", &json!({}), 0)
+        .await
+        .expect("link");
+    sets.store_sso(&sso.id, &sso_identity, response(&sso_access, None))
+        .await
+        .expect("sso store");
 
-    let rotated = Keyring::new(Kek::generate().expect("kek"), vec![Kek::from_base64(&old_b64).expect("kek")]);
-    let report = rewrap::rewrap_all(&store, &rotated, &Default::default(), |_| {}).await.expect("rewrap");
+    let rotated = Keyring::new(
+        Kek::generate().expect("kek"),
+        vec![Kek::from_base64(&old_b64).expect("kek")],
+    );
+    let report = rewrap::rewrap_all(&store, &rotated, &Default::default(), |_| {})
+        .await
+        .expect("rewrap");
     assert_eq!(report.rewrapped, 2);
 
     // The database, while the connections are open (WAL in use) and after they close.
@@ -84,9 +117,18 @@ async fn planted_tokens_reach_no_log_line_and_no_database_file() {
     assert_absent_in_database(&db, &store, &secrets).await;
 
     let logs = logs.text();
-    assert!(logs.lines().count() > 5, "logging was not captured:\n{logs}");
-    assert!(logs.contains("stored"), "the test's own log lines are missing");
+    assert!(
+        logs.lines().count() > 5,
+        "logging was not captured:\n{logs}"
+    );
+    assert!(
+        logs.contains("stored"),
+        "the test's own log lines are missing"
+    );
     for token in tokens {
-        assert!(!logs.contains(token.as_str()), "a planted token reached the logs:\n{logs}");
+        assert!(
+            !logs.contains(token.as_str()),
+            "a planted token reached the logs:\n{logs}"
+        );
     }
 }

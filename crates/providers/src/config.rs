@@ -31,7 +31,8 @@ impl<'a> Cfg<'a> {
 
     /// A required non-empty string: `"clientId is required"` otherwise.
     pub(crate) fn required_str(&self, key: &str) -> Result<String, ProviderError> {
-        self.optional_str(key)?.ok_or_else(|| config_error(format!("{key} is required")))
+        self.optional_str(key)?
+            .ok_or_else(|| config_error(format!("{key} is required")))
     }
 
     /// An optional string; `null` and `""` count as absent.
@@ -52,7 +53,10 @@ impl<'a> Cfg<'a> {
     }
 
     /// An optional array of strings (an empty array is kept: it means "none").
-    pub(crate) fn optional_str_list(&self, key: &str) -> Result<Option<Vec<String>>, ProviderError> {
+    pub(crate) fn optional_str_list(
+        &self,
+        key: &str,
+    ) -> Result<Option<Vec<String>>, ProviderError> {
         match self.present(key) {
             None => Ok(None),
             Some(Value::Array(items)) => items
@@ -75,7 +79,9 @@ impl<'a> Cfg<'a> {
 
     /// An optional absolute http(s) URL.
     pub(crate) fn optional_url(&self, key: &str) -> Result<Option<Url>, ProviderError> {
-        self.optional_str(key)?.map(|s| parse_url(key, &s)).transpose()
+        self.optional_str(key)?
+            .map(|s| parse_url(key, &s))
+            .transpose()
     }
 
     pub(crate) fn required_url(&self, key: &str) -> Result<Url, ProviderError> {
@@ -93,14 +99,18 @@ impl<'a> Cfg<'a> {
     pub(crate) fn base_or(&self, key: &str, default: &str) -> Result<String, ProviderError> {
         let url = self.url_or(key, default)?;
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(config_error(format!("{key} must not have a query or fragment")));
+            return Err(config_error(format!(
+                "{key} must not have a query or fragment"
+            )));
         }
         Ok(url.as_str().trim_end_matches('/').to_owned())
     }
 
     /// A JSON object of string values (Logto's `customConfig`), as parameters.
     pub(crate) fn string_map(&self, key: &str) -> Result<Vec<(String, String)>, ProviderError> {
-        let Some(obj) = self.optional_object(key)? else { return Ok(Vec::new()) };
+        let Some(obj) = self.optional_object(key)? else {
+            return Ok(Vec::new());
+        };
         obj.obj
             .iter()
             .filter(|(_, v)| !v.is_null())
@@ -117,7 +127,9 @@ impl<'a> Cfg<'a> {
 pub(crate) fn parse_url(key: &str, text: &str) -> Result<Url, ProviderError> {
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
-        _ => Err(config_error(format!("{key} must be an absolute http(s) URL"))),
+        _ => Err(config_error(format!(
+            "{key} must be an absolute http(s) URL"
+        ))),
     }
 }
 

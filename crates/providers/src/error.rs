@@ -51,7 +51,10 @@ impl ProviderError {
     /// Transient failures (`Timeout`, `Unavailable`): nothing is wrong with the grant, retrying
     /// later may succeed, and stored tokens must be kept untouched.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ProviderError::Timeout | ProviderError::Unavailable { .. })
+        matches!(
+            self,
+            ProviderError::Timeout | ProviderError::Unavailable { .. }
+        )
     }
 }
 
@@ -71,7 +74,9 @@ pub(crate) fn sanitize(text: &str, max: usize) -> String {
 /// An OAuth error response turned into the right variant.
 pub(crate) fn oauth_error(error: &str, description: Option<&str>) -> ProviderError {
     let error = sanitize(error, 80);
-    let description = description.filter(|d| !d.is_empty()).map(|d| sanitize(d, 300));
+    let description = description
+        .filter(|d| !d.is_empty())
+        .map(|d| sanitize(d, 300));
     match error.as_str() {
         // GitHub's names for the same condition: a code reused/expired, a refresh token revoked
         // or expired.

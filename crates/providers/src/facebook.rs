@@ -35,7 +35,9 @@ impl FacebookConfig {
                 id: cfg.required_str("clientId")?,
                 secret: SecretString::from(cfg.required_str("clientSecret")?),
             },
-            scope: cfg.optional_str("scope")?.unwrap_or_else(|| DEFAULT_SCOPE.into()),
+            scope: cfg
+                .optional_str("scope")?
+                .unwrap_or_else(|| DEFAULT_SCOPE.into()),
             dialog: join(&dialog_base, "/dialog/oauth", "dialogBaseUrl")?,
             graph: cfg.base_or("graphApiBaseUrl", DEFAULT_GRAPH_API_BASE_URL)?,
         })
@@ -74,7 +76,13 @@ pub(crate) async fn exchange(
             ("client_secret", secret),
             ("code", cb.code),
         ]);
-    let short = token_call(http, request, ResponseFormat::Json, "Facebook's token endpoint").await?;
+    let short = token_call(
+        http,
+        request,
+        ResponseFormat::Json,
+        "Facebook's token endpoint",
+    )
+    .await?;
     let request = http
         .client()
         .get(token_url)
@@ -85,7 +93,13 @@ pub(crate) async fn exchange(
             ("client_secret", secret),
             ("fb_exchange_token", short.access_token.expose_secret()),
         ]);
-    let long = token_call(http, request, ResponseFormat::Json, "Facebook's long-lived token exchange").await?;
+    let long = token_call(
+        http,
+        request,
+        ResponseFormat::Json,
+        "Facebook's long-lived token exchange",
+    )
+    .await?;
     let tokens = TokenResponse {
         token_type: long.token_type.or(short.token_type),
         scope: long.scope.or(short.scope),
@@ -95,7 +109,11 @@ pub(crate) async fn exchange(
     Ok((tokens, profile))
 }
 
-async fn me(http: &Http, c: &FacebookConfig, token: &SecretString) -> Result<UserProfile, ProviderError> {
+async fn me(
+    http: &Http,
+    c: &FacebookConfig,
+    token: &SecretString,
+) -> Result<UserProfile, ProviderError> {
     let url = join(&c.graph, "/me", "graphApiBaseUrl")?;
     let proof = appsecret_proof(&c.client.secret, token);
     let request = http
@@ -103,7 +121,10 @@ async fn me(http: &Http, c: &FacebookConfig, token: &SecretString) -> Result<Use
         .get(url)
         .bearer_auth(token.expose_secret())
         .header(reqwest::header::ACCEPT, "application/json")
-        .query(&[("fields", "id,name,email,picture"), ("appsecret_proof", proof.as_str())]);
+        .query(&[
+            ("fields", "id,name,email,picture"),
+            ("appsecret_proof", proof.as_str()),
+        ]);
     let answer = http.fetch(request, "Facebook's Graph API").await?;
     if !answer.status.is_success() {
         if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&answer.body) {
@@ -114,14 +135,25 @@ async fn me(http: &Http, c: &FacebookConfig, token: &SecretString) -> Result<Use
         answer.expect_success("Facebook's Graph API")?;
     }
     let Value::Object(user) = answer.json("Facebook's Graph API")? else {
-        return Err(ProviderError::InvalidResponse("Facebook's Graph API did not answer with an object".into()));
+        return Err(ProviderError::InvalidResponse(
+            "Facebook's Graph API did not answer with an object".into(),
+        ));
     };
     let id = match user.get("id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(ProviderError::InvalidResponse("Facebook's Graph API answered without an id".into())),
+        _ => {
+            return Err(ProviderError::InvalidResponse(
+                "Facebook's Graph API answered without an id".into(),
+            ));
+        }
     };
-    let text = |key: &str| user.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let text = |key: &str| {
+        user.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     let avatar = user
         .get("picture")
         .and_then(|p| p.pointer("/data/url"))
@@ -140,7 +172,10 @@ async fn me(http: &Http, c: &FacebookConfig, token: &SecretString) -> Result<Use
 /// `appsecret_proof` = hex(HMAC-SHA256(app secret, access token)), required by apps that turn
 /// on "Require App Secret" and accepted by all others.
 fn appsecret_proof(secret: &SecretString, token: &SecretString) -> String {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.expose_secret().as_bytes());
+    let key = aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        secret.expose_secret().as_bytes(),
+    );
     aws_lc_rs::hmac::sign(&key, token.expose_secret().as_bytes())
         .as_ref()
         .iter()

@@ -49,7 +49,9 @@ pub fn canonical_factory_id(id: &str) -> Option<&'static str> {
         "github" | "github-universal" => "github",
         "google" | "google-universal" | "google-web" => "google",
         "facebook" | "facebook-universal" | "facebook-web" => "facebook",
-        "oauth2" | "oauth" | "oauth2-universal" | "oauth-universal" | "oauth-2" | "oauth2.0" => "oauth2",
+        "oauth2" | "oauth" | "oauth2-universal" | "oauth-universal" | "oauth-2" | "oauth2.0" => {
+            "oauth2"
+        }
         "oidc" | "oidc-universal" | "openid-connect" => "oidc",
         _ => return None,
     })
@@ -93,8 +95,13 @@ fn auth_method_items(default: &str) -> Vec<Value> {
             json!(default),
         ),
         with_default(
-            item("clientSecretJwtSigningAlgorithm", "Client Secret JWT Signing Algorithm", "Text", false,
-                "HS256, HS384 or HS512 (client_secret_jwt only)."),
+            item(
+                "clientSecretJwtSigningAlgorithm",
+                "Client Secret JWT Signing Algorithm",
+                "Text",
+                false,
+                "HS256, HS384 or HS512 (client_secret_jwt only).",
+            ),
             json!("HS256"),
         ),
     ]
@@ -127,11 +134,30 @@ pub fn social_factories() -> Vec<FactoryMetadata> {
     );
     let mut github_items = client_items();
     github_items.extend([
-        with_default(item("scope", "Scope", "Text", false, "Space-separated scopes."), json!(crate::github::DEFAULT_SCOPE)),
-        with_default(item("baseUrl", "Base URL", "Text", false,
-            "GitHub's web URL (GitHub Enterprise Server: https://ghe.example.com)."), json!(crate::github::DEFAULT_BASE_URL)),
-        with_default(item("apiBaseUrl", "API Base URL", "Text", false,
-            "GitHub's REST API URL (GitHub Enterprise Server: https://ghe.example.com/api/v3)."), json!(crate::github::DEFAULT_API_BASE_URL)),
+        with_default(
+            item("scope", "Scope", "Text", false, "Space-separated scopes."),
+            json!(crate::github::DEFAULT_SCOPE),
+        ),
+        with_default(
+            item(
+                "baseUrl",
+                "Base URL",
+                "Text",
+                false,
+                "GitHub's web URL (GitHub Enterprise Server: https://ghe.example.com).",
+            ),
+            json!(crate::github::DEFAULT_BASE_URL),
+        ),
+        with_default(
+            item(
+                "apiBaseUrl",
+                "API Base URL",
+                "Text",
+                false,
+                "GitHub's REST API URL (GitHub Enterprise Server: https://ghe.example.com/api/v3).",
+            ),
+            json!(crate::github::DEFAULT_API_BASE_URL),
+        ),
     ]);
     let mut google_items = client_items();
     google_items.extend([
@@ -152,14 +178,45 @@ pub fn social_factories() -> Vec<FactoryMetadata> {
     google_items.extend(auth_method_items("client_secret_basic"));
     let mut facebook_items = client_items();
     facebook_items.extend([
-        with_default(item("scope", "Scope", "Text", false, "Comma- or space-separated permissions."), json!(crate::facebook::DEFAULT_SCOPE)),
-        with_default(item("graphApiBaseUrl", "Graph API Base URL", "Text", false, "Including the API version."),
-            json!(crate::facebook::DEFAULT_GRAPH_API_BASE_URL)),
-        with_default(item("dialogBaseUrl", "Dialog Base URL", "Text", false, "Including the API version."),
-            json!(crate::facebook::DEFAULT_DIALOG_BASE_URL)),
+        with_default(
+            item(
+                "scope",
+                "Scope",
+                "Text",
+                false,
+                "Comma- or space-separated permissions.",
+            ),
+            json!(crate::facebook::DEFAULT_SCOPE),
+        ),
+        with_default(
+            item(
+                "graphApiBaseUrl",
+                "Graph API Base URL",
+                "Text",
+                false,
+                "Including the API version.",
+            ),
+            json!(crate::facebook::DEFAULT_GRAPH_API_BASE_URL),
+        ),
+        with_default(
+            item(
+                "dialogBaseUrl",
+                "Dialog Base URL",
+                "Text",
+                false,
+                "Including the API version.",
+            ),
+            json!(crate::facebook::DEFAULT_DIALOG_BASE_URL),
+        ),
     ]);
     let mut oauth2_items = vec![
-        item("authorizationEndpoint", "Authorization Endpoint", "Text", true, ""),
+        item(
+            "authorizationEndpoint",
+            "Authorization Endpoint",
+            "Text",
+            true,
+            "",
+        ),
         item("tokenEndpoint", "Token Endpoint", "Text", true, ""),
         item("userInfoEndpoint", "User Info Endpoint", "Text", true, ""),
     ];
@@ -204,13 +261,17 @@ pub fn social_factories() -> Vec<FactoryMetadata> {
             connector_type: "Social",
             platform: Some("Universal"),
             name: en("GitHub"),
-            description: en("GitHub is an online community for software development and version control."),
+            description: en(
+                "GitHub is an online community for software development and version control.",
+            ),
             logo: github_logo,
             logo_dark: None,
             readme: "Create an OAuth app or a GitHub app; its callback URL is <endpoint>/callback/<connectorId>.",
             is_standard: false,
             is_token_storage_supported: true,
-            config_template: Some(r#"{"clientId": "<client-id>", "clientSecret": "<client-secret>", "scope": "read:user user:email"}"#),
+            config_template: Some(
+                r#"{"clientId": "<client-id>", "clientSecret": "<client-secret>", "scope": "read:user user:email"}"#,
+            ),
             form_items: Value::Array(github_items),
         },
         FactoryMetadata {
@@ -225,7 +286,9 @@ pub fn social_factories() -> Vec<FactoryMetadata> {
             readme: "Create an OAuth client (web application) in the Google Cloud console; its redirect URI is <endpoint>/callback/<connectorId>.",
             is_standard: false,
             is_token_storage_supported: true,
-            config_template: Some(r#"{"clientId": "<client-id>", "clientSecret": "<client-secret>", "scope": "openid profile email", "prompts": ["consent"]}"#),
+            config_template: Some(
+                r#"{"clientId": "<client-id>", "clientSecret": "<client-secret>", "scope": "openid profile email", "prompts": ["consent"]}"#,
+            ),
             form_items: Value::Array(google_items),
         },
         FactoryMetadata {
@@ -240,7 +303,9 @@ pub fn social_factories() -> Vec<FactoryMetadata> {
             readme: "Create a Facebook app with Facebook Login; its valid OAuth redirect URI is <endpoint>/callback/<connectorId>. Facebook issues long-lived tokens and no refresh tokens.",
             is_standard: false,
             is_token_storage_supported: true,
-            config_template: Some(r#"{"clientId": "<app-id>", "clientSecret": "<app-secret>", "scope": "email,public_profile"}"#),
+            config_template: Some(
+                r#"{"clientId": "<app-id>", "clientSecret": "<app-secret>", "scope": "email,public_profile"}"#,
+            ),
             form_items: Value::Array(facebook_items),
         },
         FactoryMetadata {
@@ -249,13 +314,17 @@ pub fn social_factories() -> Vec<FactoryMetadata> {
             connector_type: "Social",
             platform: Some("Universal"),
             name: en("OAuth 2.0"),
-            description: en("The OAuth 2.0 authorization framework enables a third-party application to obtain limited access to an HTTP service."),
+            description: en(
+                "The OAuth 2.0 authorization framework enables a third-party application to obtain limited access to an HTTP service.",
+            ),
             logo: oauth2_logo,
             logo_dark: None,
             readme: "Any OAuth 2.0 provider with a userinfo endpoint.",
             is_standard: true,
             is_token_storage_supported: true,
-            config_template: Some(r#"{"authorizationEndpoint": "<authorization-endpoint>", "tokenEndpoint": "<token-endpoint>", "userInfoEndpoint": "<userinfo-endpoint>", "clientId": "<client-id>", "clientSecret": "<client-secret>", "tokenEndpointResponseType": "json", "profileMap": {"id": "id", "email": "email", "name": "name", "avatar": "avatar"}}"#),
+            config_template: Some(
+                r#"{"authorizationEndpoint": "<authorization-endpoint>", "tokenEndpoint": "<token-endpoint>", "userInfoEndpoint": "<userinfo-endpoint>", "clientId": "<client-id>", "clientSecret": "<client-secret>", "tokenEndpointResponseType": "json", "profileMap": {"id": "id", "email": "email", "name": "name", "avatar": "avatar"}}"#,
+            ),
             form_items: Value::Array(oauth2_items),
         },
         FactoryMetadata {
@@ -264,13 +333,17 @@ pub fn social_factories() -> Vec<FactoryMetadata> {
             connector_type: "Social",
             platform: Some("Universal"),
             name: en("OIDC"),
-            description: en("OpenID Connect 1.0 is a simple identity layer on top of the OAuth 2.0 protocol."),
+            description: en(
+                "OpenID Connect 1.0 is a simple identity layer on top of the OAuth 2.0 protocol.",
+            ),
             logo: oidc_logo,
             logo_dark: None,
             readme: "Any OpenID provider: set issuer, clientId and clientSecret; the rest is discovered.",
             is_standard: true,
             is_token_storage_supported: true,
-            config_template: Some(r#"{"issuer": "<issuer>", "clientId": "<client-id>", "clientSecret": "<client-secret>", "scope": "openid profile email offline_access"}"#),
+            config_template: Some(
+                r#"{"issuer": "<issuer>", "clientId": "<client-id>", "clientSecret": "<client-secret>", "scope": "openid profile email offline_access"}"#,
+            ),
             form_items: Value::Array(oidc_items),
         },
     ]

@@ -38,7 +38,9 @@ impl GithubConfig {
         let api_base = cfg.base_or("apiBaseUrl", DEFAULT_API_BASE_URL)?;
         Ok(GithubConfig {
             client,
-            scope: cfg.optional_str("scope")?.unwrap_or_else(|| DEFAULT_SCOPE.into()),
+            scope: cfg
+                .optional_str("scope")?
+                .unwrap_or_else(|| DEFAULT_SCOPE.into()),
             authorize: join(&base, "/login/oauth/authorize", "baseUrl")?,
             token: join(&base, "/login/oauth/access_token", "baseUrl")?,
             api_base,
@@ -71,7 +73,10 @@ pub(crate) async fn exchange(
     let params = vec![
         ("code".to_owned(), cb.code.to_owned()),
         ("redirect_uri".to_owned(), cb.redirect_uri.to_owned()),
-        ("code_verifier".to_owned(), cb.code_verifier.expose_secret().to_owned()),
+        (
+            "code_verifier".to_owned(),
+            cb.code_verifier.expose_secret().to_owned(),
+        ),
     ];
     let request = token_post(http, &c.token, &c.client, AuthMethod::Post, params)?;
     let tokens = token_call(http, request, ResponseFormat::Json, TOKEN_ENDPOINT).await?;
@@ -86,7 +91,10 @@ pub(crate) async fn refresh(
 ) -> Result<TokenResponse, ProviderError> {
     let params = vec![
         ("grant_type".to_owned(), "refresh_token".to_owned()),
-        ("refresh_token".to_owned(), refresh_token.expose_secret().to_owned()),
+        (
+            "refresh_token".to_owned(),
+            refresh_token.expose_secret().to_owned(),
+        ),
     ];
     let request = token_post(http, &c.token, &c.client, AuthMethod::Post, params)?;
     token_call(http, request, ResponseFormat::Json, TOKEN_ENDPOINT).await
@@ -148,13 +156,19 @@ async fn user_profile(
 ) -> Result<UserProfile, ProviderError> {
     let user_url = join(&c.api_base, "/user", "apiBaseUrl")?;
     let emails_url = join(&c.api_base, "/user/emails", "apiBaseUrl")?;
-    let user_call = http.fetch_json(api_get(http, user_url, &tokens.access_token), "GitHub's user API");
+    let user_call = http.fetch_json(
+        api_get(http, user_url, &tokens.access_token),
+        "GitHub's user API",
+    );
     let emails_call = async {
         if !may_read_emails(tokens.scope.as_deref()) {
             return None;
         }
         match http
-            .fetch_json(api_get(http, emails_url, &tokens.access_token), "GitHub's user e-mails API")
+            .fetch_json(
+                api_get(http, emails_url, &tokens.access_token),
+                "GitHub's user e-mails API",
+            )
             .await
         {
             Ok(Value::Array(items)) => Some(items),
@@ -171,12 +185,23 @@ async fn user_profile(
     let id = match user.get("id") {
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ProviderError::InvalidResponse("GitHub's user API answered without an id".into())),
+        _ => {
+            return Err(ProviderError::InvalidResponse(
+                "GitHub's user API answered without an id".into(),
+            ));
+        }
     };
-    let text = |key: &str| user.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let text = |key: &str| {
+        user.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     let public_email = text("email");
     let listed = |pred: &dyn Fn(&Value) -> bool| -> Option<&Value> {
-        emails.as_ref().and_then(|items| items.iter().find(|e| pred(e)))
+        emails
+            .as_ref()
+            .and_then(|items| items.iter().find(|e| pred(e)))
     };
     let is_true = |e: &Value, key: &str| e.get(key).and_then(Value::as_bool) == Some(true);
     let (email, email_verified) = match public_email {
@@ -188,7 +213,10 @@ async fn user_profile(
             (Some(email), verified)
         }
         None => match listed(&|e| is_true(e, "primary") && is_true(e, "verified")) {
-            Some(e) => (e.get("email").and_then(Value::as_str).map(str::to_owned), Some(true)),
+            Some(e) => (
+                e.get("email").and_then(Value::as_str).map(str::to_owned),
+                Some(true),
+            ),
             None => (None, None),
         },
     };

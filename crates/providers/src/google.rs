@@ -14,7 +14,9 @@ use url::Url;
 use crate::config::{Cfg, with_query};
 use crate::error::ProviderError;
 use crate::http::Http;
-use crate::token::{AuthMethod, ClientCredentials, ResponseFormat, revocation_call, token_call, token_post};
+use crate::token::{
+    AuthMethod, ClientCredentials, ResponseFormat, revocation_call, token_call, token_post,
+};
 use crate::types::{AuthorizationRequest, Callback, TokenResponse, UserProfile};
 
 pub(crate) const DEFAULT_SCOPE: &str = "openid profile email";
@@ -42,7 +44,11 @@ impl GoogleConfig {
     pub(crate) fn from_config(cfg: &Cfg<'_>) -> Result<Self, ProviderError> {
         const PROMPTS: &[&str] = &["none", "login", "consent", "select_account"];
         let prompts = cfg.optional_str_list("prompts")?;
-        if let Some(bad) = prompts.iter().flatten().find(|p| !PROMPTS.contains(&p.as_str())) {
+        if let Some(bad) = prompts
+            .iter()
+            .flatten()
+            .find(|p| !PROMPTS.contains(&p.as_str()))
+        {
             return Err(ProviderError::Config(format!(
                 "prompts may contain none, login, consent and select_account, not {}",
                 crate::error::sanitize(bad, 40)
@@ -61,12 +67,15 @@ impl GoogleConfig {
                 id: cfg.required_str("clientId")?,
                 secret: SecretString::from(cfg.required_str("clientSecret")?),
             },
-            scope: cfg.optional_str("scope")?.unwrap_or_else(|| DEFAULT_SCOPE.into()),
+            scope: cfg
+                .optional_str("scope")?
+                .unwrap_or_else(|| DEFAULT_SCOPE.into()),
             prompt,
             offline_access,
             auth_method: AuthMethod::from_config(
                 cfg.optional_str("tokenEndpointAuthMethod")?.as_deref(),
-                cfg.optional_str("clientSecretJwtSigningAlgorithm")?.as_deref(),
+                cfg.optional_str("clientSecretJwtSigningAlgorithm")?
+                    .as_deref(),
             )?
             .unwrap_or(AuthMethod::Basic),
             authorization_endpoint: cfg.url_or("authorizationEndpoint", AUTHORIZATION_ENDPOINT)?,
@@ -122,7 +131,10 @@ pub(crate) async fn exchange(
         ("grant_type".to_owned(), "authorization_code".to_owned()),
         ("code".to_owned(), cb.code.to_owned()),
         ("redirect_uri".to_owned(), cb.redirect_uri.to_owned()),
-        ("code_verifier".to_owned(), cb.code_verifier.expose_secret().to_owned()),
+        (
+            "code_verifier".to_owned(),
+            cb.code_verifier.expose_secret().to_owned(),
+        ),
     ];
     let request = token_post(http, &c.token_endpoint, &c.client, c.auth_method, params)?;
     let tokens = token_call(http, request, ResponseFormat::Json, TOKEN_WHAT).await?;
@@ -135,22 +147,35 @@ pub(crate) async fn exchange(
         .get(c.userinfo_endpoint.clone())
         .bearer_auth(tokens.access_token.expose_secret())
         .header(reqwest::header::ACCEPT, "application/json");
-    let info = http.fetch_json(request, "Google's userinfo endpoint").await?;
+    let info = http
+        .fetch_json(request, "Google's userinfo endpoint")
+        .await?;
     let Value::Object(info) = info else {
-        return Err(ProviderError::InvalidResponse("Google's userinfo endpoint did not answer with an object".into()));
+        return Err(ProviderError::InvalidResponse(
+            "Google's userinfo endpoint did not answer with an object".into(),
+        ));
     };
     let id = info
         .get("sub")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ProviderError::InvalidResponse("Google's userinfo answered without sub".into()))?
+        .ok_or_else(|| {
+            ProviderError::InvalidResponse("Google's userinfo answered without sub".into())
+        })?
         .to_owned();
     if let Some(claims) = id_claims {
         if claims.get("sub").and_then(Value::as_str) != Some(id.as_str()) {
-            return Err(ProviderError::IdToken("the userinfo sub does not match the ID token".into()));
+            return Err(ProviderError::IdToken(
+                "the userinfo sub does not match the ID token".into(),
+            ));
         }
     }
-    let text = |key: &str| info.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let text = |key: &str| {
+        info.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     let profile = UserProfile {
         id,
         email: text("email"),
@@ -164,29 +189,49 @@ pub(crate) async fn exchange(
 
 /// Audience, issuer, nonce of the ID token Google's token endpoint returned (read without the
 /// signature check, which TLS to Google's token endpoint makes unnecessary).
-fn check_id_token(c: &GoogleConfig, id_token: &str, nonce: &str) -> Result<Map<String, Value>, ProviderError> {
+fn check_id_token(
+    c: &GoogleConfig,
+    id_token: &str,
+    nonce: &str,
+) -> Result<Map<String, Value>, ProviderError> {
     let payload = id_token
         .split('.')
         .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p.trim_end_matches('='))
+                .ok()
+        })
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
     let Some(Value::Object(claims)) = payload else {
         return Err(ProviderError::IdToken("the ID token is malformed".into()));
     };
-    if !claims.get("iss").and_then(Value::as_str).is_some_and(|iss| c.is_issuer(iss)) {
-        return Err(ProviderError::IdToken("the ID token's issuer is not Google".into()));
+    if !claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .is_some_and(|iss| c.is_issuer(iss))
+    {
+        return Err(ProviderError::IdToken(
+            "the ID token's issuer is not Google".into(),
+        ));
     }
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => *a == c.client.id,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(c.client.id.as_str())),
+        Some(Value::Array(list)) => list
+            .iter()
+            .any(|a| a.as_str() == Some(c.client.id.as_str())),
         _ => false,
     };
     if !aud_ok {
-        return Err(ProviderError::IdToken("the ID token's audience does not include the client id".into()));
+        return Err(ProviderError::IdToken(
+            "the ID token's audience does not include the client id".into(),
+        ));
     }
     // A nonce was sent, so the ID token must carry it (OIDC Core 3.1.3.7).
     if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
-        return Err(ProviderError::IdToken("the ID token's nonce does not match".into()));
+        return Err(ProviderError::IdToken(
+            "the ID token's nonce does not match".into(),
+        ));
     }
     Ok(claims)
 }
@@ -198,7 +243,10 @@ pub(crate) async fn refresh(
 ) -> Result<TokenResponse, ProviderError> {
     let params = vec![
         ("grant_type".to_owned(), "refresh_token".to_owned()),
-        ("refresh_token".to_owned(), refresh_token.expose_secret().to_owned()),
+        (
+            "refresh_token".to_owned(),
+            refresh_token.expose_secret().to_owned(),
+        ),
     ];
     let request = token_post(http, &c.token_endpoint, &c.client, c.auth_method, params)?;
     token_call(http, request, ResponseFormat::Json, TOKEN_WHAT).await
@@ -206,7 +254,11 @@ pub(crate) async fn refresh(
 
 /// `POST https://oauth2.googleapis.com/revoke` with `token=`: an access token or a refresh
 /// token (revoking a refresh token ends the whole grant).
-pub(crate) async fn revoke(http: &Http, c: &GoogleConfig, token: &SecretString) -> Result<(), ProviderError> {
+pub(crate) async fn revoke(
+    http: &Http,
+    c: &GoogleConfig,
+    token: &SecretString,
+) -> Result<(), ProviderError> {
     let request = http
         .client()
         .post(c.revocation_endpoint.clone())

@@ -22,7 +22,9 @@ pub struct Http {
 
 impl fmt::Debug for Http {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Http").field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("Http")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,26 +69,45 @@ impl Http {
         let mut response = request.send().await.map_err(|e| transport_error(e, what))?;
         let status = response.status();
         if status.is_redirection() {
-            tracing::warn!(status = status.as_u16(), endpoint = what, "provider answered with a redirect; not followed");
+            tracing::warn!(
+                status = status.as_u16(),
+                endpoint = what,
+                "provider answered with a redirect; not followed"
+            );
             return Err(ProviderError::InvalidResponse(format!(
                 "{what} answered with a redirect (HTTP {}), which is not followed",
                 status.as_u16()
             )));
         }
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            tracing::warn!(status = status.as_u16(), endpoint = what, "provider unavailable");
-            return Err(ProviderError::Unavailable { status: status.as_u16() });
+            tracing::warn!(
+                status = status.as_u16(),
+                endpoint = what,
+                "provider unavailable"
+            );
+            return Err(ProviderError::Unavailable {
+                status: status.as_u16(),
+            });
         }
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.to_ascii_lowercase());
-        if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(ProviderError::InvalidResponse(format!("{what} answered with a body that is too large")));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY as u64)
+        {
+            return Err(ProviderError::InvalidResponse(format!(
+                "{what} answered with a body that is too large"
+            )));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(e, what))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(e, what))?
+        {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(ProviderError::InvalidResponse(format!(
                     "{what} answered with a body that is too large"
@@ -94,7 +115,11 @@ impl Http {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Answer { status, content_type, body })
+        Ok(Answer {
+            status,
+            content_type,
+            body,
+        })
     }
 
     /// A JSON API call (discovery, JWKS, userinfo, GitHub's user API): 2xx with a JSON body, or
@@ -123,20 +148,28 @@ impl Answer {
         if self.status.is_success() {
             return Ok(());
         }
-        tracing::warn!(status = self.status.as_u16(), endpoint = what, "provider call failed");
+        tracing::warn!(
+            status = self.status.as_u16(),
+            endpoint = what,
+            "provider call failed"
+        );
         if self.status == StatusCode::UNAUTHORIZED {
             return Err(ProviderError::OAuth {
                 error: "invalid_token".into(),
                 description: Some(format!("{what} rejected the access token (HTTP 401)")),
             });
         }
-        Err(ProviderError::InvalidResponse(format!("{what} answered HTTP {}", self.status.as_u16())))
+        Err(ProviderError::InvalidResponse(format!(
+            "{what} answered HTTP {}",
+            self.status.as_u16()
+        )))
     }
 
     /// The body as JSON. The parser's message is not passed on: it can quote the body.
     pub(crate) fn json(&self, what: &'static str) -> Result<Value, ProviderError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|_| ProviderError::InvalidResponse(format!("{what} did not answer with valid JSON")))
+        serde_json::from_slice(&self.body).map_err(|_| {
+            ProviderError::InvalidResponse(format!("{what} did not answer with valid JSON"))
+        })
     }
 
     pub(crate) fn is_json(&self) -> bool {

@@ -122,7 +122,9 @@ impl SsoOidcConnector {
     /// Validates the config (`clientId`, `clientSecret`, `issuer` required; `scope` optional,
     /// `openid` always added; `tokenEndpointAuthMethod` optional).
     pub fn from_config(config: &Value) -> Result<Self, ProviderError> {
-        Ok(SsoOidcConnector { inner: oidc::OidcConfig::from_sso(&Cfg::new(config)?)? })
+        Ok(SsoOidcConnector {
+            inner: oidc::OidcConfig::from_sso(&Cfg::new(config)?)?,
+        })
     }
 
     /// The configured issuer, exactly as configured.
@@ -155,7 +157,12 @@ impl fmt::Debug for Providers {
 impl Providers {
     /// Wraps the HTTP client; caches start empty.
     pub fn new(http: Http) -> Self {
-        Providers { inner: Arc::new(Inner { http, oidc: oidc::OidcState::default() }) }
+        Providers {
+            inner: Arc::new(Inner {
+                http,
+                oidc: oidc::OidcState::default(),
+            }),
+        }
     }
 
     fn http(&self) -> &Http {
@@ -204,7 +211,9 @@ impl Providers {
         match &c.inner {
             Social::Github(g) => github::refresh(self.http(), g, refresh_token).await,
             Social::Google(g) => google::refresh(self.http(), g, refresh_token).await,
-            Social::Facebook(_) => Err(ProviderError::NotSupported("Facebook issues no refresh tokens")),
+            Social::Facebook(_) => Err(ProviderError::NotSupported(
+                "Facebook issues no refresh tokens",
+            )),
             Social::OAuth2(o) => oauth2::refresh(self.http(), o, refresh_token).await,
             Social::Oidc(o) => self.inner.oidc.refresh(self.http(), o, refresh_token).await,
         }
@@ -215,11 +224,17 @@ impl Providers {
     /// RFC 7009 endpoint of an OIDC provider (discovered or configured) or an OAuth 2.0
     /// connector's `revocationEndpoint`. `NotSupported` for Facebook and where there is no
     /// endpoint. A token the provider already considers invalid counts as revoked.
-    pub async fn revoke(&self, c: &SocialConnector, token: &SecretString) -> Result<(), ProviderError> {
+    pub async fn revoke(
+        &self,
+        c: &SocialConnector,
+        token: &SecretString,
+    ) -> Result<(), ProviderError> {
         match &c.inner {
             Social::Github(g) => github::revoke(self.http(), g, token).await,
             Social::Google(g) => google::revoke(self.http(), g, token).await,
-            Social::Facebook(_) => Err(ProviderError::NotSupported("Facebook has no token revocation")),
+            Social::Facebook(_) => Err(ProviderError::NotSupported(
+                "Facebook has no token revocation",
+            )),
             Social::OAuth2(o) => oauth2::revoke(self.http(), o, token).await,
             Social::Oidc(o) => self.inner.oidc.revoke(self.http(), o, token).await,
         }
@@ -231,7 +246,10 @@ impl Providers {
         c: &SsoOidcConnector,
         req: &AuthorizationRequest<'_>,
     ) -> Result<url::Url, ProviderError> {
-        self.inner.oidc.authorization_url(self.http(), &c.inner, req).await
+        self.inner
+            .oidc
+            .authorization_url(self.http(), &c.inner, req)
+            .await
     }
 
     /// [`Providers::exchange`] for an SSO connector.
@@ -249,7 +267,10 @@ impl Providers {
         c: &SsoOidcConnector,
         refresh_token: &SecretString,
     ) -> Result<TokenResponse, ProviderError> {
-        self.inner.oidc.refresh(self.http(), &c.inner, refresh_token).await
+        self.inner
+            .oidc
+            .refresh(self.http(), &c.inner, refresh_token)
+            .await
     }
 
     /// Discovers an SSO connector's provider (checking that its issuer answers) and returns
@@ -259,7 +280,11 @@ impl Providers {
     }
 
     /// [`Providers::revoke`] for an SSO connector.
-    pub async fn sso_revoke(&self, c: &SsoOidcConnector, token: &SecretString) -> Result<(), ProviderError> {
+    pub async fn sso_revoke(
+        &self,
+        c: &SsoOidcConnector,
+        token: &SecretString,
+    ) -> Result<(), ProviderError> {
         self.inner.oidc.revoke(self.http(), &c.inner, token).await
     }
 }

@@ -7,7 +7,9 @@ use url::Url;
 use crate::config::{Cfg, drop_reserved, with_query};
 use crate::error::ProviderError;
 use crate::http::Http;
-use crate::token::{AuthMethod, ClientCredentials, ResponseFormat, revocation_call, token_call, token_post};
+use crate::token::{
+    AuthMethod, ClientCredentials, ResponseFormat, revocation_call, token_call, token_post,
+};
 use crate::types::{AuthorizationRequest, Callback, TokenResponse, UserProfile};
 
 /// Logto's `profileMap`: which userinfo keys hold the id, e-mail, name and avatar.
@@ -67,7 +69,8 @@ impl OAuth2Config {
             // Logto's default for this connector.
             auth_method: AuthMethod::from_config(
                 cfg.optional_str("tokenEndpointAuthMethod")?.as_deref(),
-                cfg.optional_str("clientSecretJwtSigningAlgorithm")?.as_deref(),
+                cfg.optional_str("clientSecretJwtSigningAlgorithm")?
+                    .as_deref(),
             )?
             .unwrap_or(AuthMethod::Post),
             profile_map: ProfileMap {
@@ -113,7 +116,10 @@ pub(crate) async fn exchange(
         ("grant_type".to_owned(), "authorization_code".to_owned()),
         ("code".to_owned(), cb.code.to_owned()),
         ("redirect_uri".to_owned(), cb.redirect_uri.to_owned()),
-        ("code_verifier".to_owned(), cb.code_verifier.expose_secret().to_owned()),
+        (
+            "code_verifier".to_owned(),
+            cb.code_verifier.expose_secret().to_owned(),
+        ),
     ];
     params.extend(c.custom.iter().cloned());
     let request = token_post(http, &c.token_endpoint, &c.client, c.auth_method, params)?;
@@ -123,7 +129,9 @@ pub(crate) async fn exchange(
         .get(c.userinfo_endpoint.clone())
         .bearer_auth(tokens.access_token.expose_secret())
         .header(reqwest::header::ACCEPT, "application/json");
-    let info = http.fetch_json(request, "the OAuth 2.0 userinfo endpoint").await?;
+    let info = http
+        .fetch_json(request, "the OAuth 2.0 userinfo endpoint")
+        .await?;
     let Value::Object(info) = info else {
         return Err(ProviderError::InvalidResponse(
             "the OAuth 2.0 userinfo endpoint did not answer with an object".into(),
@@ -178,16 +186,25 @@ pub(crate) async fn refresh(
 ) -> Result<TokenResponse, ProviderError> {
     let mut params = vec![
         ("grant_type".to_owned(), "refresh_token".to_owned()),
-        ("refresh_token".to_owned(), refresh_token.expose_secret().to_owned()),
+        (
+            "refresh_token".to_owned(),
+            refresh_token.expose_secret().to_owned(),
+        ),
     ];
     params.extend(c.custom.iter().cloned());
     let request = token_post(http, &c.token_endpoint, &c.client, c.auth_method, params)?;
     token_call(http, request, c.response_format, TOKEN_WHAT).await
 }
 
-pub(crate) async fn revoke(http: &Http, c: &OAuth2Config, token: &SecretString) -> Result<(), ProviderError> {
+pub(crate) async fn revoke(
+    http: &Http,
+    c: &OAuth2Config,
+    token: &SecretString,
+) -> Result<(), ProviderError> {
     let Some(endpoint) = &c.revocation_endpoint else {
-        return Err(ProviderError::NotSupported("this OAuth 2.0 connector has no revocationEndpoint"));
+        return Err(ProviderError::NotSupported(
+            "this OAuth 2.0 connector has no revocationEndpoint",
+        ));
     };
     let params = vec![("token".to_owned(), token.expose_secret().to_owned())];
     let request = token_post(http, endpoint, &c.client, c.auth_method, params)?;

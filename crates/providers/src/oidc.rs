@@ -28,7 +28,9 @@ use url::Url;
 use crate::config::{Cfg, drop_reserved, parse_url, with_query};
 use crate::error::{ProviderError, sanitize};
 use crate::http::Http;
-use crate::token::{AuthMethod, ClientCredentials, ResponseFormat, revocation_call, token_call, token_post};
+use crate::token::{
+    AuthMethod, ClientCredentials, ResponseFormat, revocation_call, token_call, token_post,
+};
 use crate::types::{AuthorizationRequest, Callback, TokenResponse, UserProfile};
 
 pub(crate) const DEFAULT_SCOPE: &str = "openid profile email";
@@ -38,7 +40,9 @@ const JWKS_FORCED_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 const LEEWAY_SECONDS: u64 = 60;
 
 pub(crate) fn iss_mismatch() -> ProviderError {
-    ProviderError::InvalidResponse("the callback's iss parameter does not match the issuer (RFC 9207)".into())
+    ProviderError::InvalidResponse(
+        "the callback's iss parameter does not match the issuer (RFC 9207)".into(),
+    )
 }
 
 /// A boolean claim, also accepted as the strings "true" / "false" (some providers).
@@ -57,7 +61,10 @@ fn with_openid(scope: &str) -> String {
     if parts.contains(&"openid") {
         parts.join(" ")
     } else {
-        std::iter::once("openid").chain(parts).collect::<Vec<_>>().join(" ")
+        std::iter::once("openid")
+            .chain(parts)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -89,7 +96,8 @@ impl OidcConfig {
     fn auth_method(cfg: &Cfg<'_>) -> Result<Option<AuthMethod>, ProviderError> {
         AuthMethod::from_config(
             cfg.optional_str("tokenEndpointAuthMethod")?.as_deref(),
-            cfg.optional_str("clientSecretJwtSigningAlgorithm")?.as_deref(),
+            cfg.optional_str("clientSecretJwtSigningAlgorithm")?
+                .as_deref(),
         )
     }
 
@@ -118,14 +126,18 @@ impl OidcConfig {
             Some(url) => Some(url),
             None => match &verification {
                 Some(v) => v.optional_url("jwksUri").map_err(|_| {
-                    ProviderError::Config("idTokenVerificationConfig.jwksUri must be an absolute http(s) URL".into())
+                    ProviderError::Config(
+                        "idTokenVerificationConfig.jwksUri must be an absolute http(s) URL".into(),
+                    )
                 })?,
                 None => None,
             },
         };
         let algorithms = match &verification {
             Some(v) => v.optional_str_list("algorithms").map_err(|_| {
-                ProviderError::Config("idTokenVerificationConfig.algorithms must be an array of strings".into())
+                ProviderError::Config(
+                    "idTokenVerificationConfig.algorithms must be an array of strings".into(),
+                )
             })?,
             None => None,
         };
@@ -142,7 +154,9 @@ impl OidcConfig {
                 ("acrValues", "acr_values"),
             ] {
                 if let Some(value) = optional.optional_str(camel).map_err(|_| {
-                    ProviderError::Config(format!("authRequestOptionalConfig.{camel} must be a string"))
+                    ProviderError::Config(format!(
+                        "authRequestOptionalConfig.{camel} must be a string"
+                    ))
                 })? {
                     auth_params.push((snake.to_owned(), value));
                 }
@@ -153,7 +167,10 @@ impl OidcConfig {
         Ok(OidcConfig {
             client,
             issuer,
-            scope: with_openid(&cfg.optional_str("scope")?.unwrap_or_else(|| DEFAULT_SCOPE.into())),
+            scope: with_openid(
+                &cfg.optional_str("scope")?
+                    .unwrap_or_else(|| DEFAULT_SCOPE.into()),
+            ),
             auth_method: Self::auth_method(cfg)?,
             authorization_endpoint: cfg.optional_url("authorizationEndpoint")?,
             token_endpoint: cfg.optional_url("tokenEndpoint")?,
@@ -175,7 +192,10 @@ impl OidcConfig {
         Ok(OidcConfig {
             client,
             issuer,
-            scope: with_openid(&cfg.optional_str("scope")?.unwrap_or_else(|| DEFAULT_SCOPE.into())),
+            scope: with_openid(
+                &cfg.optional_str("scope")?
+                    .unwrap_or_else(|| DEFAULT_SCOPE.into()),
+            ),
             auth_method: Self::auth_method(cfg)?,
             authorization_endpoint: None,
             token_endpoint: None,
@@ -193,7 +213,9 @@ impl OidcConfig {
     }
 
     fn needs_discovery(&self) -> bool {
-        self.authorization_endpoint.is_none() || self.token_endpoint.is_none() || self.jwks_uri.is_none()
+        self.authorization_endpoint.is_none()
+            || self.token_endpoint.is_none()
+            || self.jwks_uri.is_none()
     }
 }
 
@@ -213,7 +235,9 @@ struct Discovery {
 impl Discovery {
     fn parse(doc: &Value, expected_issuer: &str) -> Result<Self, ProviderError> {
         let Value::Object(doc) = doc else {
-            return Err(ProviderError::InvalidResponse("the discovery document is not a JSON object".into()));
+            return Err(ProviderError::InvalidResponse(
+                "the discovery document is not a JSON object".into(),
+            ));
         };
         if doc.get("issuer").and_then(Value::as_str) != Some(expected_issuer) {
             return Err(ProviderError::InvalidResponse(
@@ -224,7 +248,9 @@ impl Discovery {
             match doc.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => parse_url(key, s).map(Some).map_err(|_| {
-                    ProviderError::InvalidResponse(format!("the discovery document's {key} is not a valid URL"))
+                    ProviderError::InvalidResponse(format!(
+                        "the discovery document's {key} is not a valid URL"
+                    ))
                 }),
                 Some(_) => Err(ProviderError::InvalidResponse(format!(
                     "the discovery document's {key} is not a string"
@@ -232,7 +258,13 @@ impl Discovery {
             }
         };
         let list = |key: &str| -> Option<Vec<String>> {
-            doc.get(key)?.as_array().map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            doc.get(key)?.as_array().map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
         };
         Ok(Discovery {
             authorization_endpoint: url("authorization_endpoint")?,
@@ -292,14 +324,27 @@ impl VerifyKey {
         }
         let crv = text("crv").map(str::to_owned);
         let (family, key) = match text("kty")? {
-            "RSA" => (AlgorithmFamily::Rsa, DecodingKey::from_rsa_components(text("n")?, text("e")?).ok()?),
-            "EC" => (AlgorithmFamily::Ec, DecodingKey::from_ec_components(text("x")?, text("y")?).ok()?),
-            "OKP" if crv.as_deref() == Some("Ed25519") => {
-                (AlgorithmFamily::Ed, DecodingKey::from_ed_components(text("x")?).ok()?)
-            }
+            "RSA" => (
+                AlgorithmFamily::Rsa,
+                DecodingKey::from_rsa_components(text("n")?, text("e")?).ok()?,
+            ),
+            "EC" => (
+                AlgorithmFamily::Ec,
+                DecodingKey::from_ec_components(text("x")?, text("y")?).ok()?,
+            ),
+            "OKP" if crv.as_deref() == Some("Ed25519") => (
+                AlgorithmFamily::Ed,
+                DecodingKey::from_ed_components(text("x")?).ok()?,
+            ),
             _ => return None,
         };
-        Some(VerifyKey { kid: text("kid").map(str::to_owned), alg: text("alg").map(str::to_owned), family, crv, key })
+        Some(VerifyKey {
+            kid: text("kid").map(str::to_owned),
+            alg: text("alg").map(str::to_owned),
+            family,
+            crv,
+            key,
+        })
     }
 
     fn fits(&self, alg: Algorithm, alg_name: &str, kid: Option<&str>) -> bool {
@@ -334,8 +379,16 @@ pub(crate) struct OidcState {
 
 impl fmt::Debug for OidcState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let issuers = self.discovery.lock().unwrap_or_else(PoisonError::into_inner).len();
-        let key_sets = self.jwks.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let issuers = self
+            .discovery
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        let key_sets = self
+            .jwks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
         f.debug_struct("OidcState")
             .field("cached_discovery_documents", &issuers)
             .field("cached_key_sets", &key_sets)
@@ -345,7 +398,12 @@ impl fmt::Debug for OidcState {
 
 impl OidcState {
     async fn discovery(&self, http: &Http, issuer: &str) -> Result<Arc<Discovery>, ProviderError> {
-        let cached = self.discovery.lock().unwrap_or_else(PoisonError::into_inner).get(issuer).cloned();
+        let cached = self
+            .discovery
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(issuer)
+            .cloned();
         if let Some((doc, at)) = &cached {
             if at.elapsed() < DISCOVERY_MAX_AGE {
                 return Ok(doc.clone());
@@ -353,9 +411,15 @@ impl OidcState {
         }
         let url = parse_url(
             "issuer",
-            &format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+            &format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            ),
         )?;
-        let request = http.client().get(url).header(reqwest::header::ACCEPT, "application/json");
+        let request = http
+            .client()
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json");
         let fetched = http
             .fetch_json(request, "the OpenID provider's discovery endpoint")
             .await
@@ -378,11 +442,17 @@ impl OidcState {
     }
 
     async fn resolve(&self, http: &Http, cfg: &OidcConfig) -> Result<Endpoints, ProviderError> {
-        let doc = if cfg.needs_discovery() { Some(self.discovery(http, &cfg.issuer).await?) } else { None };
+        let doc = if cfg.needs_discovery() {
+            Some(self.discovery(http, &cfg.issuer).await?)
+        } else {
+            None
+        };
         let pick = |own: &Option<Url>, discovered: Option<&Option<Url>>| -> Option<Url> {
             own.clone().or_else(|| discovered.and_then(|d| d.clone()))
         };
-        let missing = |name: &str| ProviderError::InvalidResponse(format!("the OpenID provider has no {name}"));
+        let missing = |name: &str| {
+            ProviderError::InvalidResponse(format!("the OpenID provider has no {name}"))
+        };
         let d = doc.as_deref();
         let advertised = cfg
             .algorithms
@@ -406,21 +476,31 @@ impl OidcState {
             }
         });
         Ok(Endpoints {
-            authorization: pick(&cfg.authorization_endpoint, d.map(|d| &d.authorization_endpoint))
-                .ok_or_else(|| missing("authorization_endpoint"))?,
-            token: pick(&cfg.token_endpoint, d.map(|d| &d.token_endpoint)).ok_or_else(|| missing("token_endpoint"))?,
+            authorization: pick(
+                &cfg.authorization_endpoint,
+                d.map(|d| &d.authorization_endpoint),
+            )
+            .ok_or_else(|| missing("authorization_endpoint"))?,
+            token: pick(&cfg.token_endpoint, d.map(|d| &d.token_endpoint))
+                .ok_or_else(|| missing("token_endpoint"))?,
             userinfo: pick(&cfg.userinfo_endpoint, d.map(|d| &d.userinfo_endpoint)),
             jwks: pick(&cfg.jwks_uri, d.map(|d| &d.jwks_uri)).ok_or_else(|| missing("jwks_uri"))?,
             revocation: pick(&cfg.revocation_endpoint, d.map(|d| &d.revocation_endpoint)),
             algorithms,
-            iss_parameter_required: d.is_some_and(|d| d.authorization_response_iss_parameter_supported),
+            iss_parameter_required: d
+                .is_some_and(|d| d.authorization_response_iss_parameter_supported),
             auth_method,
         })
     }
 
     async fn fetch_jwks(http: &Http, uri: &Url) -> Result<Vec<VerifyKey>, ProviderError> {
-        let request = http.client().get(uri.clone()).header(reqwest::header::ACCEPT, "application/json");
-        let set = http.fetch_json(request, "the OpenID provider's JWKS endpoint").await?;
+        let request = http
+            .client()
+            .get(uri.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        let set = http
+            .fetch_json(request, "the OpenID provider's JWKS endpoint")
+            .await?;
         let keys = set
             .get("keys")
             .and_then(Value::as_array)
@@ -430,11 +510,18 @@ impl OidcState {
 
     /// The key set of `uri`, refetched when missing, older than an hour, or (at most once a
     /// minute) when it lacks `kid`.
-    async fn keys(&self, http: &Http, uri: &Url, kid: Option<&str>) -> Result<Arc<Vec<VerifyKey>>, ProviderError> {
-        let has_kid = |keys: &[VerifyKey]| kid.is_none() || keys.iter().any(|k| k.kid.as_deref() == kid);
+    async fn keys(
+        &self,
+        http: &Http,
+        uri: &Url,
+        kid: Option<&str>,
+    ) -> Result<Arc<Vec<VerifyKey>>, ProviderError> {
+        let has_kid =
+            |keys: &[VerifyKey]| kid.is_none() || keys.iter().any(|k| k.kid.as_deref() == kid);
         let lookup = || {
             let map = self.jwks.lock().unwrap_or_else(PoisonError::into_inner);
-            map.get(uri.as_str()).map(|e| (e.keys.clone(), e.fetched_at, e.forced_at))
+            map.get(uri.as_str())
+                .map(|e| (e.keys.clone(), e.fetched_at, e.forced_at))
         };
         if let Some((keys, at, _)) = lookup() {
             if at.elapsed() < JWKS_MAX_AGE && has_kid(&keys) {
@@ -452,10 +539,14 @@ impl OidcState {
         let _guard = lock.lock().await;
         let current = lookup();
         let forced = match &current {
-            Some((keys, at, _)) if at.elapsed() < JWKS_MAX_AGE && has_kid(keys) => return Ok(keys.clone()),
+            Some((keys, at, _)) if at.elapsed() < JWKS_MAX_AGE && has_kid(keys) => {
+                return Ok(keys.clone());
+            }
             Some((keys, at, forced_at)) if at.elapsed() < JWKS_MAX_AGE => {
                 if forced_at.is_some_and(|t| t.elapsed() < JWKS_FORCED_REFETCH_INTERVAL) {
-                    tracing::warn!("ID token names an unknown kid; the JWKS was refetched less than a minute ago");
+                    tracing::warn!(
+                        "ID token names an unknown kid; the JWKS was refetched less than a minute ago"
+                    );
                     return Ok(keys.clone());
                 }
                 tracing::info!("ID token names an unknown kid; refetching the JWKS");
@@ -468,14 +559,17 @@ impl OidcState {
                 let keys = Arc::new(keys);
                 let now = Instant::now();
                 let previous_forced = current.and_then(|(_, _, f)| f);
-                self.jwks.lock().unwrap_or_else(PoisonError::into_inner).insert(
-                    uri.as_str().to_owned(),
-                    JwksEntry {
-                        keys: keys.clone(),
-                        fetched_at: now,
-                        forced_at: if forced { Some(now) } else { previous_forced },
-                    },
-                );
+                self.jwks
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(
+                        uri.as_str().to_owned(),
+                        JwksEntry {
+                            keys: keys.clone(),
+                            fetched_at: now,
+                            forced_at: if forced { Some(now) } else { previous_forced },
+                        },
+                    );
                 Ok(keys)
             }
             Err(e) => match current {
@@ -500,18 +594,29 @@ impl OidcState {
         let header = id_token
             .split('.')
             .next()
-            .and_then(|h| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).ok())
+            .and_then(|h| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(h)
+                    .ok()
+            })
             .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
             .ok_or_else(|| bad("the ID token is malformed"))?;
         if id_token.split('.').count() != 3 {
             return Err(bad("the ID token is not a signed JWT"));
         }
-        let alg_name = header.get("alg").and_then(Value::as_str).ok_or_else(|| bad("the ID token has no alg"))?;
+        let alg_name = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("the ID token has no alg"))?;
         if alg_name.eq_ignore_ascii_case("none") {
             return Err(bad("unsigned ID tokens (alg none) are not accepted"));
         }
-        let alg = Algorithm::from_str(alg_name)
-            .map_err(|_| ProviderError::IdToken(format!("unsupported ID token algorithm {}", sanitize(alg_name, 20))))?;
+        let alg = Algorithm::from_str(alg_name).map_err(|_| {
+            ProviderError::IdToken(format!(
+                "unsupported ID token algorithm {}",
+                sanitize(alg_name, 20)
+            ))
+        })?;
         if alg.family() == AlgorithmFamily::Hmac {
             return Err(bad("symmetric (HS*) ID token algorithms are not accepted"));
         }
@@ -522,7 +627,8 @@ impl OidcState {
         }
         let kid = header.get("kid").and_then(Value::as_str);
         let keys = self.keys(http, &ep.jwks, kid).await?;
-        let candidates: Vec<&VerifyKey> = keys.iter().filter(|k| k.fits(alg, alg_name, kid)).collect();
+        let candidates: Vec<&VerifyKey> =
+            keys.iter().filter(|k| k.fits(alg, alg_name, kid)).collect();
         if candidates.is_empty() {
             return Err(bad(if kid.is_some() {
                 "no key of the provider's JWKS matches the ID token's kid and algorithm"
@@ -549,15 +655,24 @@ impl OidcState {
             }
         }
         let Some(claims) = claims else {
-            return Err(failure.map(|e| jwt_error(&e)).unwrap_or_else(|| bad("the ID token cannot be verified")));
+            return Err(failure
+                .map(|e| jwt_error(&e))
+                .unwrap_or_else(|| bad("the ID token cannot be verified")));
         };
         if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
             return Err(bad("the ID token's nonce does not match the request's"));
         }
-        if claims.get("azp").is_some_and(|azp| azp.as_str() != Some(cfg.client.id.as_str())) {
+        if claims
+            .get("azp")
+            .is_some_and(|azp| azp.as_str() != Some(cfg.client.id.as_str()))
+        {
             return Err(bad("the ID token's azp is not the client id"));
         }
-        if !claims.get("sub").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+        if !claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+        {
             return Err(bad("the ID token has no sub"));
         }
         Ok(claims)
@@ -617,17 +732,32 @@ impl OidcState {
             ("grant_type".to_owned(), "authorization_code".to_owned()),
             ("code".to_owned(), cb.code.to_owned()),
             ("redirect_uri".to_owned(), cb.redirect_uri.to_owned()),
-            ("code_verifier".to_owned(), cb.code_verifier.expose_secret().to_owned()),
+            (
+                "code_verifier".to_owned(),
+                cb.code_verifier.expose_secret().to_owned(),
+            ),
         ];
         params.extend(cfg.token_params.iter().cloned());
         let request = token_post(http, &ep.token, &cfg.client, ep.auth_method, params)?;
-        let tokens = token_call(http, request, ResponseFormat::Json, "the OpenID provider's token endpoint").await?;
+        let tokens = token_call(
+            http,
+            request,
+            ResponseFormat::Json,
+            "the OpenID provider's token endpoint",
+        )
+        .await?;
         let id_token = tokens
             .id_token
             .as_ref()
             .ok_or_else(|| ProviderError::IdToken("the token answer has no id_token".into()))?;
-        let mut claims = self.verify_id_token(http, cfg, &ep, id_token.expose_secret(), cb.nonce).await?;
-        let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let mut claims = self
+            .verify_id_token(http, cfg, &ep, id_token.expose_secret(), cb.nonce)
+            .await?;
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         for transient in ["nonce", "at_hash", "c_hash"] {
             claims.remove(transient);
         }
@@ -640,18 +770,34 @@ impl OidcState {
             const WHAT: &str = "the OpenID provider's userinfo endpoint";
             let answer = http.fetch(request, WHAT).await?;
             answer.expect_success(WHAT)?;
-            if answer.content_type.as_deref().is_some_and(|c| c.starts_with("application/jwt")) {
-                return Err(ProviderError::InvalidResponse("signed userinfo answers (application/jwt) are not supported".into()));
+            if answer
+                .content_type
+                .as_deref()
+                .is_some_and(|c| c.starts_with("application/jwt"))
+            {
+                return Err(ProviderError::InvalidResponse(
+                    "signed userinfo answers (application/jwt) are not supported".into(),
+                ));
             }
             let Value::Object(info) = answer.json(WHAT)? else {
-                return Err(ProviderError::InvalidResponse(format!("{WHAT} did not answer with an object")));
+                return Err(ProviderError::InvalidResponse(format!(
+                    "{WHAT} did not answer with an object"
+                )));
             };
             if info.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
-                return Err(ProviderError::IdToken("the userinfo sub does not match the ID token's".into()));
+                return Err(ProviderError::IdToken(
+                    "the userinfo sub does not match the ID token's".into(),
+                ));
             }
             claims.extend(info);
         }
-        let text = |key: &str| claims.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let text = |key: &str| {
+            claims
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         let profile = UserProfile {
             id: sub,
             email: text("email"),
@@ -672,15 +818,28 @@ impl OidcState {
         let ep = self.resolve(http, cfg).await?;
         let mut params = vec![
             ("grant_type".to_owned(), "refresh_token".to_owned()),
-            ("refresh_token".to_owned(), refresh_token.expose_secret().to_owned()),
+            (
+                "refresh_token".to_owned(),
+                refresh_token.expose_secret().to_owned(),
+            ),
         ];
         params.extend(cfg.token_params.iter().cloned());
         let request = token_post(http, &ep.token, &cfg.client, ep.auth_method, params)?;
-        token_call(http, request, ResponseFormat::Json, "the OpenID provider's token endpoint").await
+        token_call(
+            http,
+            request,
+            ResponseFormat::Json,
+            "the OpenID provider's token endpoint",
+        )
+        .await
     }
 
     /// The provider's settings after discovery, in Logto's `providerConfig` shape (no secret).
-    pub(crate) async fn provider_config(&self, http: &Http, cfg: &OidcConfig) -> Result<Value, ProviderError> {
+    pub(crate) async fn provider_config(
+        &self,
+        http: &Http,
+        cfg: &OidcConfig,
+    ) -> Result<Value, ProviderError> {
         let ep = self.resolve(http, cfg).await?;
         Ok(serde_json::json!({
             "clientId": cfg.client.id,
@@ -694,10 +853,17 @@ impl OidcState {
         }))
     }
 
-    pub(crate) async fn revoke(&self, http: &Http, cfg: &OidcConfig, token: &SecretString) -> Result<(), ProviderError> {
+    pub(crate) async fn revoke(
+        &self,
+        http: &Http,
+        cfg: &OidcConfig,
+        token: &SecretString,
+    ) -> Result<(), ProviderError> {
         let ep = self.resolve(http, cfg).await?;
         let Some(endpoint) = &ep.revocation else {
-            return Err(ProviderError::NotSupported("the OpenID provider has no revocation endpoint"));
+            return Err(ProviderError::NotSupported(
+                "the OpenID provider has no revocation endpoint",
+            ));
         };
         let params = vec![("token".to_owned(), token.expose_secret().to_owned())];
         let request = token_post(http, endpoint, &cfg.client, ep.auth_method, params)?;
@@ -712,8 +878,12 @@ fn jwt_error(e: &jsonwebtoken::errors::Error) -> ProviderError {
         ErrorKind::ExpiredSignature => "the ID token has expired".to_owned(),
         ErrorKind::ImmatureSignature => "the ID token is not valid yet (nbf)".to_owned(),
         ErrorKind::InvalidIssuer => "the ID token's iss is not the issuer".to_owned(),
-        ErrorKind::InvalidAudience => "the ID token's aud does not contain the client id".to_owned(),
-        ErrorKind::MissingRequiredClaim(claim) => format!("the ID token has no {} claim", sanitize(claim, 20)),
+        ErrorKind::InvalidAudience => {
+            "the ID token's aud does not contain the client id".to_owned()
+        }
+        ErrorKind::MissingRequiredClaim(claim) => {
+            format!("the ID token has no {} claim", sanitize(claim, 20))
+        }
         ErrorKind::InvalidAlgorithm => "the ID token's algorithm does not fit the key".to_owned(),
         _ => "the ID token is malformed".to_owned(),
     };

@@ -77,7 +77,10 @@ impl ClientCredentials {
         let id: String = url::form_urlencoded::byte_serialize(self.id.as_bytes()).collect();
         let secret: String =
             url::form_urlencoded::byte_serialize(self.secret.expose_secret().as_bytes()).collect();
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
     }
 }
 
@@ -106,7 +109,10 @@ pub(crate) fn token_post(
         }
         AuthMethod::Post => {
             params.push(("client_id".into(), client.id.clone()));
-            params.push(("client_secret".into(), client.secret.expose_secret().to_owned()));
+            params.push((
+                "client_secret".into(),
+                client.secret.expose_secret().to_owned(),
+            ));
         }
         AuthMethod::Jwt(alg) => {
             params.push(("client_id".into(), client.id.clone()));
@@ -114,7 +120,10 @@ pub(crate) fn token_post(
                 "client_assertion_type".into(),
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
             ));
-            params.push(("client_assertion".into(), client_secret_jwt(client, endpoint, alg)?));
+            params.push((
+                "client_assertion".into(),
+                client_secret_jwt(client, endpoint, alg)?,
+            ));
         }
     }
     Ok(request.form(&params))
@@ -126,7 +135,8 @@ fn client_secret_jwt(
     alg: jsonwebtoken::Algorithm,
 ) -> Result<String, ProviderError> {
     let mut jti = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut jti).map_err(|_| ProviderError::Config("no randomness available".into()))?;
+    aws_lc_rs::rand::fill(&mut jti)
+        .map_err(|_| ProviderError::Config("no randomness available".into()))?;
     let now = jsonwebtoken::get_current_timestamp();
     let claims = serde_json::json!({
         "iss": client.id,
@@ -165,7 +175,11 @@ pub(crate) async fn token_call(
         }
     }
     if !answer.status.is_success() {
-        tracing::warn!(status = answer.status.as_u16(), endpoint = what, "token endpoint failed");
+        tracing::warn!(
+            status = answer.status.as_u16(),
+            endpoint = what,
+            "token endpoint failed"
+        );
         return Err(ProviderError::InvalidResponse(format!(
             "{what} answered HTTP {}",
             answer.status.as_u16()
@@ -173,7 +187,9 @@ pub(crate) async fn token_call(
     }
     match map {
         Some(map) => TokenResponse::from_map(&map, what),
-        None => Err(ProviderError::InvalidResponse(format!("{what} answered with a body that cannot be parsed"))),
+        None => Err(ProviderError::InvalidResponse(format!(
+            "{what} answered with a body that cannot be parsed"
+        ))),
     }
 }
 
@@ -197,7 +213,11 @@ fn parse_token_body(answer: &Answer, format: ResponseFormat) -> Option<Map<Strin
     match format {
         ResponseFormat::Json => json().or_else(query),
         ResponseFormat::QueryString => {
-            if answer.is_json() { json().or_else(query) } else { query().or_else(json) }
+            if answer.is_json() {
+                json().or_else(query)
+            } else {
+                query().or_else(json)
+            }
         }
     }
 }
@@ -205,13 +225,20 @@ fn parse_token_body(answer: &Answer, format: ResponseFormat) -> Option<Map<Strin
 /// An OAuth error inside a (token, revocation) answer, if there is one.
 pub(crate) fn error_in(map: &Map<String, Value>) -> Option<ProviderError> {
     match map.get("error")? {
-        Value::String(error) if !error.is_empty() => {
-            Some(oauth_error(error, map.get("error_description").and_then(Value::as_str)))
-        }
+        Value::String(error) if !error.is_empty() => Some(oauth_error(
+            error,
+            map.get("error_description").and_then(Value::as_str),
+        )),
         // Facebook: {"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}.
         Value::Object(fb) => {
-            let message = fb.get("message").and_then(Value::as_str).map(|m| sanitize(m, 300));
-            let kind = fb.get("type").and_then(Value::as_str).unwrap_or("facebook_error");
+            let message = fb
+                .get("message")
+                .and_then(Value::as_str)
+                .map(|m| sanitize(m, 300));
+            let kind = fb
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("facebook_error");
             let code = fb.get("code").and_then(Value::as_i64);
             let about_code = message.as_deref().is_some_and(|m| {
                 let m = m.to_ascii_lowercase();
@@ -220,9 +247,14 @@ pub(crate) fn error_in(map: &Map<String, Value>) -> Option<ProviderError> {
             // 190: the access token is invalid or expired; 100 about the code: the code was
             // used already, has expired or is malformed.
             if code == Some(190) || (code == Some(100) && about_code) {
-                Some(ProviderError::InvalidGrant(message.unwrap_or_else(|| sanitize(kind, 80))))
+                Some(ProviderError::InvalidGrant(
+                    message.unwrap_or_else(|| sanitize(kind, 80)),
+                ))
             } else {
-                Some(ProviderError::OAuth { error: sanitize(kind, 80), description: message })
+                Some(ProviderError::OAuth {
+                    error: sanitize(kind, 80),
+                    description: message,
+                })
             }
         }
         _ => None,
@@ -249,5 +281,8 @@ pub(crate) async fn revocation_call(
             return Err(err);
         }
     }
-    Err(ProviderError::InvalidResponse(format!("{what} answered HTTP {}", answer.status.as_u16())))
+    Err(ProviderError::InvalidResponse(format!(
+        "{what} answered HTTP {}",
+        answer.status.as_u16()
+    )))
 }

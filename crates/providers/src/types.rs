@@ -29,11 +29,16 @@ pub struct TokenResponse {
 impl TokenResponse {
     /// Reads a token answer already decoded into a JSON object (or a query string turned into
     /// one). Requires a non-empty string `access_token`.
-    pub(crate) fn from_map(map: &Map<String, Value>, what: &'static str) -> Result<Self, ProviderError> {
+    pub(crate) fn from_map(
+        map: &Map<String, Value>,
+        what: &'static str,
+    ) -> Result<Self, ProviderError> {
         let access_token = match map.get("access_token") {
             Some(Value::String(s)) if !s.is_empty() => SecretString::from(s.clone()),
             _ => {
-                return Err(ProviderError::InvalidResponse(format!("{what} answered without an access_token")));
+                return Err(ProviderError::InvalidResponse(format!(
+                    "{what} answered without an access_token"
+                )));
             }
         };
         Ok(TokenResponse {
@@ -44,11 +49,18 @@ impl TokenResponse {
             scope: match map.get("scope") {
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(Value::Array(items)) => Some(
-                    items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 ),
                 _ => None,
             },
-            token_type: map.get("token_type").and_then(Value::as_str).map(str::to_owned),
+            token_type: map
+                .get("token_type")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 }
@@ -69,7 +81,9 @@ pub(crate) fn seconds(value: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(from_f64)),
         Value::String(s) => {
             let s = s.trim();
-            s.parse::<i64>().ok().or_else(|| s.parse::<f64>().ok().and_then(from_f64))
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(from_f64))
         }
         _ => None,
     }

@@ -83,13 +83,15 @@ async fn mount_long_lived(server: &MockServer, answer: ResponseTemplate) {
 }
 
 fn short_answer() -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .set_body_json(json!({ "access_token": SHORT_TOKEN, "token_type": "bearer", "expires_in": 5183944 }))
+    ResponseTemplate::new(200).set_body_json(
+        json!({ "access_token": SHORT_TOKEN, "token_type": "bearer", "expires_in": 5183944 }),
+    )
 }
 
 fn long_answer() -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .set_body_json(json!({ "access_token": ACCESS_TOKEN, "token_type": "bearer", "expires_in": 5183999 }))
+    ResponseTemplate::new(200).set_body_json(
+        json!({ "access_token": ACCESS_TOKEN, "token_type": "bearer", "expires_in": 5183999 }),
+    )
 }
 
 fn assert_short_token_clean(what: &str, text: &str) {
@@ -125,7 +127,11 @@ async fn authorization_url() {
         &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
     )
     .expect("config");
-    let url = expect_ok(providers().authorization_url(&default, &auth_request()).await);
+    let url = expect_ok(
+        providers()
+            .authorization_url(&default, &auth_request())
+            .await,
+    );
     assert_eq!(
         url.as_str().split('?').next(),
         Some("https://www.facebook.com/v23.0/dialog/oauth")
@@ -160,7 +166,10 @@ async fn exchange_returns_the_long_lived_token_and_the_profile() {
         .and(path(ME_PATH))
         .and(query_param("fields", "id,name,email,picture"))
         .and(query_param("appsecret_proof", proof(ACCESS_TOKEN).as_str()))
-        .and(header_is("authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+        .and(header_is(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(me()))
         .expect(1)
         .mount(&server)
@@ -212,7 +221,11 @@ async fn used_or_expired_codes_are_invalid_grants() {
         let server = MockServer::start().await;
         mount_code_exchange(&server, facebook_error(message, "OAuthException", 100)).await;
         mount_long_lived(&server, long_answer()).await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert_eq!(e, ProviderError::InvalidGrant(message.into()));
         assert!(requests_to(&server, ME_PATH).await.is_empty());
     }
@@ -230,7 +243,11 @@ async fn other_graph_errors_are_oauth_errors() {
     ] {
         let server = MockServer::start().await;
         mount_code_exchange(&server, facebook_error(message, "OAuthException", code)).await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert_eq!(
             e,
             ProviderError::OAuth {
@@ -254,7 +271,11 @@ async fn long_lived_exchange_errors() {
         ),
     )
     .await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert!(matches!(e, ProviderError::InvalidGrant(_)), "{e:?}");
     assert_short_token_clean("error", &format!("{e} {e:?}"));
 }
@@ -315,7 +336,11 @@ async fn refresh_and_revoke_are_not_supported() {
         ProviderError::NotSupported(_)
     ));
     assert!(
-        server.received_requests().await.expect("recording").is_empty(),
+        server
+            .received_requests()
+            .await
+            .expect("recording")
+            .is_empty(),
         "nothing was sent"
     );
 }
@@ -331,7 +356,11 @@ async fn token_endpoint_unavailable() {
             })),
         )
         .await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert_eq!(e, ProviderError::Unavailable { status });
     }
 }
@@ -365,7 +394,11 @@ async fn slow_long_lived_exchange_times_out() {
 async fn redirect_on_the_token_endpoint_is_not_followed() {
     let server = MockServer::start().await;
     mount_redirect(&server, "GET", TOKEN_PATH).await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
     assert!(requests_to(&server, REDIRECT_TARGET).await.is_empty());
 }
@@ -380,7 +413,11 @@ async fn garbage_token_answers_are_invalid_responses() {
     ] {
         let server = MockServer::start().await;
         mount_code_exchange(&server, answer).await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
     }
 }

@@ -59,7 +59,10 @@ async fn mount_token(server: &MockServer, body: Value) {
 async fn mount_user(server: &MockServer, user: Value) {
     Mock::given(method("GET"))
         .and(path("/user"))
-        .and(header_is("authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+        .and(header_is(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(user))
         .mount(server)
         .await;
@@ -68,7 +71,10 @@ async fn mount_user(server: &MockServer, user: Value) {
 async fn mount_emails(server: &MockServer, emails: Value) {
     Mock::given(method("GET"))
         .and(path("/user/emails"))
-        .and(header_is("authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+        .and(header_is(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(emails))
         .mount(server)
         .await;
@@ -167,7 +173,10 @@ async fn exchange_oauth_app_with_private_email() {
         Some("https://avatars.githubusercontent.com/u/583231?v=4")
     );
     assert_eq!(profile.details["userInfo"]["login"], "octocat");
-    assert_eq!(profile.details["userEmails"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        profile.details["userEmails"].as_array().map(Vec::len),
+        Some(3)
+    );
 
     let token_requests = requests_to(&server, TOKEN_PATH).await;
     assert_eq!(token_requests.len(), 1);
@@ -182,7 +191,10 @@ async fn exchange_oauth_app_with_private_email() {
         Some("application/x-www-form-urlencoded")
     );
     let user_requests = requests_to(&server, "/user").await;
-    assert_eq!(header(&user_requests[0], "accept"), Some("application/vnd.github+json"));
+    assert_eq!(
+        header(&user_requests[0], "accept"),
+        Some("application/vnd.github+json")
+    );
     assert_eq!(header(&user_requests[0], "user-agent"), Some("Strongroom"));
 
     assert_debug_clean("TokenResponse", &tokens);
@@ -190,7 +202,10 @@ async fn exchange_oauth_app_with_private_email() {
     assert_debug_clean("Callback", &callback(None));
     assert_debug_clean("SocialConnector", &c);
     assert_debug_clean("Providers", &providers());
-    assert_clean("profile JSON", &serde_json::to_string(&profile).expect("serializable"));
+    assert_clean(
+        "profile JSON",
+        &serde_json::to_string(&profile).expect("serializable"),
+    );
 }
 
 #[tokio::test]
@@ -206,7 +221,11 @@ async fn public_email_takes_its_verification_from_the_email_list() {
         ]),
     )
     .await;
-    let (_, profile) = expect_ok(providers().exchange(&connector(&server), &callback(None)).await);
+    let (_, profile) = expect_ok(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert_eq!(profile.email.as_deref(), Some("public@octo.example"));
     assert_eq!(
         profile.email_verified,
@@ -229,9 +248,16 @@ async fn without_the_email_scope_the_email_list_is_not_requested() {
         .expect(0)
         .mount(&server)
         .await;
-    let (_, profile) = expect_ok(providers().exchange(&connector(&server), &callback(None)).await);
+    let (_, profile) = expect_ok(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert_eq!(profile.email.as_deref(), Some("public@octo.example"));
-    assert_eq!(profile.email_verified, None, "nothing says whether it is verified");
+    assert_eq!(
+        profile.email_verified, None,
+        "nothing says whether it is verified"
+    );
     assert_eq!(profile.details["userEmails"], json!([]));
 }
 
@@ -262,7 +288,11 @@ async fn github_app_with_expiring_tokens_and_no_email_permission() {
         .expect(1)
         .mount(&server)
         .await;
-    let (tokens, profile) = expect_ok(providers().exchange(&connector(&server), &callback(None)).await);
+    let (tokens, profile) = expect_ok(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert_eq!(
         tokens.refresh_token.as_ref().map(|t| t.expose_secret()),
         Some(REFRESH_TOKEN)
@@ -290,7 +320,11 @@ async fn refresh_sends_the_refresh_token_and_client_credentials() {
         .expect(1)
         .mount(&server)
         .await;
-    let tokens = expect_ok(providers().refresh(&connector(&server), &secret(REFRESH_TOKEN)).await);
+    let tokens = expect_ok(
+        providers()
+            .refresh(&connector(&server), &secret(REFRESH_TOKEN))
+            .await,
+    );
     assert_eq!(tokens.access_token.expose_secret(), ACCESS_TOKEN_2);
     assert_eq!(
         tokens.refresh_token.as_ref().map(|t| t.expose_secret()),
@@ -322,7 +356,11 @@ async fn bad_verification_code_in_http_200_is_invalid_grant() {
         .expect(0)
         .mount(&server)
         .await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert_eq!(
         e,
         ProviderError::InvalidGrant("The code passed is incorrect or expired.".into())
@@ -342,7 +380,11 @@ async fn bad_refresh_token_in_http_200_is_invalid_grant() {
         }),
     )
     .await;
-    let e = expect_err(providers().refresh(&connector(&server), &secret(REFRESH_TOKEN)).await);
+    let e = expect_err(
+        providers()
+            .refresh(&connector(&server), &secret(REFRESH_TOKEN))
+            .await,
+    );
     assert_eq!(
         e,
         ProviderError::InvalidGrant("The refresh token passed is incorrect or expired.".into())
@@ -360,7 +402,10 @@ async fn other_errors_in_http_200_are_oauth_errors() {
             "redirect_uri_mismatch",
             "The redirect_uri MUST match the registered callback URL for this application.",
         ),
-        ("unverified_user_email", "The user must have a verified primary email."),
+        (
+            "unverified_user_email",
+            "The user must have a verified primary email.",
+        ),
     ] {
         let server = MockServer::start().await;
         mount_token(
@@ -368,7 +413,11 @@ async fn other_errors_in_http_200_are_oauth_errors() {
             json!({ "error": error, "error_description": description, "error_uri": "https://docs.github.com/..." }),
         )
         .await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert_eq!(
             e,
             ProviderError::OAuth {
@@ -435,7 +484,11 @@ async fn user_without_id_is_an_invalid_response() {
     mount_token(&server, oauth_app_token()).await;
     mount_user(&server, json!({ "login": "ghost", "email": null })).await;
     mount_emails(&server, json!([])).await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
 }
 
@@ -466,7 +519,11 @@ async fn slow_token_endpoint_times_out() {
 async fn redirect_on_the_token_endpoint_is_not_followed() {
     let server = MockServer::start().await;
     mount_redirect(&server, "POST", TOKEN_PATH).await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert!(
         matches!(&e, ProviderError::InvalidResponse(t) if t.contains("redirect")),
         "{e:?}"
@@ -481,7 +538,8 @@ async fn garbage_token_answers_are_invalid_responses() {
         ResponseTemplate::new(200).set_body_string("not json at all"),
         ResponseTemplate::new(200).set_body_raw("{\"access_token\": ", "application/json"),
         ResponseTemplate::new(200).set_body_json(json!({ "token_type": "bearer", "scope": "" })),
-        ResponseTemplate::new(200).set_body_json(json!({ "access_token": "", "token_type": "bearer" })),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "access_token": "", "token_type": "bearer" })),
         ResponseTemplate::new(200).set_body_json(json!(["access_token"])),
         ResponseTemplate::new(200),
         ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })),
@@ -493,7 +551,11 @@ async fn garbage_token_answers_are_invalid_responses() {
             .respond_with(answer)
             .mount(&server)
             .await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
     }
 }
@@ -521,7 +583,11 @@ async fn revoke_deletes_the_grant_with_basic_auth() {
         .expect(1)
         .mount(&server)
         .await;
-    expect_ok(providers().revoke(&connector(&server), &secret(ACCESS_TOKEN)).await);
+    expect_ok(
+        providers()
+            .revoke(&connector(&server), &secret(ACCESS_TOKEN))
+            .await,
+    );
     let request = &requests_to(&server, &format!("/applications/{CLIENT_ID}/grant")).await[0];
     assert_eq!(header(request, "x-github-api-version"), Some("2022-11-28"));
 }
@@ -539,7 +605,11 @@ async fn revoke_of_a_grant_already_gone_succeeds() {
         .expect(1)
         .mount(&server)
         .await;
-    expect_ok(providers().revoke(&connector(&server), &secret(ACCESS_TOKEN)).await);
+    expect_ok(
+        providers()
+            .revoke(&connector(&server), &secret(ACCESS_TOKEN))
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -571,7 +641,11 @@ async fn revoke_failures() {
         .respond_with(ResponseTemplate::new(204).set_delay(SLOW))
         .mount_as_scoped(&server)
         .await;
-    let e = expect_err(impatient_providers().revoke(&c, &secret(ACCESS_TOKEN)).await);
+    let e = expect_err(
+        impatient_providers()
+            .revoke(&c, &secret(ACCESS_TOKEN))
+            .await,
+    );
     assert_eq!(e, ProviderError::Timeout);
 }
 
@@ -603,7 +677,10 @@ async fn github_enterprise_api_under_a_path_prefix() {
         .expect(1)
         .mount(&server)
         .await;
-    let c = connector_with(&server, json!({ "apiBaseUrl": format!("{}/api/v3/", server.uri()) }));
+    let c = connector_with(
+        &server,
+        json!({ "apiBaseUrl": format!("{}/api/v3/", server.uri()) }),
+    );
     let (_, profile) = expect_ok(providers().exchange(&c, &callback(None)).await);
     assert_eq!(profile.email.as_deref(), Some("octo@ghe.example"));
     assert_eq!(profile.email_verified, Some(true));
@@ -652,7 +729,11 @@ async fn oversized_answer_is_an_invalid_response() {
         .respond_with(ResponseTemplate::new(200).set_body_raw(huge, "application/json"))
         .mount(&server)
         .await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert!(
         matches!(&e, ProviderError::InvalidResponse(t) if t.contains("too large")),
         "{e:?}"
@@ -668,7 +749,11 @@ async fn provider_error_texts_are_bounded_and_printable() {
         json!({ "error": "incorrect_client_credentials", "error_description": long }),
     )
     .await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     let ProviderError::OAuth {
         description: Some(description),
         ..
@@ -681,6 +766,9 @@ async fn provider_error_texts_are_bounded_and_printable() {
         "{} chars",
         description.chars().count()
     );
-    assert!(description.starts_with("line one line two "), "{description:?}");
+    assert!(
+        description.starts_with("line one line two "),
+        "{description:?}"
+    );
     assert!(!e.to_string().chars().any(char::is_control), "{e}");
 }

@@ -98,7 +98,10 @@ async fn mount_token(server: &MockServer, answer: Value) {
 async fn mount_userinfo(server: &MockServer, info: Value) {
     Mock::given(method("GET"))
         .and(path(USERINFO_PATH))
-        .and(header_is("authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+        .and(header_is(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(info))
         .mount(server)
         .await;
@@ -140,7 +143,10 @@ async fn authorization_url_defaults() {
 #[tokio::test]
 async fn authorization_url_options() {
     let server = MockServer::start().await;
-    let c = connector_with(&server, json!({ "offlineAccess": false, "scope": "openid email" }));
+    let c = connector_with(
+        &server,
+        json!({ "offlineAccess": false, "scope": "openid email" }),
+    );
     let mut req = auth_request();
     let q = query_map(&expect_ok(providers().authorization_url(&c, &req).await));
     assert_eq!(q["scope"], "openid email");
@@ -151,14 +157,21 @@ async fn authorization_url_options() {
     req.scope = Some("openid https://www.googleapis.com/auth/calendar.readonly");
     let q = query_map(&expect_ok(providers().authorization_url(&c, &req).await));
     assert_eq!(q["prompt"], "select_account consent");
-    assert_eq!(q["scope"], "openid https://www.googleapis.com/auth/calendar.readonly");
+    assert_eq!(
+        q["scope"],
+        "openid https://www.googleapis.com/auth/calendar.readonly"
+    );
 
     let default = SocialConnector::from_config(
         "google",
         &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
     )
     .expect("config");
-    let url = expect_ok(providers().authorization_url(&default, &auth_request()).await);
+    let url = expect_ok(
+        providers()
+            .authorization_url(&default, &auth_request())
+            .await,
+    );
     assert_eq!(
         url.as_str().split('?').next(),
         Some("https://accounts.google.com/o/oauth2/v2/auth")
@@ -168,7 +181,10 @@ async fn authorization_url_options() {
         "google",
         &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "prompts": ["always"] }),
     ));
-    assert!(matches!(&e, ProviderError::Config(t) if t.contains("prompts")), "{e:?}");
+    assert!(
+        matches!(&e, ProviderError::Config(t) if t.contains("prompts")),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -202,7 +218,12 @@ async fn exchange_at_first_consent() {
     );
     assert_eq!(tokens.expires_in, Some(3599));
     assert_eq!(tokens.token_type.as_deref(), Some("Bearer"));
-    assert!(tokens.scope.as_deref().is_some_and(|s| s.contains("openid")));
+    assert!(
+        tokens
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.contains("openid"))
+    );
 
     assert_eq!(profile.id, SUB);
     assert_eq!(profile.email.as_deref(), Some("jane.doe@gmail.example"));
@@ -220,7 +241,10 @@ async fn exchange_at_first_consent() {
     assert_eq!(form["code"], CODE);
     assert_eq!(form["redirect_uri"], REDIRECT_URI);
     assert_eq!(form["code_verifier"], VERIFIER);
-    assert!(!form.contains_key("client_secret"), "client_secret_basic by default");
+    assert!(
+        !form.contains_key("client_secret"),
+        "client_secret_basic by default"
+    );
 
     assert_debug_clean("TokenResponse", &tokens);
     assert_debug_clean("UserProfile", &profile);
@@ -236,7 +260,10 @@ async fn client_secret_post_when_configured() {
     let server = MockServer::start().await;
     mount_token(&server, first_consent_answer(&id_claims())).await;
     mount_userinfo(&server, userinfo()).await;
-    let c = connector_with(&server, json!({ "tokenEndpointAuthMethod": "client_secret_post" }));
+    let c = connector_with(
+        &server,
+        json!({ "tokenEndpointAuthMethod": "client_secret_post" }),
+    );
     expect_ok(providers().exchange(&c, &callback(None)).await);
     let request = &requests_to(&server, TOKEN_PATH).await[0];
     assert_eq!(header(request, "authorization"), None);
@@ -253,7 +280,11 @@ async fn short_issuer_spelling_and_audience_lists_are_accepted() {
     claims["aud"] = json!(["another-client", CLIENT_ID]);
     mount_token(&server, first_consent_answer(&claims)).await;
     mount_userinfo(&server, userinfo()).await;
-    let (_, profile) = expect_ok(providers().exchange(&connector(&server), &callback(None)).await);
+    let (_, profile) = expect_ok(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert_eq!(profile.id, SUB);
 }
 
@@ -264,14 +295,20 @@ async fn id_token_checks() {
             "wrong audience",
             Box::new(|c| c["aud"] = json!("someone-elses-client.apps.googleusercontent.com")),
         ),
-        ("audience list without us", Box::new(|c| c["aud"] = json!(["a", "b"]))),
+        (
+            "audience list without us",
+            Box::new(|c| c["aud"] = json!(["a", "b"])),
+        ),
         (
             "missing audience",
             Box::new(|c| {
                 c.as_object_mut().expect("object").remove("aud");
             }),
         ),
-        ("wrong issuer", Box::new(|c| c["iss"] = json!("https://evil.example"))),
+        (
+            "wrong issuer",
+            Box::new(|c| c["iss"] = json!("https://evil.example")),
+        ),
         (
             "missing issuer",
             Box::new(|c| {
@@ -301,20 +338,32 @@ async fn id_token_checks() {
             .named(case)
             .mount(&server)
             .await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert!(matches!(e, ProviderError::IdToken(_)), "{case}: {e:?}");
     }
 }
 
 #[tokio::test]
 async fn malformed_id_token_is_rejected() {
-    for bad in ["not-a-jwt", "a.!!!.c", "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln"] {
+    for bad in [
+        "not-a-jwt",
+        "a.!!!.c",
+        "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln",
+    ] {
         let server = MockServer::start().await;
         let mut answer = first_consent_answer(&id_claims());
         answer["id_token"] = json!(bad);
         mount_token(&server, answer).await;
         mount_userinfo(&server, userinfo()).await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert!(matches!(e, ProviderError::IdToken(_)), "{bad}: {e:?}");
     }
 }
@@ -326,7 +375,11 @@ async fn userinfo_sub_must_match_the_id_token() {
     let mut info = userinfo();
     info["sub"] = json!("999999999999999999999");
     mount_userinfo(&server, info).await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert!(matches!(e, ProviderError::IdToken(_)), "{e:?}");
 }
 
@@ -340,7 +393,10 @@ async fn callback_iss_mismatch_is_rejected_before_the_code_is_sent() {
         .await;
     let e = expect_err(
         providers()
-            .exchange(&connector(&server), &callback(Some("https://attacker.example")))
+            .exchange(
+                &connector(&server),
+                &callback(Some("https://attacker.example")),
+            )
             .await,
     );
     assert!(
@@ -365,9 +421,16 @@ async fn refresh_answer_without_refresh_token() {
         .expect(1)
         .mount(&server)
         .await;
-    let tokens = expect_ok(providers().refresh(&connector(&server), &secret(REFRESH_TOKEN)).await);
+    let tokens = expect_ok(
+        providers()
+            .refresh(&connector(&server), &secret(REFRESH_TOKEN))
+            .await,
+    );
     assert_eq!(tokens.access_token.expose_secret(), ACCESS_TOKEN_2);
-    assert!(tokens.refresh_token.is_none(), "Google sends no new refresh token");
+    assert!(
+        tokens.refresh_token.is_none(),
+        "Google sends no new refresh token"
+    );
     assert_eq!(tokens.expires_in, Some(3599));
     let form = form_of(&requests_to(&server, TOKEN_PATH).await[0]);
     assert_eq!(form["grant_type"], "refresh_token");
@@ -409,7 +472,11 @@ async fn invalid_grant_is_http_400() {
 #[tokio::test]
 async fn other_token_errors_are_oauth_errors() {
     for (status, error, description) in [
-        (401, "invalid_client", Some("The OAuth client was not found.")),
+        (
+            401,
+            "invalid_client",
+            Some("The OAuth client was not found."),
+        ),
         (400, "redirect_uri_mismatch", Some("Bad Request")),
         (400, "unsupported_grant_type", None),
     ] {
@@ -423,7 +490,11 @@ async fn other_token_errors_are_oauth_errors() {
             .respond_with(ResponseTemplate::new(status).set_body_json(body))
             .mount(&server)
             .await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert_eq!(
             e,
             ProviderError::OAuth {
@@ -440,7 +511,9 @@ async fn token_endpoint_unavailable() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(TOKEN_PATH))
-            .respond_with(ResponseTemplate::new(status).set_body_json(json!({ "error": "internal_failure" })))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_json(json!({ "error": "internal_failure" })),
+            )
             .expect(2)
             .mount(&server)
             .await;
@@ -493,7 +566,9 @@ async fn userinfo_failures() {
     ));
     drop(guard);
     let _guard = Mock::given(path(USERINFO_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "email": "jane.doe@gmail.example" })))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "email": "jane.doe@gmail.example" })),
+        )
         .mount_as_scoped(&server)
         .await;
     assert!(matches!(
@@ -520,7 +595,11 @@ async fn slow_token_endpoint_times_out() {
         ProviderError::Timeout
     );
     assert_eq!(
-        expect_err(impatient_providers().refresh(&c, &secret(REFRESH_TOKEN)).await),
+        expect_err(
+            impatient_providers()
+                .refresh(&c, &secret(REFRESH_TOKEN))
+                .await
+        ),
         ProviderError::Timeout
     );
 }
@@ -529,7 +608,11 @@ async fn slow_token_endpoint_times_out() {
 async fn redirect_on_the_token_endpoint_is_not_followed() {
     let server = MockServer::start().await;
     mount_redirect(&server, "POST", TOKEN_PATH).await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
     assert!(requests_to(&server, REDIRECT_TARGET).await.is_empty());
 }
@@ -538,9 +621,13 @@ async fn redirect_on_the_token_endpoint_is_not_followed() {
 async fn garbage_token_answers_are_invalid_responses() {
     for answer in [
         html_page(),
-        ResponseTemplate::new(400).set_body_raw("<html><body>400. That's an error.</body></html>", "text/html"),
+        ResponseTemplate::new(400).set_body_raw(
+            "<html><body>400. That's an error.</body></html>",
+            "text/html",
+        ),
         ResponseTemplate::new(200).set_body_raw("{\"access_token\": \"x\"", "application/json"),
-        ResponseTemplate::new(200).set_body_json(json!({ "token_type": "Bearer", "expires_in": 3599 })),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "token_type": "Bearer", "expires_in": 3599 })),
     ] {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
@@ -548,7 +635,11 @@ async fn garbage_token_answers_are_invalid_responses() {
             .respond_with(answer)
             .mount(&server)
             .await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
     }
 }
@@ -562,7 +653,11 @@ async fn revoke_posts_the_token() {
         .expect(1)
         .mount(&server)
         .await;
-    expect_ok(providers().revoke(&connector(&server), &secret(REFRESH_TOKEN)).await);
+    expect_ok(
+        providers()
+            .revoke(&connector(&server), &secret(REFRESH_TOKEN))
+            .await,
+    );
     let request = &requests_to(&server, REVOKE_PATH).await[0];
     assert_eq!(form_of(request)["token"], REFRESH_TOKEN);
     assert_eq!(
@@ -583,7 +678,11 @@ async fn revoke_of_an_already_revoked_token_succeeds() {
         .expect(1)
         .mount(&server)
         .await;
-    expect_ok(providers().revoke(&connector(&server), &secret(ACCESS_TOKEN)).await);
+    expect_ok(
+        providers()
+            .revoke(&connector(&server), &secret(ACCESS_TOKEN))
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -600,7 +699,9 @@ async fn revoke_failures() {
     );
     drop(guard);
     let guard = Mock::given(path(REVOKE_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": "invalid_request" })))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({ "error": "invalid_request" })),
+        )
         .mount_as_scoped(&server)
         .await;
     let e = expect_err(providers().revoke(&c, &secret(ACCESS_TOKEN)).await);

@@ -50,7 +50,10 @@ async fn github_calls() {
         .mount_as_scoped(&server)
         .await;
     Mock::given(path("/user"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": 1, "login": "octocat", "email": null })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "id": 1, "login": "octocat", "email": null })),
+        )
         .mount(&server)
         .await;
     Mock::given(path("/user/emails"))
@@ -80,10 +83,9 @@ async fn facebook_calls() {
     let c = SocialConnector::from_config("facebook", &config).expect("config");
     Mock::given(path("/oauth/access_token"))
         .and(query_param("code", CODE))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "access_token": ACCESS_TOKEN, "token_type": "bearer", "expires_in": 5183944 })),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({ "access_token": ACCESS_TOKEN, "token_type": "bearer", "expires_in": 5183944 }),
+        ))
         .mount(&server)
         .await;
     Mock::given(path("/oauth/access_token"))
@@ -119,7 +121,8 @@ async fn google_calls() {
     .expect("config");
     Mock::given(path("/token"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({ "access_token": ACCESS_TOKEN, "expires_in": 3599 })),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "access_token": ACCESS_TOKEN, "expires_in": 3599 })),
         )
         .mount(&server)
         .await;
@@ -151,7 +154,8 @@ async fn oauth2_calls() {
     .expect("config");
     Mock::given(path("/token"))
         .respond_with(
-            ResponseTemplate::new(401).set_body_raw("error=invalid_client", "application/x-www-form-urlencoded"),
+            ResponseTemplate::new(401)
+                .set_body_raw("error=invalid_client", "application/x-www-form-urlencoded"),
         )
         .mount(&server)
         .await;
@@ -175,7 +179,8 @@ async fn oidc_calls() {
         .respond_with(ResponseTemplate::new(200).set_body_json(jwks(&[&KEY_1])))
         .mount(&server)
         .await;
-    let claims = json!({ "iss": issuer, "aud": CLIENT_ID, "sub": "u1", "exp": now() + 300, "nonce": NONCE });
+    let claims =
+        json!({ "iss": issuer, "aud": CLIENT_ID, "sub": "u1", "exp": now() + 300, "nonce": NONCE });
     let first = Mock::given(path("/token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "access_token": ACCESS_TOKEN, "id_token": KEY_1.sign(&claims), "refresh_token": REFRESH_TOKEN,
@@ -234,7 +239,10 @@ async fn no_secret_reaches_the_logs() {
         "refetching the JWKS",
         "token endpoint returned an error",
     ] {
-        assert!(log.contains(expected), "no log line mentions {expected:?}:\n{log}");
+        assert!(
+            log.contains(expected),
+            "no log line mentions {expected:?}:\n{log}"
+        );
     }
     assert_clean("the logs", &log);
     assert!(!log.contains("at-from-the-redirect-target"));

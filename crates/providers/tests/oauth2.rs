@@ -58,7 +58,10 @@ async fn mount_token(server: &MockServer, answer: ResponseTemplate) {
 async fn mount_userinfo(server: &MockServer, info: Value) {
     Mock::given(method("GET"))
         .and(path(USERINFO_PATH))
-        .and(header_is("authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+        .and(header_is(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(info))
         .mount(server)
         .await;
@@ -99,7 +102,9 @@ async fn authorization_url() {
 
     let without_scope = connector(&server);
     let q = query_map(&expect_ok(
-        providers().authorization_url(&without_scope, &auth_request()).await,
+        providers()
+            .authorization_url(&without_scope, &auth_request())
+            .await,
     ));
     assert!(!q.contains_key("scope"), "no scope configured, none sent");
 }
@@ -121,13 +126,20 @@ async fn exchange_with_query_string_answer_and_client_secret_post() {
         tokens.refresh_token.as_ref().map(|t| t.expose_secret()),
         Some(REFRESH_TOKEN)
     );
-    assert_eq!(tokens.expires_in, Some(3600), "a string in a query-string answer");
+    assert_eq!(
+        tokens.expires_in,
+        Some(3600),
+        "a string in a query-string answer"
+    );
     assert_eq!(tokens.token_type.as_deref(), Some("bearer"));
     assert_eq!(tokens.scope.as_deref(), Some("profile email"));
     assert_eq!(profile.id, "1234567");
     assert_eq!(profile.email.as_deref(), Some("user@oauth2.example"));
     assert_eq!(profile.name.as_deref(), Some("Olga Auth"));
-    assert_eq!(profile.avatar.as_deref(), Some("https://cdn.example/olga.png"));
+    assert_eq!(
+        profile.avatar.as_deref(),
+        Some("https://cdn.example/olga.png")
+    );
     assert_eq!(profile.email_verified, None);
 
     let request = &requests_to(&server, TOKEN_PATH).await[0];
@@ -154,12 +166,17 @@ async fn query_string_answer_with_a_text_content_type() {
     let server = MockServer::start().await;
     mount_token(
         &server,
-        ResponseTemplate::new(200)
-            .set_body_string(format!("access_token={ACCESS_TOKEN}&token_type=bearer&expires_in=3600")),
+        ResponseTemplate::new(200).set_body_string(format!(
+            "access_token={ACCESS_TOKEN}&token_type=bearer&expires_in=3600"
+        )),
     )
     .await;
     mount_userinfo(&server, flat_userinfo()).await;
-    let (tokens, _) = expect_ok(providers().exchange(&connector(&server), &callback(None)).await);
+    let (tokens, _) = expect_ok(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert_eq!(tokens.access_token.expose_secret(), ACCESS_TOKEN);
     assert_eq!(tokens.expires_in, Some(3600));
     assert!(tokens.refresh_token.is_none());
@@ -210,11 +227,15 @@ async fn json_answer_nested_profile_map_and_client_secret_basic() {
     assert_eq!(profile.id, "u-778");
     assert_eq!(profile.email.as_deref(), Some("nes@nested.example"));
     assert_eq!(profile.name.as_deref(), Some("Nes Ted"));
-    assert_eq!(profile.avatar.as_deref(), Some("https://cdn.example/nes.png"));
+    assert_eq!(
+        profile.avatar.as_deref(),
+        Some("https://cdn.example/nes.png")
+    );
     assert_eq!(profile.email_verified, Some(true));
 
     let request = &requests_to(&server, TOKEN_PATH).await[0];
-    let encoded_secret: String = url::form_urlencoded::byte_serialize(special_secret.as_bytes()).collect();
+    let encoded_secret: String =
+        url::form_urlencoded::byte_serialize(special_secret.as_bytes()).collect();
     assert_eq!(encoded_secret, "cs-PLANTED%3Awith%2Fspecial%2Bchars%26%3D");
     let expected = format!(
         "Basic {}",
@@ -236,7 +257,10 @@ async fn client_secret_jwt_assertion() {
     let server = MockServer::start().await;
     mount_token(&server, query_string_answer()).await;
     mount_userinfo(&server, flat_userinfo()).await;
-    let c = connector_with(&server, json!({ "tokenEndpointAuthMethod": "client_secret_jwt" }));
+    let c = connector_with(
+        &server,
+        json!({ "tokenEndpointAuthMethod": "client_secret_jwt" }),
+    );
     expect_ok(providers().exchange(&c, &callback(None)).await);
     let form = form_of(&requests_to(&server, TOKEN_PATH).await[0]);
     assert!(!form.contains_key("client_secret"));
@@ -267,7 +291,12 @@ async fn client_secret_jwt_assertion() {
     let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(parts[2])
         .expect("base64url");
-    aws_lc_rs::hmac::verify(&key, format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature).expect("valid HMAC");
+    aws_lc_rs::hmac::verify(
+        &key,
+        format!("{}.{}", parts[0], parts[1]).as_bytes(),
+        &signature,
+    )
+    .expect("valid HMAC");
 }
 
 #[tokio::test]
@@ -309,7 +338,11 @@ async fn token_errors() {
             .expect(0)
             .mount(&server)
             .await;
-        let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+        let e = expect_err(
+            providers()
+                .exchange(&connector(&server), &callback(None))
+                .await,
+        );
         assert_eq!(e, expected);
     }
 }
@@ -320,7 +353,10 @@ async fn token_endpoint_unavailable() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(TOKEN_PATH))
-            .respond_with(ResponseTemplate::new(status).set_body_raw("error=temporarily_unavailable", "text/plain"))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .set_body_raw("error=temporarily_unavailable", "text/plain"),
+            )
             .expect(2)
             .mount(&server)
             .await;
@@ -372,7 +408,11 @@ async fn slow_userinfo_times_out() {
 async fn redirect_on_the_token_endpoint_is_not_followed() {
     let server = MockServer::start().await;
     mount_redirect(&server, "POST", TOKEN_PATH).await;
-    let e = expect_err(providers().exchange(&connector(&server), &callback(None)).await);
+    let e = expect_err(
+        providers()
+            .exchange(&connector(&server), &callback(None))
+            .await,
+    );
     assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
     assert!(requests_to(&server, REDIRECT_TARGET).await.is_empty());
 }
@@ -382,13 +422,19 @@ async fn garbage_token_answers_are_invalid_responses() {
     for (answer, json_format) in [
         (html_page(), false),
         (html_page(), true),
-        (ResponseTemplate::new(200).set_body_string("foo=bar&baz=qux"), false),
+        (
+            ResponseTemplate::new(200).set_body_string("foo=bar&baz=qux"),
+            false,
+        ),
         (ResponseTemplate::new(200).set_body_string("   "), false),
         (
             ResponseTemplate::new(200).set_body_raw("{not json", "application/json"),
             true,
         ),
-        (ResponseTemplate::new(403).set_body_string("Forbidden"), false),
+        (
+            ResponseTemplate::new(403).set_body_string("Forbidden"),
+            false,
+        ),
     ] {
         let server = MockServer::start().await;
         mount_token(&server, answer).await;
@@ -430,7 +476,11 @@ async fn callback_iss_checked_when_an_issuer_is_configured() {
         .await;
     mount_userinfo(&server, flat_userinfo()).await;
     let c = connector_with(&server, json!({ "issuer": "https://as.acme.example" }));
-    let e = expect_err(providers().exchange(&c, &callback(Some("https://evil.example"))).await);
+    let e = expect_err(
+        providers()
+            .exchange(&c, &callback(Some("https://evil.example")))
+            .await,
+    );
     assert!(
         matches!(&e, ProviderError::InvalidResponse(t) if t.contains("iss")),
         "{e:?}"
@@ -455,7 +505,11 @@ async fn refresh() {
         .expect(1)
         .mount(&server)
         .await;
-    let tokens = expect_ok(providers().refresh(&connector(&server), &secret(REFRESH_TOKEN)).await);
+    let tokens = expect_ok(
+        providers()
+            .refresh(&connector(&server), &secret(REFRESH_TOKEN))
+            .await,
+    );
     assert_eq!(tokens.access_token.expose_secret(), ACCESS_TOKEN_2);
     assert_eq!(
         tokens.refresh_token.as_ref().map(|t| t.expose_secret()),

@@ -101,7 +101,10 @@ impl Op {
     async fn mount_userinfo(&self, info: Value) {
         Mock::given(method("GET"))
             .and(path(USERINFO_PATH))
-            .and(header_is("authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+            .and(header_is(
+                "authorization",
+                format!("Bearer {ACCESS_TOKEN}").as_str(),
+            ))
             .respond_with(ResponseTemplate::new(200).set_body_json(info))
             .named("userinfo")
             .mount(&self.server)
@@ -139,7 +142,8 @@ impl Op {
     }
 
     fn social_with(&self, extra: Value) -> SocialConnector {
-        let mut config = json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": self.issuer });
+        let mut config =
+            json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": self.issuer });
         for (k, v) in extra.as_object().expect("object") {
             config[k] = v.clone();
         }
@@ -194,7 +198,10 @@ async fn authorization_url_from_discovery() {
     let mut req = auth_request();
     req.login_hint = Some("janedoe@op.example");
     let url = expect_ok(providers.authorization_url(&c, &req).await);
-    assert_eq!(url.as_str().split('?').next(), Some(op.url(AUTHORIZE_PATH).as_str()));
+    assert_eq!(
+        url.as_str().split('?').next(),
+        Some(op.url(AUTHORIZE_PATH).as_str())
+    );
     let q = query_map(&url);
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["client_id"], CLIENT_ID);
@@ -210,14 +217,19 @@ async fn authorization_url_from_discovery() {
 
     req.scope = Some("email offline_access");
     let q = query_map(&expect_ok(providers.authorization_url(&c, &req).await));
-    assert_eq!(q["scope"], "openid email offline_access", "openid is always added");
+    assert_eq!(
+        q["scope"], "openid email offline_access",
+        "openid is always added"
+    );
 
     let c = op.social_with(json!({
         "scope": "profile",
         "authRequestOptionalConfig": { "prompt": "login", "uiLocales": "de" },
         "customConfig": { "resource": "https://api.example", "nonce": "attacker-nonce" },
     }));
-    let q = query_map(&expect_ok(providers.authorization_url(&c, &auth_request()).await));
+    let q = query_map(&expect_ok(
+        providers.authorization_url(&c, &auth_request()).await,
+    ));
     assert_eq!(q["scope"], "openid profile");
     assert_eq!(q["prompt"], "login");
     assert_eq!(q["ui_locales"], "de");
@@ -259,7 +271,10 @@ async fn exchange_happy_path() {
     assert_eq!(profile.email.as_deref(), Some("janedoe@op.example"));
     assert_eq!(profile.email_verified, Some(true));
     assert_eq!(profile.name.as_deref(), Some("Jane Doe"), "from userinfo");
-    assert_eq!(profile.avatar.as_deref(), Some("https://op.example/janedoe.jpg"));
+    assert_eq!(
+        profile.avatar.as_deref(),
+        Some("https://op.example/janedoe.jpg")
+    );
     assert_eq!(profile.details["iss"], op.issuer.as_str());
     assert_eq!(profile.details["auth_time"], op.claims()["auth_time"]);
     assert!(profile.details.get("nonce").is_none());
@@ -271,20 +286,28 @@ async fn exchange_happy_path() {
     assert_eq!(form["code"], CODE);
     assert_eq!(form["redirect_uri"], REDIRECT_URI);
     assert_eq!(form["code_verifier"], VERIFIER);
-    assert!(!form.contains_key("client_secret"), "client_secret_basic by default");
+    assert!(
+        !form.contains_key("client_secret"),
+        "client_secret_basic by default"
+    );
 
     assert_debug_clean("TokenResponse", &tokens);
     assert!(!format!("{tokens:?}").contains(&id_token));
     assert_debug_clean("UserProfile", &profile);
     assert_debug_clean("OIDC connector", &c);
-    assert_clean("profile JSON", &serde_json::to_string(&profile).expect("serializable"));
+    assert_clean(
+        "profile JSON",
+        &serde_json::to_string(&profile).expect("serializable"),
+    );
 }
 
 #[tokio::test]
 async fn sso_happy_path_without_userinfo() {
     let op = Op::start().await;
     let mut doc = op.discovery_doc();
-    doc.as_object_mut().expect("object").remove("userinfo_endpoint");
+    doc.as_object_mut()
+        .expect("object")
+        .remove("userinfo_endpoint");
     op.mount_discovery(doc).await;
     op.mount_jwks(jwks(&[&KEY_2, &KEY_1])).await;
     let mut claims = op.claims();
@@ -383,7 +406,13 @@ fn bad_id_token(op: &Op, case: &str) -> String {
         "missing sub" => remove(&mut c, "sub"),
         "empty sub" => c["sub"] = json!(""),
         "alg none" => return unsigned(&json!({ "alg": "none", "typ": "JWT" }), &c, ""),
-        "alg NONE with a signature" => return unsigned(&json!({ "alg": "NONE", "kid": "key-1" }), &c, "c2lnbmF0dXJl"),
+        "alg NONE with a signature" => {
+            return unsigned(
+                &json!({ "alg": "NONE", "kid": "key-1" }),
+                &c,
+                "c2lnbmF0dXJl",
+            );
+        }
         "HS256 keyed with the client secret" => {
             return hs256(
                 CLIENT_SECRET.as_bytes(),
@@ -538,7 +567,9 @@ async fn unknown_kid_after_a_key_rotation_refetches_the_jwks_once() {
 
     let token = Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_1.sign(&op.claims()))))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_1.sign(&op.claims()))),
+        )
         .mount_as_scoped(&op.server)
         .await;
     expect_ok(providers.exchange(&c, &callback(None)).await);
@@ -548,12 +579,18 @@ async fn unknown_kid_after_a_key_rotation_refetches_the_jwks_once() {
 
     let token = Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_2.sign(&op.claims()))))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_2.sign(&op.claims()))),
+        )
         .mount_as_scoped(&op.server)
         .await;
     let (_, profile) = expect_ok(providers.exchange(&c, &callback(None)).await);
     assert_eq!(profile.id, SUB);
-    assert_eq!(op.count(JWKS_PATH).await, 2, "exactly one refetch for the new kid");
+    assert_eq!(
+        op.count(JWKS_PATH).await,
+        2,
+        "exactly one refetch for the new kid"
+    );
     expect_ok(providers.exchange(&c, &callback(None)).await);
     assert_eq!(op.count(JWKS_PATH).await, 2, "the refetched set is cached");
     drop(token);
@@ -561,9 +598,9 @@ async fn unknown_kid_after_a_key_rotation_refetches_the_jwks_once() {
     // Another unknown kid within the minute: no further fetch (no JWKS hammering).
     let _token = Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            op.token_answer(&KEY_2.sign_with_header(&json!({ "alg": "RS256", "kid": "key-3" }), &op.claims())),
-        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(op.token_answer(
+            &KEY_2.sign_with_header(&json!({ "alg": "RS256", "kid": "key-3" }), &op.claims()),
+        )))
         .mount_as_scoped(&op.server)
         .await;
     let e = expect_err(providers.exchange(&c, &callback(None)).await);
@@ -594,11 +631,16 @@ async fn unknown_kid_refetches_exactly_once_then_fails() {
     drop(token);
     let _token = Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_2.sign(&op.claims()))))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_2.sign(&op.claims()))),
+        )
         .mount_as_scoped(&op.server)
         .await;
     let e = expect_err(providers.exchange(&c, &callback(None)).await);
-    assert!(matches!(&e, ProviderError::IdToken(t) if t.contains("kid")), "{e:?}");
+    assert!(
+        matches!(&e, ProviderError::IdToken(t) if t.contains("kid")),
+        "{e:?}"
+    );
     assert_eq!(op.count(JWKS_PATH).await, 2);
 }
 
@@ -619,7 +661,11 @@ async fn callback_iss_mismatch_is_rejected_before_the_token_endpoint() {
             matches!(&e, ProviderError::InvalidResponse(t) if t.contains("RFC 9207")),
             "{iss}: {e:?}"
         );
-        let e = expect_err(providers.sso_exchange(&op.sso(), &callback(Some(iss))).await);
+        let e = expect_err(
+            providers
+                .sso_exchange(&op.sso(), &callback(Some(iss)))
+                .await,
+        );
         assert!(
             matches!(&e, ProviderError::InvalidResponse(t) if t.contains("RFC 9207")),
             "{iss}: {e:?}"
@@ -655,8 +701,16 @@ async fn missing_callback_iss_is_rejected_when_discovery_promises_it() {
     );
     assert_eq!(op.count(TOKEN_PATH).await, 0);
 
-    expect_ok(providers.exchange(&op.social(), &callback(Some(&op.issuer))).await);
-    expect_ok(providers.sso_exchange(&op.sso(), &callback(Some(&op.issuer))).await);
+    expect_ok(
+        providers
+            .exchange(&op.social(), &callback(Some(&op.issuer)))
+            .await,
+    );
+    expect_ok(
+        providers
+            .sso_exchange(&op.sso(), &callback(Some(&op.issuer)))
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -677,17 +731,29 @@ async fn discovery_issuer_must_equal_the_configured_issuer() {
             .mount(&op.server)
             .await;
         let providers = providers();
-        let e = expect_err(providers.authorization_url(&op.social(), &auth_request()).await);
+        let e = expect_err(
+            providers
+                .authorization_url(&op.social(), &auth_request())
+                .await,
+        );
         assert!(
             matches!(&e, ProviderError::InvalidResponse(t) if t.contains("issuer")),
             "{e:?}"
         );
-        let e = expect_err(providers.exchange(&op.social(), &callback(Some(&op.issuer))).await);
+        let e = expect_err(
+            providers
+                .exchange(&op.social(), &callback(Some(&op.issuer)))
+                .await,
+        );
         assert!(
             matches!(&e, ProviderError::InvalidResponse(t) if t.contains("issuer")),
             "{e:?}"
         );
-        let e = expect_err(providers.sso_authorization_url(&op.sso(), &auth_request()).await);
+        let e = expect_err(
+            providers
+                .sso_authorization_url(&op.sso(), &auth_request())
+                .await,
+        );
         assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
     }
 }
@@ -703,13 +769,19 @@ async fn discovery_failures() {
             ResponseTemplate::new(429),
             Some(ProviderError::Unavailable { status: 429 }),
         ),
-        (ResponseTemplate::new(404).set_body_string("Not Found"), None),
+        (
+            ResponseTemplate::new(404).set_body_string("Not Found"),
+            None,
+        ),
         (html_page(), None),
         (
             ResponseTemplate::new(200).set_body_json(json!(["not", "an", "object"])),
             None,
         ),
-        (ResponseTemplate::new(301).insert_header("Location", "/elsewhere"), None),
+        (
+            ResponseTemplate::new(301).insert_header("Location", "/elsewhere"),
+            None,
+        ),
     ];
     for (answer, expected) in cases {
         let op = Op::start().await;
@@ -717,7 +789,11 @@ async fn discovery_failures() {
             .respond_with(answer)
             .mount(&op.server)
             .await;
-        let e = expect_err(providers().authorization_url(&op.social(), &auth_request()).await);
+        let e = expect_err(
+            providers()
+                .authorization_url(&op.social(), &auth_request())
+                .await,
+        );
         match expected {
             Some(expected) => assert_eq!(e, expected),
             None => assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}"),
@@ -798,7 +874,10 @@ async fn userinfo_problems() {
     drop(guard);
 
     let guard = Mock::given(path(USERINFO_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "application/jwt"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw("eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "application/jwt"),
+        )
         .mount_as_scoped(&op.server)
         .await;
     let e = expect_err(providers.exchange(&c, &callback(None)).await);
@@ -806,7 +885,10 @@ async fn userinfo_problems() {
     drop(guard);
 
     let guard = Mock::given(path(USERINFO_PATH))
-        .respond_with(ResponseTemplate::new(401).insert_header("WWW-Authenticate", "Bearer error=\"invalid_token\""))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("WWW-Authenticate", "Bearer error=\"invalid_token\""),
+        )
         .mount_as_scoped(&op.server)
         .await;
     let e = expect_err(providers.exchange(&c, &callback(None)).await);
@@ -906,7 +988,11 @@ async fn token_endpoint_unavailable() {
         assert!(e.is_transient());
         let e = expect_err(providers.sso_exchange(&op.sso(), &callback(None)).await);
         assert_eq!(e, ProviderError::Unavailable { status });
-        let e = expect_err(providers.refresh(&op.social(), &secret(REFRESH_TOKEN)).await);
+        let e = expect_err(
+            providers
+                .refresh(&op.social(), &secret(REFRESH_TOKEN))
+                .await,
+        );
         assert_eq!(e, ProviderError::Unavailable { status });
     }
 }
@@ -930,7 +1016,11 @@ async fn slow_token_endpoint_times_out() {
         ProviderError::Timeout
     );
     assert_eq!(
-        expect_err(providers.sso_refresh(&op.sso(), &secret(REFRESH_TOKEN)).await),
+        expect_err(
+            providers
+                .sso_refresh(&op.sso(), &secret(REFRESH_TOKEN))
+                .await
+        ),
         ProviderError::Timeout
     );
 }
@@ -984,21 +1074,31 @@ async fn refresh_uses_the_cached_discovery() {
     });
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .and(wiremock::matchers::body_string_contains("grant_type=refresh_token"))
+        .and(wiremock::matchers::body_string_contains(
+            "grant_type=refresh_token",
+        ))
         .and(header_is("authorization", expected_basic().as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(refreshed))
         .expect(2)
         .mount(&op.server)
         .await;
     let providers = providers();
-    let tokens = expect_ok(providers.refresh(&op.social(), &secret(REFRESH_TOKEN)).await);
+    let tokens = expect_ok(
+        providers
+            .refresh(&op.social(), &secret(REFRESH_TOKEN))
+            .await,
+    );
     assert_eq!(tokens.access_token.expose_secret(), ACCESS_TOKEN_2);
     assert_eq!(
         tokens.refresh_token.as_ref().map(|t| t.expose_secret()),
         Some(REFRESH_TOKEN_2)
     );
     assert!(tokens.id_token.is_none());
-    let tokens = expect_ok(providers.sso_refresh(&op.sso(), &secret(REFRESH_TOKEN)).await);
+    let tokens = expect_ok(
+        providers
+            .sso_refresh(&op.sso(), &secret(REFRESH_TOKEN))
+            .await,
+    );
     assert_eq!(tokens.access_token.expose_secret(), ACCESS_TOKEN_2);
     let form = form_of(&requests_to(&op.server, TOKEN_PATH).await[0]);
     assert_eq!(form["grant_type"], "refresh_token");
@@ -1018,8 +1118,15 @@ async fn refresh_invalid_grant() {
         })))
         .mount(&op.server)
         .await;
-    let e = expect_err(providers().sso_refresh(&op.sso(), &secret(REFRESH_TOKEN)).await);
-    assert_eq!(e, ProviderError::InvalidGrant("grant request is invalid".into()));
+    let e = expect_err(
+        providers()
+            .sso_refresh(&op.sso(), &secret(REFRESH_TOKEN))
+            .await,
+    );
+    assert_eq!(
+        e,
+        ProviderError::InvalidGrant("grant request is invalid".into())
+    );
     assert!(!e.is_transient());
 }
 
@@ -1053,7 +1160,9 @@ async fn revoke_at_the_discovered_endpoint() {
 
     let op = Op::start().await;
     let mut doc = op.discovery_doc();
-    doc.as_object_mut().expect("object").remove("revocation_endpoint");
+    doc.as_object_mut()
+        .expect("object")
+        .remove("revocation_endpoint");
     op.mount_discovery(doc).await;
     let e = expect_err(providers.sso_revoke(&op.sso(), &secret(ACCESS_TOKEN)).await);
     assert!(matches!(e, ProviderError::NotSupported(_)), "{e:?}");
@@ -1167,7 +1276,9 @@ async fn concurrent_exchanges_share_one_jwks_refetch() {
     drop(first);
     let _rotated = Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_2.sign(&op.claims()))))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_2.sign(&op.claims()))),
+        )
         .mount_as_scoped(&op.server)
         .await;
     let cb = callback(None);
@@ -1179,7 +1290,11 @@ async fn concurrent_exchanges_share_one_jwks_refetch() {
     for result in [a, b, c3] {
         assert_eq!(expect_ok(result).1.id, SUB);
     }
-    assert_eq!(op.count(JWKS_PATH).await, 2, "one initial fetch, one shared refetch");
+    assert_eq!(
+        op.count(JWKS_PATH).await,
+        2,
+        "one initial fetch, one shared refetch"
+    );
 }
 
 #[tokio::test]

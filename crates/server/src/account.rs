@@ -2,9 +2,9 @@
 //! user whose data is read always comes from the access token, never from the request. Paths
 //! are served under Logto's `/api/my-account` and the seed document's `/my-account`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde_json::{Value, json};
 use strongroom_core::ExposeSecret;
 use strongroom_core::store::SsoConnectorId;
@@ -26,13 +26,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
     // Documented under the first prefix; `under` moves a route (and its documentation).
     for prefix in ["/api/my-account", "/my-account"] {
         router = router
-            .routes(under(prefix, "/api/my-account", routes!(social_access_token, replace_access_token)))
+            .routes(under(
+                prefix,
+                "/api/my-account",
+                routes!(social_access_token, replace_access_token),
+            ))
             .routes(under(prefix, "/api/my-account", routes!(sso_access_token)));
     }
     for prefix in ["/api/verifications", "/api/verification"] {
         router = router
-            .routes(under(prefix, "/api/verifications", routes!(create_social_verification)))
-            .routes(under(prefix, "/api/verifications", routes!(verify_social_verification)));
+            .routes(under(
+                prefix,
+                "/api/verifications",
+                routes!(create_social_verification),
+            ))
+            .routes(under(
+                prefix,
+                "/api/verifications",
+                routes!(verify_social_verification),
+            ));
     }
     router
 }
@@ -98,9 +110,16 @@ async fn my_account(p: UserPrincipal, State(state): State<AppState>) -> ApiResul
         Internal,
     )
 )]
-async fn social_access_token(p: UserPrincipal, State(state): State<AppState>, Path(target): Path<String>) -> ApiResult<Json<Value>> {
+async fn social_access_token(
+    p: UserPrincipal,
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> ApiResult<Json<Value>> {
     forbidden_without_identities(&p)?;
-    let token = state.token_access.access_token(&p.user_id, Identity::Social(&target)).await?;
+    let token = state
+        .token_access
+        .access_token(&p.user_id, Identity::Social(&target))
+        .await?;
     Ok(token_json(&token))
 }
 
@@ -127,10 +146,17 @@ async fn social_access_token(p: UserPrincipal, State(state): State<AppState>, Pa
         Internal,
     )
 )]
-async fn sso_access_token(p: UserPrincipal, State(state): State<AppState>, Path(connector_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn sso_access_token(
+    p: UserPrincipal,
+    State(state): State<AppState>,
+    Path(connector_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     forbidden_without_identities(&p)?;
     let id = SsoConnectorId(connector_id);
-    let token = state.token_access.access_token(&p.user_id, Identity::Sso(&id)).await?;
+    let token = state
+        .token_access
+        .access_token(&p.user_id, Identity::Sso(&id))
+        .await?;
     Ok(token_json(&token))
 }
 
@@ -180,8 +206,13 @@ async fn replace_access_token(
         .verification_record_id
         .or(body.social_verification_id)
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| ApiError::invalid_input("verificationRecordId (or socialVerificationId) is required"))?;
-    let token = state.verifications.replace_tokens(&p.user_id, &target, &id).await?;
+        .ok_or_else(|| {
+            ApiError::invalid_input("verificationRecordId (or socialVerificationId) is required")
+        })?;
+    let token = state
+        .verifications
+        .replace_tokens(&p.user_id, &target, &id)
+        .await?;
     Ok(token_json(&token))
 }
 
@@ -214,10 +245,17 @@ struct LinkBody {
         Internal,
     )
 )]
-async fn link_identity(p: UserPrincipal, State(state): State<AppState>, JsonBody(body): JsonBody<LinkBody>) -> ApiResult<StatusCode> {
+async fn link_identity(
+    p: UserPrincipal,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<LinkBody>,
+) -> ApiResult<StatusCode> {
     // Logto answers 401 here without the identities scope.
     p.require_identities(StatusCode::UNAUTHORIZED, "auth.unauthorized")?;
-    state.verifications.link(&p.user_id, &body.new_identifier_verification_record_id).await?;
+    state
+        .verifications
+        .link(&p.user_id, &body.new_identifier_verification_record_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -240,10 +278,17 @@ async fn link_identity(p: UserPrincipal, State(state): State<AppState>, JsonBody
         Internal,
     )
 )]
-async fn unlink_identity(p: UserPrincipal, State(state): State<AppState>, Path(target): Path<String>) -> ApiResult<StatusCode> {
+async fn unlink_identity(
+    p: UserPrincipal,
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> ApiResult<StatusCode> {
     // Logto answers 400 here without the identities scope.
     p.require_identities(StatusCode::BAD_REQUEST, "auth.unauthorized")?;
-    state.users.unlink(&p.user_id, &target, &p.actor(), true).await?;
+    state
+        .users
+        .unlink(&p.user_id, &target, &p.actor(), true)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,7 +325,9 @@ async fn create_social_verification(
     let expires_at = iso8601(created.expires_at);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "verificationRecordId": created.id, "authorizationUri": created.authorization_uri, "expiresAt": expires_at })),
+        Json(
+            json!({ "verificationRecordId": created.id, "authorizationUri": created.authorization_uri, "expiresAt": expires_at }),
+        ),
     ))
 }
 
@@ -322,7 +369,14 @@ async fn verify_social_verification(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<VerifyBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = state.verifications.verify_social(&p.user_id, &body.verification_record_id, body.connector_data).await?;
+    let id = state
+        .verifications
+        .verify_social(
+            &p.user_id,
+            &body.verification_record_id,
+            body.connector_data,
+        )
+        .await?;
     Ok(Json(json!({ "verificationRecordId": id })))
 }
 
@@ -355,7 +409,10 @@ mod tests {
     #[test]
     fn iso8601_formats_utc() {
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::iso8601(1_796_150_057_123), "2026-12-01T18:34:17.123Z");
+        assert_eq!(
+            super::iso8601(1_796_150_057_123),
+            "2026-12-01T18:34:17.123Z"
+        );
         assert_eq!(super::iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }

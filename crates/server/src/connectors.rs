@@ -1,11 +1,12 @@
 //! Management API: connector factories, social connectors and enterprise SSO connectors.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde_json::Value;
 use strongroom_core::connectors::{
-    ConnectorPatch, NewConnector, NewSsoConnector, SsoConnectorPatch, connector_json, sso_connector_json,
+    ConnectorPatch, NewConnector, NewSsoConnector, SsoConnectorPatch, connector_json,
+    sso_connector_json,
 };
 use strongroom_core::store::{ConnectorId, SsoConnectorId};
 use strongroom_providers::social_factories;
@@ -24,7 +25,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_connectors, create_connector))
         .routes(routes!(get_connector, update_connector, delete_connector))
         .routes(routes!(list_sso_connectors, create_sso_connector))
-        .routes(routes!(get_sso_connector, update_sso_connector, delete_sso_connector))
+        .routes(routes!(
+            get_sso_connector,
+            update_sso_connector,
+            delete_sso_connector
+        ))
 }
 
 #[utoipa::path(
@@ -54,8 +59,12 @@ async fn list_factories(_: ManagementPrincipal) -> Json<Value> {
     )
 )]
 async fn get_factory(_: ManagementPrincipal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let factory = strongroom_core::connectors::factory(&id)
-        .ok_or_else(|| ApiError::not_found("entity.not_found", format!("There is no connector factory `{id}`.")))?;
+    let factory = strongroom_core::connectors::factory(&id).ok_or_else(|| {
+        ApiError::not_found(
+            "entity.not_found",
+            format!("There is no connector factory `{id}`."),
+        )
+    })?;
     Ok(Json(serde_json::to_value(factory).unwrap_or(Value::Null)))
 }
 
@@ -132,8 +141,14 @@ async fn create_connector(
         Internal,
     )
 )]
-async fn get_connector(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(connector_json(&state.connectors.get(&ConnectorId(id)).await?)))
+async fn get_connector(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(connector_json(
+        &state.connectors.get(&ConnectorId(id)).await?,
+    )))
 }
 
 #[utoipa::path(
@@ -165,7 +180,12 @@ async fn update_connector(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<ConnectorPatch>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(connector_json(&state.connectors.update(&ConnectorId(id), patch, &p.actor()).await?)))
+    Ok(Json(connector_json(
+        &state
+            .connectors
+            .update(&ConnectorId(id), patch, &p.actor())
+            .await?,
+    )))
 }
 
 #[utoipa::path(
@@ -183,8 +203,15 @@ async fn update_connector(
         Internal,
     )
 )]
-async fn delete_connector(p: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.connectors.delete(&ConnectorId(id), &p.actor()).await?;
+async fn delete_connector(
+    p: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .connectors
+        .delete(&ConnectorId(id), &p.actor())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -201,7 +228,10 @@ async fn delete_connector(p: ManagementPrincipal, State(state): State<AppState>,
         Internal,
     )
 )]
-async fn list_sso_connectors(_: ManagementPrincipal, State(state): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
+async fn list_sso_connectors(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<Value>>> {
     let mut out = Vec::new();
     for row in state.connectors.list_sso().await? {
         let config = state.connectors.sso_provider_config(&row).await;
@@ -253,7 +283,11 @@ async fn create_sso_connector(
         Internal,
     )
 )]
-async fn get_sso_connector(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_sso_connector(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let row = state.connectors.get_sso(&SsoConnectorId(id)).await?;
     let config = state.connectors.sso_provider_config(&row).await;
     Ok(Json(sso_connector_json(&row, config)))
@@ -286,7 +320,10 @@ async fn update_sso_connector(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<SsoConnectorPatch>,
 ) -> ApiResult<Json<Value>> {
-    let row = state.connectors.update_sso(&SsoConnectorId(id), patch, &p.actor()).await?;
+    let row = state
+        .connectors
+        .update_sso(&SsoConnectorId(id), patch, &p.actor())
+        .await?;
     let config = state.connectors.sso_provider_config(&row).await;
     Ok(Json(sso_connector_json(&row, config)))
 }
@@ -306,7 +343,14 @@ async fn update_sso_connector(
         Internal,
     )
 )]
-async fn delete_sso_connector(p: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.connectors.delete_sso(&SsoConnectorId(id), &p.actor()).await?;
+async fn delete_sso_connector(
+    p: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .connectors
+        .delete_sso(&SsoConnectorId(id), &p.actor())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

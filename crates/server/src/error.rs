@@ -22,7 +22,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid_input(message: impl Into<String>) -> Self {
@@ -37,13 +41,21 @@ impl ApiError {
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         let id = strongroom_core::store::new_id();
         tracing::error!(error_id = %id, %error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "unexpected_error", format!("Internal error (error id {id})."))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected_error",
+            format!("Internal error (error id {id})."),
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+        (
+            self.status,
+            Json(json!({ "code": self.code, "message": self.message })),
+        )
+            .into_response()
     }
 }
 
@@ -65,27 +77,58 @@ impl From<CoreError> for ApiError {
 impl From<ConnectorError> for ApiError {
     fn from(e: ConnectorError) -> Self {
         let (status, code) = match &e {
-            ConnectorError::UnknownFactory(_) => (StatusCode::UNPROCESSABLE_ENTITY, "connector.not_found_with_connector_id"),
-            ConnectorError::NotFound(_) | ConnectorError::SsoNotFound(_) => (StatusCode::NOT_FOUND, "entity.not_exists_with_id"),
-            ConnectorError::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
-            ConnectorError::MetadataNotAllowed => {
-                (StatusCode::BAD_REQUEST, "connector.cannot_overwrite_metadata_for_non_standard_connector")
+            ConnectorError::UnknownFactory(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "connector.not_found_with_connector_id",
+            ),
+            ConnectorError::NotFound(_) | ConnectorError::SsoNotFound(_) => {
+                (StatusCode::NOT_FOUND, "entity.not_exists_with_id")
             }
-            ConnectorError::TargetImmutable => (StatusCode::BAD_REQUEST, "connector.can_not_modify_target"),
-            ConnectorError::MultipleInstances(_) => (StatusCode::UNPROCESSABLE_ENTITY, "connector.multiple_instances_not_supported"),
-            ConnectorError::TargetTaken(..) => (StatusCode::UNPROCESSABLE_ENTITY, "connector.multiple_target_with_same_platform"),
+            ConnectorError::InvalidConfig(_) => {
+                (StatusCode::BAD_REQUEST, "connector.invalid_config")
+            }
+            ConnectorError::MetadataNotAllowed => (
+                StatusCode::BAD_REQUEST,
+                "connector.cannot_overwrite_metadata_for_non_standard_connector",
+            ),
+            ConnectorError::TargetImmutable => {
+                (StatusCode::BAD_REQUEST, "connector.can_not_modify_target")
+            }
+            ConnectorError::MultipleInstances(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "connector.multiple_instances_not_supported",
+            ),
+            ConnectorError::TargetTaken(..) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "connector.multiple_target_with_same_platform",
+            ),
             // Logto: 422 for social connectors, the default 400 for SSO connectors.
-            ConnectorError::TokenStorageNotSupported { sso: false } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "connector.token_storage_not_supported")
+            ConnectorError::TokenStorageNotSupported { sso: false } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "connector.token_storage_not_supported",
+            ),
+            ConnectorError::TokenStorageNotSupported { sso: true } => (
+                StatusCode::BAD_REQUEST,
+                "connector.token_storage_not_supported",
+            ),
+            ConnectorError::UnknownSsoProvider(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "connector.not_found")
             }
-            ConnectorError::TokenStorageNotSupported { sso: true } => (StatusCode::BAD_REQUEST, "connector.token_storage_not_supported"),
-            ConnectorError::UnknownSsoProvider(_) => (StatusCode::UNPROCESSABLE_ENTITY, "connector.not_found"),
-            ConnectorError::ForbiddenDomains(_) => (StatusCode::UNPROCESSABLE_ENTITY, "single_sign_on.forbidden_domains"),
-            ConnectorError::InvalidDomains(_) | ConnectorError::DomainsTaken(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "single_sign_on.duplicated_domains")
+            ConnectorError::ForbiddenDomains(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "single_sign_on.forbidden_domains",
+            ),
+            ConnectorError::InvalidDomains(_) | ConnectorError::DomainsTaken(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "single_sign_on.duplicated_domains",
+            ),
+            ConnectorError::DuplicateName(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "single_sign_on.duplicate_connector_name",
+            ),
+            ConnectorError::ProviderCheck(_) => {
+                (StatusCode::BAD_REQUEST, "connector.invalid_config")
             }
-            ConnectorError::DuplicateName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "single_sign_on.duplicate_connector_name"),
-            ConnectorError::ProviderCheck(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
         };
         Self::new(status, code, e.to_string())
     }
@@ -96,14 +139,36 @@ impl From<UserError> for ApiError {
         let (status, code) = match &e {
             UserError::NotFound(_) => (StatusCode::NOT_FOUND, "entity.not_found"),
             UserError::IdentityNotFound(_) => (StatusCode::NOT_FOUND, "user.identity_not_exist"),
-            UserError::SsoIdentityNotFound(_) => (StatusCode::NOT_FOUND, "user.enterprise_sso_identity_not_exists"),
-            UserError::IdentityInUse => (StatusCode::UNPROCESSABLE_ENTITY, "user.identity_already_in_use"),
-            UserError::UsernameTaken => (StatusCode::UNPROCESSABLE_ENTITY, "user.username_already_in_use"),
-            UserError::EmailTaken => (StatusCode::UNPROCESSABLE_ENTITY, "user.email_already_in_use"),
-            UserError::PhoneTaken => (StatusCode::UNPROCESSABLE_ENTITY, "user.phone_already_in_use"),
-            UserError::PasswordNotSupported => (StatusCode::BAD_REQUEST, "user.password_not_supported"),
-            UserError::LastSignInMethod => (StatusCode::BAD_REQUEST, "user.last_sign_in_method_required"),
-            UserError::TargetAlreadyLinked(_) => (StatusCode::UNPROCESSABLE_ENTITY, "user.social_account_exists_in_profile"),
+            UserError::SsoIdentityNotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "user.enterprise_sso_identity_not_exists",
+            ),
+            UserError::IdentityInUse => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user.identity_already_in_use",
+            ),
+            UserError::UsernameTaken => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user.username_already_in_use",
+            ),
+            UserError::EmailTaken => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user.email_already_in_use",
+            ),
+            UserError::PhoneTaken => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user.phone_already_in_use",
+            ),
+            UserError::PasswordNotSupported => {
+                (StatusCode::BAD_REQUEST, "user.password_not_supported")
+            }
+            UserError::LastSignInMethod => {
+                (StatusCode::BAD_REQUEST, "user.last_sign_in_method_required")
+            }
+            UserError::TargetAlreadyLinked(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user.social_account_exists_in_profile",
+            ),
         };
         Self::new(status, code, e.to_string())
     }
@@ -113,11 +178,24 @@ impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         let message = e.to_string();
         let (status, code) = match e {
-            TokenError::NotFound => (StatusCode::NOT_FOUND, "secrets.third_party_token_set.token_not_found"),
-            TokenError::Expired => (StatusCode::UNAUTHORIZED, "secrets.third_party_token_set.access_token_expired"),
-            TokenError::RefreshTokenRevoked => (StatusCode::UNAUTHORIZED, "secrets.third_party_token_set.refresh_token_revoked"),
-            TokenError::ProviderUnavailable => (StatusCode::BAD_GATEWAY, "connector.provider_unavailable"),
-            TokenError::ProviderInvalidResponse => (StatusCode::BAD_GATEWAY, "connector.invalid_response"),
+            TokenError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "secrets.third_party_token_set.token_not_found",
+            ),
+            TokenError::Expired => (
+                StatusCode::UNAUTHORIZED,
+                "secrets.third_party_token_set.access_token_expired",
+            ),
+            TokenError::RefreshTokenRevoked => (
+                StatusCode::UNAUTHORIZED,
+                "secrets.third_party_token_set.refresh_token_revoked",
+            ),
+            TokenError::ProviderUnavailable => {
+                (StatusCode::BAD_GATEWAY, "connector.provider_unavailable")
+            }
+            TokenError::ProviderInvalidResponse => {
+                (StatusCode::BAD_GATEWAY, "connector.invalid_response")
+            }
             TokenError::Core(core) => return core.into(),
         };
         Self::new(status, code, message)
@@ -127,12 +205,20 @@ impl From<TokenError> for ApiError {
 /// A provider failure answered to an API caller.
 pub fn provider_error(e: &ProviderError) -> ApiError {
     let (status, code) = match e {
-        ProviderError::Timeout | ProviderError::Unavailable { .. } => (StatusCode::BAD_GATEWAY, "connector.provider_unavailable"),
-        ProviderError::InvalidResponse(_) => (StatusCode::BAD_GATEWAY, "connector.invalid_response"),
-        ProviderError::InvalidGrant(_) | ProviderError::OAuth { .. } => (StatusCode::UNAUTHORIZED, "connector.authorization_failed"),
+        ProviderError::Timeout | ProviderError::Unavailable { .. } => {
+            (StatusCode::BAD_GATEWAY, "connector.provider_unavailable")
+        }
+        ProviderError::InvalidResponse(_) => {
+            (StatusCode::BAD_GATEWAY, "connector.invalid_response")
+        }
+        ProviderError::InvalidGrant(_) | ProviderError::OAuth { .. } => {
+            (StatusCode::UNAUTHORIZED, "connector.authorization_failed")
+        }
         ProviderError::IdToken(_) => (StatusCode::UNAUTHORIZED, "connector.invalid_id_token"),
         ProviderError::Config(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
-        ProviderError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented"),
+        ProviderError::NotSupported(_) => {
+            (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented")
+        }
     };
     ApiError::new(status, code, e.to_string())
 }
@@ -141,17 +227,32 @@ impl From<VerificationError> for ApiError {
     fn from(e: VerificationError) -> Self {
         let message = e.to_string();
         let (status, code) = match e {
-            VerificationError::UnknownConnector(_) => (StatusCode::UNPROCESSABLE_ENTITY, "session.invalid_connector_id"),
-            VerificationError::InsufficientInfo => (StatusCode::BAD_REQUEST, "session.insufficient_info"),
-            VerificationError::NotFound => (StatusCode::BAD_REQUEST, "verification_record.not_found"),
-            VerificationError::StateMismatch => (StatusCode::BAD_REQUEST, "verification_record.state_mismatch"),
-            VerificationError::InvalidTarget { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "verification_record.social_verification.invalid_target")
+            VerificationError::UnknownConnector(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "session.invalid_connector_id",
+            ),
+            VerificationError::InsufficientInfo => {
+                (StatusCode::BAD_REQUEST, "session.insufficient_info")
             }
-            VerificationError::TokenResponseNotFound => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "verification_record.social_verification.token_response_not_found")
+            VerificationError::NotFound => {
+                (StatusCode::BAD_REQUEST, "verification_record.not_found")
             }
-            VerificationError::IdentityNotInCurrentUser => (StatusCode::UNPROCESSABLE_ENTITY, "user.identity_not_exists_in_current_user"),
+            VerificationError::StateMismatch => (
+                StatusCode::BAD_REQUEST,
+                "verification_record.state_mismatch",
+            ),
+            VerificationError::InvalidTarget { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "verification_record.social_verification.invalid_target",
+            ),
+            VerificationError::TokenResponseNotFound => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "verification_record.social_verification.token_response_not_found",
+            ),
+            VerificationError::IdentityNotInCurrentUser => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user.identity_not_exists_in_current_user",
+            ),
             VerificationError::Provider(p) => return provider_error(&p),
             VerificationError::Core(core) => return core.into(),
         };

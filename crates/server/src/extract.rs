@@ -31,15 +31,28 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "auth.authorization_header_missing", "Authorization header is missing."))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "auth.authorization_header_missing",
+                "Authorization header is missing.",
+            )
+        })?;
     let value = header
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "auth.authorization_token_type_not_supported", "Authorization type is not supported.")
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "auth.authorization_token_type_not_supported",
+                "Authorization type is not supported.",
+            )
         })?;
     Ok(value)
 }
@@ -56,18 +69,29 @@ impl FromRequestParts<AppState> for ManagementPrincipal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        let row = state
-            .oidc
-            .access_token(token)
-            .await?
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "auth.unauthorized", "Unauthorized. Please check credentials and its scope."))?;
+        let row = state.oidc.access_token(token).await?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "auth.unauthorized",
+                "Unauthorized. Please check credentials and its scope.",
+            )
+        })?;
         let is_management = row.user_id.is_none()
             && row.resource.as_deref() == Some(state.oidc.api_resource())
-            && row.scope.split(' ').any(|s| s == strongroom_core::oidc::MANAGEMENT_SCOPE);
+            && row
+                .scope
+                .split(' ')
+                .any(|s| s == strongroom_core::oidc::MANAGEMENT_SCOPE);
         if !is_management {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "auth.forbidden", "Forbidden. Please check your permissions."));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "auth.forbidden",
+                "Forbidden. Please check your permissions.",
+            ));
         }
-        Ok(Self { application_id: row.application_id })
+        Ok(Self {
+            application_id: row.application_id,
+        })
     }
 }
 
@@ -79,7 +103,11 @@ impl ManagementPrincipal {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "auth.unauthorized", "Unauthorized. Please check credentials and its scope.")
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "auth.unauthorized",
+        "Unauthorized. Please check credentials and its scope.",
+    )
 }
 
 /// A caller of the Account and Verification APIs: a user's access token from Strongroom's
@@ -97,11 +125,19 @@ impl UserPrincipal {
 
     /// The `identities` scope, or `status` `code` (Logto answers 403, 401 or 400 depending on
     /// the route).
-    pub fn require_identities(&self, status: StatusCode, code: &'static str) -> Result<(), ApiError> {
+    pub fn require_identities(
+        &self,
+        status: StatusCode,
+        code: &'static str,
+    ) -> Result<(), ApiError> {
         if self.has_scope("identities") {
             Ok(())
         } else {
-            Err(ApiError::new(status, code, "The access token lacks the identities scope."))
+            Err(ApiError::new(
+                status,
+                code,
+                "The access token lacks the identities scope.",
+            ))
         }
     }
 
@@ -115,11 +151,27 @@ impl FromRequestParts<AppState> for UserPrincipal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        let row = state.oidc.access_token(token).await?.ok_or_else(unauthorized)?;
-        let user_id = row.user_id.filter(|_| row.resource.is_none()).ok_or_else(unauthorized)?;
-        let scopes: Vec<String> = row.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let row = state
+            .oidc
+            .access_token(token)
+            .await?
+            .ok_or_else(unauthorized)?;
+        let user_id = row
+            .user_id
+            .filter(|_| row.resource.is_none())
+            .ok_or_else(unauthorized)?;
+        let scopes: Vec<String> = row
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         if !scopes.iter().any(|s| s == "openid") {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "auth.forbidden", "Forbidden. Please check your permissions."));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "auth.forbidden",
+                "Forbidden. Please check your permissions.",
+            ));
         }
         Ok(Self { user_id, scopes })
     }

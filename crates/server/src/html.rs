@@ -58,7 +58,9 @@ pub fn error_page(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// Marks a response uncacheable.
 pub fn no_store(response: &mut Response) {
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// The value of cookie `name` in a request.

@@ -20,20 +20,20 @@ pub use error::ApiError;
 
 use axum::Router;
 use axum::http::StatusCode;
-use strongroom_core::store::Store;
+use strongroom_core::Clock;
 use strongroom_core::applications::Applications;
 use strongroom_core::audit::Audit;
 use strongroom_core::connectors::Connectors;
 use strongroom_core::oidc::Oidc;
 use strongroom_core::revocation::Revoker;
 use strongroom_core::sign_in::SignIn;
+use strongroom_core::store::Store;
 use strongroom_core::token_access::{RefreshOptions, TokenAccess};
 use strongroom_core::token_sets::TokenSets;
 use strongroom_core::users::Users;
+use strongroom_core::vault::Keyring;
 use strongroom_core::verifications::Verifications;
 use strongroom_providers::Providers;
-use strongroom_core::vault::Keyring;
-use strongroom_core::Clock;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -87,8 +87,20 @@ impl AppState {
         let applications = Applications::new(store.clone(), clock.clone());
         let oidc = Oidc::load(store.clone(), keyring.clone(), clock.clone(), &endpoint).await?;
         let audit = Audit::new(store.clone(), clock.clone());
-        let revoker = Revoker::new(store.clone(), keyring.clone(), token_sets.clone(), audit.clone(), providers.clone());
-        let connectors = Connectors::new(store.clone(), keyring.clone(), clock.clone(), providers, revoker.clone());
+        let revoker = Revoker::new(
+            store.clone(),
+            keyring.clone(),
+            token_sets.clone(),
+            audit.clone(),
+            providers.clone(),
+        );
+        let connectors = Connectors::new(
+            store.clone(),
+            keyring.clone(),
+            clock.clone(),
+            providers,
+            revoker.clone(),
+        );
         let sign_in = SignIn::new(
             store.clone(),
             keyring.clone(),
@@ -110,8 +122,14 @@ impl AppState {
             refresh,
         );
         let users = Users::new(store.clone(), clock.clone(), revoker);
-        let verifications =
-            Verifications::new(store.clone(), keyring.clone(), clock.clone(), connectors.clone(), token_sets.clone(), audit.clone());
+        let verifications = Verifications::new(
+            store.clone(),
+            keyring.clone(),
+            clock.clone(),
+            connectors.clone(),
+            token_sets.clone(),
+            audit.clone(),
+        );
         Ok(Self(Arc::new(Services {
             store,
             keyring,
@@ -209,7 +227,11 @@ impl Application {
 
     /// Serves on a listener bound already (when the endpoint depends on the bound port).
     pub fn from_listener(listener: TcpListener, state: AppState) -> Self {
-        Self { listener, router: router(state.clone()), state }
+        Self {
+            listener,
+            router: router(state.clone()),
+            state,
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -217,9 +239,14 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_expired(self.state));
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
         purge.abort();
         served
     }

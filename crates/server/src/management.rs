@@ -1,8 +1,8 @@
 //! The Management API (admin), authorized by [`ManagementPrincipal`].
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde_json::Value;
 use strongroom_core::applications::{ApplicationPatch, NewApplication, application_json};
 use strongroom_core::store::ApplicationId;
@@ -17,11 +17,18 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_applications, create_application))
-        .routes(routes!(get_application, update_application, delete_application))
+        .routes(routes!(
+            get_application,
+            update_application,
+            delete_application
+        ))
 }
 
 fn app_not_found(id: &str) -> ApiError {
-    ApiError::not_found("entity.not_exists_with_id", format!("The application with ID `{id}` does not exist."))
+    ApiError::not_found(
+        "entity.not_exists_with_id",
+        format!("The application with ID `{id}` does not exist."),
+    )
 }
 
 #[utoipa::path(
@@ -32,9 +39,14 @@ fn app_not_found(id: &str) -> ApiError {
     security(("management" = [])),
     responses((status = 200, description = "Every application (without secrets).", body = [Object]), ManagementAuth, Internal)
 )]
-async fn list_applications(_: ManagementPrincipal, State(state): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
+async fn list_applications(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<Value>>> {
     let apps = state.applications.list().await?;
-    Ok(Json(apps.iter().map(|a| application_json(a, None)).collect()))
+    Ok(Json(
+        apps.iter().map(|a| application_json(a, None)).collect(),
+    ))
 }
 
 #[utoipa::path(
@@ -81,8 +93,16 @@ fn secrecy_expose(s: &strongroom_core::SecretString) -> &str {
         Internal,
     )
 )]
-async fn get_application(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let app = state.applications.get(&ApplicationId(id.clone())).await?.ok_or_else(|| app_not_found(&id))?;
+async fn get_application(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let app = state
+        .applications
+        .get(&ApplicationId(id.clone()))
+        .await?
+        .ok_or_else(|| app_not_found(&id))?;
     Ok(Json(application_json(&app, None)))
 }
 
@@ -131,8 +151,16 @@ async fn update_application(
         Internal,
     )
 )]
-async fn delete_application(_: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    if state.applications.delete(&ApplicationId(id.clone())).await? {
+async fn delete_application(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if state
+        .applications
+        .delete(&ApplicationId(id.clone()))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(app_not_found(&id))

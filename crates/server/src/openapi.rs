@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_axum::router::UtoipaMethodRouter;
@@ -68,7 +68,12 @@ impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         let bearer = |description: &str| {
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).description(Some(description)).build())
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description))
+                    .build(),
+            )
         };
         components.add_security_scheme(
             MANAGEMENT,
@@ -103,12 +108,20 @@ impl Modify for SecuritySchemes {
 /// documented under `canonical`) registered under `prefix` instead. Logto's and the seed
 /// document's spellings of a path (`/api/my-account` and `/my-account`, ...) share handlers;
 /// each spelling is a path of its own in the document, with its own operation ids.
-pub fn under(prefix: &str, canonical: &str, routes: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+pub fn under(
+    prefix: &str,
+    canonical: &str,
+    routes: UtoipaMethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
     if prefix == canonical {
         return routes;
     }
     let (schemas, mut paths, method_router) = routes;
-    let slug: String = prefix.trim_matches('/').chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let slug: String = prefix
+        .trim_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     paths.paths = std::mem::take(&mut paths.paths)
         .into_iter()
         .map(|(path, mut item)| {
@@ -116,7 +129,10 @@ pub fn under(prefix: &str, canonical: &str, routes: UtoipaMethodRouter<AppState>
                 .strip_prefix(canonical)
                 .unwrap_or_else(|| panic!("`{path}` is documented outside of `{canonical}`"));
             for (_, operation) in operations_mut(&mut item) {
-                operation.operation_id = operation.operation_id.take().map(|id| format!("{id}_{slug}"));
+                operation.operation_id = operation
+                    .operation_id
+                    .take()
+                    .map(|id| format!("{id}_{slug}"));
                 let note = format!("The same operation as `{canonical}{rest}`.");
                 operation.description = Some(match operation.description.take() {
                     Some(d) => format!("{d}\n\n{note}"),
@@ -142,7 +158,11 @@ pub fn unique_operation_ids(document: &mut utoipa::openapi::OpenApi) {
     }
     for item in document.paths.paths.values_mut() {
         for (method, operation) in operations_mut(item) {
-            if let Some(id) = operation.operation_id.as_mut().filter(|id| seen.get(id.as_str()).is_some_and(|n| *n > 1)) {
+            if let Some(id) = operation
+                .operation_id
+                .as_mut()
+                .filter(|id| seen.get(id.as_str()).is_some_and(|n| *n > 1))
+            {
                 id.push('_');
                 id.push_str(method);
             }
@@ -187,7 +207,9 @@ fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
         // `to_json` fails only for maps with non-string keys; the document has none.
-        crate::openapi().to_json().unwrap_or_else(|e| panic!("cannot serialize the OpenAPI document: {e}"))
+        crate::openapi()
+            .to_json()
+            .unwrap_or_else(|e| panic!("cannot serialize the OpenAPI document: {e}"))
     })
 }
 
@@ -201,13 +223,23 @@ fn document() -> &'static str {
     responses((status = 200, description = "The OpenAPI document.", body = Object, content_type = "application/json"))
 )]
 pub async fn swagger_json() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], document()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        document(),
+    )
+        .into_response()
 }
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     ResponseBuilder::new()
         .description(description)
-        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
         .build()
         .into()
 }
@@ -222,7 +254,10 @@ pub struct ManagementAuth;
 impl IntoResponses for ManagementAuth {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         BTreeMap::from([
-            ("401".to_owned(), error_response(&format!("{UNAUTHORIZED}."))),
+            (
+                "401".to_owned(),
+                error_response(&format!("{UNAUTHORIZED}.")),
+            ),
             (
                 "403".to_owned(),
                 error_response(
@@ -240,8 +275,14 @@ pub struct UserAuth;
 impl IntoResponses for UserAuth {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         BTreeMap::from([
-            ("401".to_owned(), error_response(&format!("{UNAUTHORIZED}, or it is not a user's token."))),
-            ("403".to_owned(), error_response("`auth.forbidden`: the token lacks the `openid` scope.")),
+            (
+                "401".to_owned(),
+                error_response(&format!("{UNAUTHORIZED}, or it is not a user's token.")),
+            ),
+            (
+                "403".to_owned(),
+                error_response("`auth.forbidden`: the token lacks the `openid` scope."),
+            ),
         ])
     }
 }
@@ -253,7 +294,9 @@ impl IntoResponses for Internal {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         BTreeMap::from([(
             "500".to_owned(),
-            error_response("`unexpected_error`: an internal failure; the message carries the id it is logged under."),
+            error_response(
+                "`unexpected_error`: an internal failure; the message carries the id it is logged under.",
+            ),
         )])
     }
 }
@@ -595,7 +638,10 @@ mod tests {
     }
 
     fn param_fields<T: IntoParams>() -> Vec<String> {
-        let mut out: Vec<String> = T::into_params(|| None).into_iter().map(|p| p.name).collect();
+        let mut out: Vec<String> = T::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
         out.sort();
         out
     }
@@ -604,19 +650,61 @@ mod tests {
     #[test]
     fn mirrored_schemas_match_the_core_types() {
         use strongroom_core::{applications, connectors, sign_in, users, verifications};
-        assert_eq!(schema_fields::<schemas::ClientMetadata>(), serde_fields::<applications::ClientMetadata>());
-        assert_eq!(schema_fields::<schemas::NewApplication>(), serde_fields::<applications::NewApplication>());
-        assert_eq!(schema_fields::<schemas::ApplicationPatch>(), serde_fields::<applications::ApplicationPatch>());
-        assert_eq!(schema_fields::<schemas::NewConnector>(), serde_fields::<connectors::NewConnector>());
-        assert_eq!(schema_fields::<schemas::ConnectorPatch>(), serde_fields::<connectors::ConnectorPatch>());
-        assert_eq!(schema_fields::<schemas::NewSsoConnector>(), serde_fields::<connectors::NewSsoConnector>());
-        assert_eq!(schema_fields::<schemas::SsoConnectorPatch>(), serde_fields::<connectors::SsoConnectorPatch>());
-        assert_eq!(schema_fields::<schemas::CreateUser>(), serde_fields::<users::CreateUser>());
-        assert_eq!(schema_fields::<schemas::IdentityBody>(), serde_fields::<users::IdentityBody>());
-        assert_eq!(schema_fields::<schemas::CreateSocial>(), serde_fields::<verifications::CreateSocial>());
-        assert_eq!(schema_fields::<schemas::ConnectorData>(), serde_fields::<verifications::ConnectorData>());
-        assert_eq!(schema_fields::<schemas::AuthRequest>(), serde_fields::<sign_in::AuthRequest>());
-        assert_eq!(param_fields::<schemas::AuthRequest>(), serde_fields::<sign_in::AuthRequest>());
-        assert_eq!(param_fields::<schemas::CallbackQuery>(), serde_fields::<sign_in::CallbackQuery>());
+        assert_eq!(
+            schema_fields::<schemas::ClientMetadata>(),
+            serde_fields::<applications::ClientMetadata>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::NewApplication>(),
+            serde_fields::<applications::NewApplication>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::ApplicationPatch>(),
+            serde_fields::<applications::ApplicationPatch>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::NewConnector>(),
+            serde_fields::<connectors::NewConnector>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::ConnectorPatch>(),
+            serde_fields::<connectors::ConnectorPatch>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::NewSsoConnector>(),
+            serde_fields::<connectors::NewSsoConnector>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::SsoConnectorPatch>(),
+            serde_fields::<connectors::SsoConnectorPatch>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::CreateUser>(),
+            serde_fields::<users::CreateUser>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::IdentityBody>(),
+            serde_fields::<users::IdentityBody>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::CreateSocial>(),
+            serde_fields::<verifications::CreateSocial>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::ConnectorData>(),
+            serde_fields::<verifications::ConnectorData>()
+        );
+        assert_eq!(
+            schema_fields::<schemas::AuthRequest>(),
+            serde_fields::<sign_in::AuthRequest>()
+        );
+        assert_eq!(
+            param_fields::<schemas::AuthRequest>(),
+            serde_fields::<sign_in::AuthRequest>()
+        );
+        assert_eq!(
+            param_fields::<schemas::CallbackQuery>(),
+            serde_fields::<sign_in::CallbackQuery>()
+        );
     }
 }

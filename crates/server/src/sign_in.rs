@@ -4,7 +4,9 @@
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use strongroom_core::sign_in::{AuthRequest, CallbackQuery, SignInError, SignInPage, Step, Upstream, SESSION_TTL_SECS};
+use strongroom_core::sign_in::{
+    AuthRequest, CallbackQuery, SESSION_TTL_SECS, SignInError, SignInPage, Step, Upstream,
+};
 use strongroom_core::store::{ConnectorId, SsoConnectorId};
 use strongroom_providers::ProviderError;
 
@@ -38,14 +40,24 @@ fn status_and_code(e: &SignInError) -> (StatusCode, &'static str) {
         SignInError::InteractionNotFound => (StatusCode::BAD_REQUEST, "session.not_found"),
         SignInError::StateMismatch => (StatusCode::BAD_REQUEST, "session.state_mismatch"),
         SignInError::UnknownConnector => (StatusCode::NOT_FOUND, "session.invalid_connector_id"),
-        SignInError::NoSsoForEmail(_) => (StatusCode::NOT_FOUND, "single_sign_on.connector_not_found"),
+        SignInError::NoSsoForEmail(_) => {
+            (StatusCode::NOT_FOUND, "single_sign_on.connector_not_found")
+        }
         SignInError::Provider(p) => match p {
-            ProviderError::Timeout | ProviderError::Unavailable { .. } => (StatusCode::BAD_GATEWAY, "connector.provider_unavailable"),
-            ProviderError::InvalidResponse(_) => (StatusCode::BAD_GATEWAY, "connector.invalid_response"),
-            ProviderError::InvalidGrant(_) | ProviderError::OAuth { .. } => (StatusCode::BAD_REQUEST, "connector.authorization_failed"),
+            ProviderError::Timeout | ProviderError::Unavailable { .. } => {
+                (StatusCode::BAD_GATEWAY, "connector.provider_unavailable")
+            }
+            ProviderError::InvalidResponse(_) => {
+                (StatusCode::BAD_GATEWAY, "connector.invalid_response")
+            }
+            ProviderError::InvalidGrant(_) | ProviderError::OAuth { .. } => {
+                (StatusCode::BAD_REQUEST, "connector.authorization_failed")
+            }
             ProviderError::IdToken(_) => (StatusCode::BAD_REQUEST, "connector.invalid_id_token"),
             ProviderError::Config(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
-            ProviderError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented"),
+            ProviderError::NotSupported(_) => {
+                (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented")
+            }
         },
         SignInError::Core(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_error"),
     }
@@ -66,10 +78,16 @@ fn respond(state: &AppState, step: Step) -> Response {
     let secure = state.endpoint.starts_with("https://");
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, step.location)]).into_response();
     if let Some(browser) = step.set_browser {
-        response.headers_mut().append(header::SET_COOKIE, set_cookie(BROWSER_COOKIE, &browser, None, secure));
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(BROWSER_COOKIE, &browser, None, secure),
+        );
     }
     if let Some(session) = step.set_session {
-        response.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session, Some(SESSION_TTL_SECS), secure));
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(SESSION_COOKIE, &session, Some(SESSION_TTL_SECS), secure),
+        );
     }
     no_store(&mut response);
     response
@@ -83,7 +101,14 @@ fn outcome(state: &AppState, result: Result<Step, SignInError>) -> Response {
 }
 
 async fn authorize(state: AppState, headers: HeaderMap, req: AuthRequest) -> Response {
-    let result = state.sign_in.authorize(req, cookie(&headers, BROWSER_COOKIE), cookie(&headers, SESSION_COOKIE)).await;
+    let result = state
+        .sign_in
+        .authorize(
+            req,
+            cookie(&headers, BROWSER_COOKIE),
+            cookie(&headers, SESSION_COOKIE),
+        )
+        .await;
     outcome(&state, result)
 }
 
@@ -111,7 +136,11 @@ async fn authorize(state: AppState, headers: HeaderMap, req: AuthRequest) -> Res
         (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
     )
 )]
-async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, Query(req): Query<AuthRequest>) -> Response {
+async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(req): Query<AuthRequest>,
+) -> Response {
     authorize(state, headers, req).await
 }
 
@@ -138,7 +167,11 @@ async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, Query(
         (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
     )
 )]
-async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, Form(req): Form<AuthRequest>) -> Response {
+async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(req): Form<AuthRequest>,
+) -> Response {
     authorize(state, headers, req).await
 }
 
@@ -151,7 +184,11 @@ fn render_page(p: &SignInPage, email_error: Option<&str>) -> String {
         body.push_str("<p class=\"error\" role=\"alert\">No sign-in method is configured yet. An administrator can add connectors in the console.</p>");
     }
     for c in &p.connectors {
-        let logo = if c.logo.is_empty() { String::new() } else { format!("<img src=\"{}\" alt=\"\">", escape(&c.logo)) };
+        let logo = if c.logo.is_empty() {
+            String::new()
+        } else {
+            format!("<img src=\"{}\" alt=\"\">", escape(&c.logo))
+        };
         body.push_str(&format!(
             "<form method=\"post\" action=\"/sign-in/{id}/social/{cid}\"><button type=\"submit\">{logo}Continue with {name}</button></form>",
             id = escape(&p.interaction_id),
@@ -163,8 +200,19 @@ fn render_page(p: &SignInPage, email_error: Option<&str>) -> String {
         if !p.connectors.is_empty() {
             body.push_str("<p class=\"divider\">or, with your work account</p>");
         }
-        let error = email_error.map(|e| format!("<p class=\"error\" id=\"email-error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
-        let described = if email_error.is_some() { " aria-describedby=\"email-error\" aria-invalid=\"true\"" } else { "" };
+        let error = email_error
+            .map(|e| {
+                format!(
+                    "<p class=\"error\" id=\"email-error\" role=\"alert\">{}</p>",
+                    escape(e)
+                )
+            })
+            .unwrap_or_default();
+        let described = if email_error.is_some() {
+            " aria-describedby=\"email-error\" aria-invalid=\"true\""
+        } else {
+            ""
+        };
         body.push_str(&format!(
             "<form method=\"post\" action=\"/sign-in/{id}/sso\"><label for=\"email\">Work e-mail</label>{error}\
              <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required value=\"{hint}\"{described}>\
@@ -191,8 +239,16 @@ fn render_page(p: &SignInPage, email_error: Option<&str>) -> String {
         (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
     )
 )]
-async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match state.sign_in.page(&id, cookie(&headers, BROWSER_COOKIE)).await {
+async fn sign_in_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match state
+        .sign_in
+        .page(&id, cookie(&headers, BROWSER_COOKIE))
+        .await
+    {
         Ok(p) => {
             let mut response = Html(render_page(&p, None)).into_response();
             no_store(&mut response);
@@ -221,13 +277,28 @@ async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Path(id
         (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
     )
 )]
-async fn choose_social(State(state): State<AppState>, headers: HeaderMap, Path((id, connector)): Path<(String, String)>) -> Response {
-    let result = state.sign_in.choose_social(&id, cookie(&headers, BROWSER_COOKIE), &ConnectorId(connector)).await;
+async fn choose_social(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, connector)): Path<(String, String)>,
+) -> Response {
+    let result = state
+        .sign_in
+        .choose_social(
+            &id,
+            cookie(&headers, BROWSER_COOKIE),
+            &ConnectorId(connector),
+        )
+        .await;
     outcome(&state, result.map(step_to))
 }
 
 fn step_to(location: String) -> Step {
-    Step { location, set_browser: None, set_session: None }
+    Step {
+        location,
+        set_browser: None,
+        set_session: None,
+    }
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -257,14 +328,27 @@ struct EmailForm {
         (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
     )
 )]
-async fn choose_sso(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, Form(form): Form<EmailForm>) -> Response {
+async fn choose_sso(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<EmailForm>,
+) -> Response {
     let browser = cookie(&headers, BROWSER_COOKIE);
-    match state.sign_in.choose_sso_by_email(&id, browser, &form.email).await {
+    match state
+        .sign_in
+        .choose_sso_by_email(&id, browser, &form.email)
+        .await
+    {
         Ok(location) => respond(&state, step_to(location)),
         // Shown in place, on the sign-in page.
         Err(e @ SignInError::NoSsoForEmail(_)) => match state.sign_in.page(&id, browser).await {
             Ok(p) => {
-                let mut response = (StatusCode::NOT_FOUND, Html(render_page(&p, Some(&e.to_string())))).into_response();
+                let mut response = (
+                    StatusCode::NOT_FOUND,
+                    Html(render_page(&p, Some(&e.to_string()))),
+                )
+                    .into_response();
                 no_store(&mut response);
                 response
             }
@@ -302,7 +386,14 @@ async fn social_callback(
     Path(connector): Path<String>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let result = state.sign_in.callback(Upstream::Social(ConnectorId(connector)), query, cookie(&headers, BROWSER_COOKIE)).await;
+    let result = state
+        .sign_in
+        .callback(
+            Upstream::Social(ConnectorId(connector)),
+            query,
+            cookie(&headers, BROWSER_COOKIE),
+        )
+        .await;
     outcome(&state, result)
 }
 
@@ -332,6 +423,13 @@ async fn sso_callback(
     Path(connector): Path<String>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let result = state.sign_in.callback(Upstream::Sso(SsoConnectorId(connector)), query, cookie(&headers, BROWSER_COOKIE)).await;
+    let result = state
+        .sign_in
+        .callback(
+            Upstream::Sso(SsoConnectorId(connector)),
+            query,
+            cookie(&headers, BROWSER_COOKIE),
+        )
+        .await;
     outcome(&state, result)
 }

@@ -1,9 +1,9 @@
 //! Management API: users, their identities and token secrets, and the audit trail.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Value, json};
 use strongroom_core::store::{AuditFilter, SecretId, SsoConnectorId, UserId};
 use strongroom_core::users::{CreateUser, IdentityBody, yes};
@@ -40,9 +40,18 @@ pub struct Paging {
 
 impl Paging {
     pub fn get(&self) -> ApiResult<(i64, i64)> {
-        let invalid =
-            || ApiError::new(StatusCode::BAD_REQUEST, "guard.invalid_pagination", "page must be 1 or more and page_size 1 to 100.");
-        let number = |v: &Option<String>, default: i64| v.as_deref().map_or(Ok(default), |v| v.trim().parse::<i64>().map_err(|_| invalid()));
+        let invalid = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "guard.invalid_pagination",
+                "page must be 1 or more and page_size 1 to 100.",
+            )
+        };
+        let number = |v: &Option<String>, default: i64| {
+            v.as_deref().map_or(Ok(default), |v| {
+                v.trim().parse::<i64>().map_err(|_| invalid())
+            })
+        };
         let page = number(&self.page, 1)?;
         let size = number(&self.page_size, 20)?;
         if page < 1 || !(1..=100).contains(&size) {
@@ -90,8 +99,16 @@ struct UserSearch {
         Internal,
     )
 )]
-async fn list_users(_: ManagementPrincipal, State(state): State<AppState>, Query(q): Query<UserSearch>) -> ApiResult<Response> {
-    let (page, size) = Paging { page: q.page, page_size: q.page_size }.get()?;
+async fn list_users(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Query(q): Query<UserSearch>,
+) -> ApiResult<Response> {
+    let (page, size) = Paging {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .get()?;
     let (users, total) = state.users.list(q.search.as_deref(), page, size).await?;
     Ok(page_response(users, total))
 }
@@ -113,7 +130,11 @@ async fn list_users(_: ManagementPrincipal, State(state): State<AppState>, Query
         Internal,
     )
 )]
-async fn create_user(_: ManagementPrincipal, State(state): State<AppState>, JsonBody(body): JsonBody<CreateUser>) -> ApiResult<Json<Value>> {
+async fn create_user(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(state.users.create(body).await?))
 }
 
@@ -131,7 +152,11 @@ async fn create_user(_: ManagementPrincipal, State(state): State<AppState>, Json
         Internal,
     )
 )]
-async fn get_user(_: ManagementPrincipal, State(state): State<AppState>, Path(user_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_user(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(state.users.json(&UserId(user_id)).await?))
 }
 
@@ -150,7 +175,11 @@ async fn get_user(_: ManagementPrincipal, State(state): State<AppState>, Path(us
         Internal,
     )
 )]
-async fn delete_user(p: ManagementPrincipal, State(state): State<AppState>, Path(user_id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_user(
+    p: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.users.delete(&UserId(user_id), &p.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -191,7 +220,12 @@ async fn get_identity(
     Query(q): Query<IncludeSecret>,
 ) -> ApiResult<Json<Value>> {
     let include = yes(q.include_token_secret.as_deref());
-    Ok(Json(state.users.social_identity(&UserId(user_id), &target, include).await?))
+    Ok(Json(
+        state
+            .users
+            .social_identity(&UserId(user_id), &target, include)
+            .await?,
+    ))
 }
 
 #[utoipa::path(
@@ -223,8 +257,18 @@ async fn put_identity(
     Path((user_id, target)): Path<(String, String)>,
     JsonBody(body): JsonBody<IdentityBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (created, identities) = state.users.put_identity(&UserId(user_id), &target, body, &p.actor()).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(identities)))
+    let (created, identities) = state
+        .users
+        .put_identity(&UserId(user_id), &target, body, &p.actor())
+        .await?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(identities),
+    ))
 }
 
 #[utoipa::path(
@@ -252,7 +296,10 @@ async fn delete_identity(
     Path((user_id, target)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let user = UserId(user_id);
-    state.users.unlink(&user, &target, &p.actor(), false).await?;
+    state
+        .users
+        .unlink(&user, &target, &p.actor(), false)
+        .await?;
     Ok(Json(state.users.json(&user).await?))
 }
 
@@ -284,7 +331,12 @@ async fn get_sso_identity(
     Query(q): Query<IncludeSecret>,
 ) -> ApiResult<Json<Value>> {
     let include = yes(q.include_token_secret.as_deref());
-    Ok(Json(state.users.sso_identity(&UserId(user_id), &SsoConnectorId(sso_connector_id), include).await?))
+    Ok(Json(
+        state
+            .users
+            .sso_identity(&UserId(user_id), &SsoConnectorId(sso_connector_id), include)
+            .await?,
+    ))
 }
 
 #[utoipa::path(
@@ -311,8 +363,16 @@ async fn all_identities(
     Query(q): Query<IncludeSecret>,
 ) -> ApiResult<Json<Value>> {
     // Logto's quirk on this route: any non-empty value (even "false") includes the secrets.
-    let include = q.include_token_secret.as_deref().is_some_and(|v| !v.is_empty());
-    Ok(Json(state.users.all_identities(&UserId(user_id), include).await?))
+    let include = q
+        .include_token_secret
+        .as_deref()
+        .is_some_and(|v| !v.is_empty());
+    Ok(Json(
+        state
+            .users
+            .all_identities(&UserId(user_id), include)
+            .await?,
+    ))
 }
 
 #[utoipa::path(
@@ -330,11 +390,22 @@ async fn all_identities(
         Internal,
     )
 )]
-async fn delete_secret(p: ManagementPrincipal, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    if state.token_access.delete_secret(&SecretId(id.clone()), &p.actor()).await? {
+async fn delete_secret(
+    p: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if state
+        .token_access
+        .delete_secret(&SecretId(id.clone()), &p.actor())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found("entity.not_found", format!("The secret `{id}` does not exist.")))
+        Err(ApiError::not_found(
+            "entity.not_found",
+            format!("The secret `{id}` does not exist."),
+        ))
     }
 }
 
@@ -371,9 +442,24 @@ struct AuditQuery {
         Internal,
     )
 )]
-async fn list_audit_events(_: ManagementPrincipal, State(state): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
-    let (page, size) = Paging { page: q.page, page_size: q.page_size }.get()?;
-    let filter = AuditFilter { user_id: q.user_id, secret_id: q.secret_id, action: q.action };
+async fn list_audit_events(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Response> {
+    let (page, size) = Paging {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .get()?;
+    let filter = AuditFilter {
+        user_id: q.user_id,
+        secret_id: q.secret_id,
+        action: q.action,
+    };
     let (events, total) = state.audit.list(&filter, page, size).await?;
-    Ok(page_response(events.iter().map(|e| json!(e)).collect(), total))
+    Ok(page_response(
+        events.iter().map(|e| json!(e)).collect(),
+        total,
+    ))
 }

@@ -16,14 +16,29 @@ use reqwest::Method;
 use serde_json::Value;
 use support::TestApp;
 
-const OPERATION_KEYS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const OPERATION_KEYS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 async fn fetch_document(app: &TestApp) -> Value {
     // No Authorization header: the document is public, as Logto's is.
-    let response = app.http.get(app.url("/api/swagger.json")).send().await.expect("request");
+    let response = app
+        .http
+        .get(app.url("/api/swagger.json"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 200);
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    assert!(content_type.starts_with("application/json"), "content-type {content_type}");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
     response.json().await.expect("the document is JSON")
 }
 
@@ -75,14 +90,24 @@ fn structural_problems(doc: &Value) -> Vec<String> {
             problems.push(format!("info.{field} is missing"));
         }
     }
-    let schemes = doc["components"]["securitySchemes"].as_object().cloned().unwrap_or_default();
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     for scheme in ["management", "user"] {
         let s = &schemes.get(scheme).cloned().unwrap_or(Value::Null);
         if s["type"] != "http" || s["scheme"] != "bearer" {
-            problems.push(format!("security scheme `{scheme}` is not an HTTP bearer scheme: {s}"));
+            problems.push(format!(
+                "security scheme `{scheme}` is not an HTTP bearer scheme: {s}"
+            ));
         }
     }
-    let tags: BTreeSet<&str> = doc["tags"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    let tags: BTreeSet<&str> = doc["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
     let Some(paths) = doc["paths"].as_object().filter(|p| !p.is_empty()) else {
         problems.push("no paths".into());
         return problems;
@@ -97,23 +122,37 @@ fn structural_problems(doc: &Value) -> Vec<String> {
             continue;
         };
         for key in item.keys() {
-            if !OPERATION_KEYS.contains(&key.as_str()) && !["summary", "description", "parameters", "servers"].contains(&key.as_str()) {
+            if !OPERATION_KEYS.contains(&key.as_str())
+                && !["summary", "description", "parameters", "servers"].contains(&key.as_str())
+            {
                 problems.push(format!("{path}: unexpected path item field `{key}`"));
             }
         }
-        for (method, op) in item.iter().filter(|(k, _)| OPERATION_KEYS.contains(&k.as_str())) {
+        for (method, op) in item
+            .iter()
+            .filter(|(k, _)| OPERATION_KEYS.contains(&k.as_str()))
+        {
             let at = format!("{} {path}", method.to_uppercase());
             match op["operationId"].as_str() {
-                Some(id) if !operation_ids.insert(id.to_owned()) => problems.push(format!("{at}: duplicate operationId `{id}`")),
+                Some(id) if !operation_ids.insert(id.to_owned()) => {
+                    problems.push(format!("{at}: duplicate operationId `{id}`"))
+                }
                 Some(_) => {}
                 None => problems.push(format!("{at}: no operationId")),
             }
             if op["summary"].as_str().is_none_or(str::is_empty) {
                 problems.push(format!("{at}: no summary"));
             }
-            let op_tags: Vec<&str> = op["tags"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let op_tags: Vec<&str> = op["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             if op_tags.is_empty() || op_tags.iter().any(|t| !tags.contains(t)) {
-                problems.push(format!("{at}: tags {op_tags:?} are missing or not declared"));
+                problems.push(format!(
+                    "{at}: tags {op_tags:?} are missing or not declared"
+                ));
             }
             // Every `{param}` of the path is a required path parameter, and no other is.
             let declared: BTreeSet<String> = op["parameters"]
@@ -123,16 +162,25 @@ fn structural_problems(doc: &Value) -> Vec<String> {
                 .filter(|p| p["in"] == "path")
                 .map(|p| {
                     if p["required"] != true {
-                        problems.push(format!("{at}: path parameter {} is not required", p["name"]));
+                        problems.push(format!(
+                            "{at}: path parameter {} is not required",
+                            p["name"]
+                        ));
                     }
                     p["name"].as_str().unwrap_or_default().to_owned()
                 })
                 .collect();
             if declared != template_params(path) {
-                problems.push(format!("{at}: path parameters {declared:?}, template has {:?}", template_params(path)));
+                problems.push(format!(
+                    "{at}: path parameters {declared:?}, template has {:?}",
+                    template_params(path)
+                ));
             }
             for p in op["parameters"].as_array().into_iter().flatten() {
-                if !["path", "query", "header", "cookie"].contains(&p["in"].as_str().unwrap_or_default()) || p["schema"].is_null() {
+                if !["path", "query", "header", "cookie"]
+                    .contains(&p["in"].as_str().unwrap_or_default())
+                    || p["schema"].is_null()
+                {
                     problems.push(format!("{at}: malformed parameter {p}"));
                 }
             }
@@ -142,35 +190,54 @@ fn structural_problems(doc: &Value) -> Vec<String> {
                 continue;
             };
             for (status, response) in responses {
-                let valid = status == "default" || (status.len() == 3 && status.chars().all(|c| c.is_ascii_digit()));
+                let valid = status == "default"
+                    || (status.len() == 3 && status.chars().all(|c| c.is_ascii_digit()));
                 if !valid {
-                    problems.push(format!("{at}: response key `{status}` is not a status code"));
+                    problems.push(format!(
+                        "{at}: response key `{status}` is not a status code"
+                    ));
                 }
                 if response["description"].as_str().is_none_or(str::is_empty) {
                     problems.push(format!("{at}: response {status} has no description"));
                 }
             }
-            if !responses.keys().any(|s| s.starts_with('2') || s.starts_with('3')) {
+            if !responses
+                .keys()
+                .any(|s| s.starts_with('2') || s.starts_with('3'))
+            {
                 problems.push(format!("{at}: no 2xx or 3xx response"));
             }
             // Secured operations name a declared scheme and document its 401.
-            let security: Vec<&String> =
-                op["security"].as_array().into_iter().flatten().filter_map(Value::as_object).flat_map(|r| r.keys()).collect();
+            let security: Vec<&String> = op["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .flat_map(|r| r.keys())
+                .collect();
             for name in &security {
                 if !schemes.contains_key(name.as_str()) {
                     problems.push(format!("{at}: security scheme `{name}` is not declared"));
                 }
             }
-            if security.iter().any(|s| *s == "management" || *s == "user") && !responses.contains_key("401") {
+            if security.iter().any(|s| *s == "management" || *s == "user")
+                && !responses.contains_key("401")
+            {
                 problems.push(format!("{at}: secured, but no 401 response"));
             }
             if security.iter().any(|s| *s == "management") && !responses.contains_key("403") {
                 problems.push(format!("{at}: a Management API route, but no 403 response"));
             }
             // Logto-style errors name their codes (`code.like.this`) in the description.
-            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('4') || s.starts_with('5')) {
-                let json_error = response["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorBody";
-                let names_a_code = response["description"].as_str().is_some_and(|d| d.contains('`'));
+            for (status, response) in responses
+                .iter()
+                .filter(|(s, _)| s.starts_with('4') || s.starts_with('5'))
+            {
+                let json_error = response["content"]["application/json"]["schema"]["$ref"]
+                    == "#/components/schemas/ErrorBody";
+                let names_a_code = response["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains('`'));
                 if json_error && !names_a_code {
                     problems.push(format!("{at}: error response {status} names no error code"));
                 }
@@ -186,8 +253,12 @@ fn structural_problems(doc: &Value) -> Vec<String> {
 /// fallback router holds only axum's own catch-all).
 fn router_paths(router: &axum::Router) -> BTreeSet<String> {
     let text = format!("{router:?}");
-    let start = text.find("path_router:").expect("axum's Router Debug output names its path_router");
-    let end = text.find("fallback_router:").expect("axum's Router Debug output names its fallback_router");
+    let start = text
+        .find("path_router:")
+        .expect("axum's Router Debug output names its path_router");
+    let end = text
+        .find("fallback_router:")
+        .expect("axum's Router Debug output names its fallback_router");
     let mut paths = BTreeSet::new();
     let mut rest = &text[start..end];
     while let Some(i) = rest.find("RouteId(") {
@@ -208,7 +279,13 @@ fn router_paths(router: &axum::Router) -> BTreeSet<String> {
 /// The template with a value for every parameter (none equals a literal segment).
 fn instantiate(path: &str) -> String {
     path.split('/')
-        .map(|s| if s.starts_with('{') && s.ends_with('}') { "openapi-probe" } else { s })
+        .map(|s| {
+            if s.starts_with('{') && s.ends_with('}') {
+                "openapi-probe"
+            } else {
+                s
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -218,12 +295,28 @@ fn instantiate(path: &str) -> String {
 /// with `GET` and is left out then.
 async fn served_methods(app: &TestApp, path: &str) -> Result<BTreeSet<String>, String> {
     let probe = Method::from_bytes(b"OPENAPIPROBE").expect("method");
-    let response = app.http.request(probe, app.url(&instantiate(path))).send().await.map_err(|e| e.to_string())?;
+    let response = app
+        .http
+        .request(probe, app.url(&instantiate(path)))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     if response.status() != 405 {
-        return Err(format!("a method no route takes was answered {}, not 405", response.status()));
+        return Err(format!(
+            "a method no route takes was answered {}, not 405",
+            response.status()
+        ));
     }
-    let allow = response.headers().get("allow").and_then(|v| v.to_str().ok()).ok_or("405 without an Allow header")?;
-    let mut methods: BTreeSet<String> = allow.split(',').map(|m| m.trim().to_ascii_uppercase()).filter(|m| !m.is_empty()).collect();
+    let allow = response
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("405 without an Allow header")?;
+    let mut methods: BTreeSet<String> = allow
+        .split(',')
+        .map(|m| m.trim().to_ascii_uppercase())
+        .filter(|m| !m.is_empty())
+        .collect();
     if methods.contains("GET") {
         methods.remove("HEAD");
     }
@@ -253,9 +346,16 @@ async fn swagger_json_is_a_valid_openapi_3_1_document() {
     let app = TestApp::spawn().await;
     let doc = fetch_document(&app).await;
     let problems = structural_problems(&doc);
-    assert!(problems.is_empty(), "the OpenAPI document has problems:\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "the OpenAPI document has problems:\n  {}",
+        problems.join("\n  ")
+    );
     // Served as generated.
-    assert_eq!(doc, serde_json::to_value(strongroom_server::openapi()).expect("json"));
+    assert_eq!(
+        doc,
+        serde_json::to_value(strongroom_server::openapi()).expect("json")
+    );
 }
 
 #[tokio::test]
@@ -266,11 +366,28 @@ async fn the_document_covers_exactly_the_routes_the_router_serves() {
 
     let served_paths = router_paths(&strongroom_server::router(app.state.clone()));
     // The Debug output still names paths (should axum change its format, fail loudly here).
-    for known in ["/api/status", "/api/swagger.json", "/oidc/token", "/api/users/{user_id}", "/my-account/identities/{target}/access-token"] {
-        assert!(served_paths.contains(known), "no `{known}` among the router's paths {served_paths:?}: did axum's Debug format change?");
+    for known in [
+        "/api/status",
+        "/api/swagger.json",
+        "/oidc/token",
+        "/api/users/{user_id}",
+        "/my-account/identities/{target}/access-token",
+    ] {
+        assert!(
+            served_paths.contains(known),
+            "no `{known}` among the router's paths {served_paths:?}: did axum's Debug format change?"
+        );
     }
     // The probe tells a served path from an unserved one.
-    let missing = app.http.request(Method::from_bytes(b"OPENAPIPROBE").expect("method"), app.url("/no/such/route")).send().await.expect("probe");
+    let missing = app
+        .http
+        .request(
+            Method::from_bytes(b"OPENAPIPROBE").expect("method"),
+            app.url("/no/such/route"),
+        )
+        .send()
+        .await
+        .expect("probe");
     assert_eq!(missing.status(), 404);
 
     let mut problems = Vec::new();
@@ -294,7 +411,11 @@ async fn the_document_covers_exactly_the_routes_the_router_serves() {
     for path in documented.keys().filter(|p| !served_paths.contains(*p)) {
         problems.push(format!("{path}: in /api/swagger.json, but not served"));
     }
-    assert!(problems.is_empty(), "the OpenAPI document and the router disagree:\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "the OpenAPI document and the router disagree:\n  {}",
+        problems.join("\n  ")
+    );
 
     let operations: usize = documented.values().map(BTreeSet::len).sum();
     assert!(operations >= 50, "only {operations} operations documented");

@@ -77,9 +77,19 @@ impl World {
         assert_eq!(body["id"].as_str(), Some(connector.as_str()), "{body}");
         assert_eq!(body["target"].as_str(), Some(target), "{body}");
         assert_eq!(body["enableTokenStorage"].as_bool(), Some(true), "{body}");
-        assert!(!body.to_string().contains(PLANTED), "the connector response shows the client secret: {body}");
+        assert!(
+            !body.to_string().contains(PLANTED),
+            "the connector response shows the client secret: {body}"
+        );
         let (row, secret) = app.application("Traditional", &[APP_REDIRECT]).await;
-        Self { app, fake, target, connector, client_id: row.id.0, client_secret: secret.expect("secret") }
+        Self {
+            app,
+            fake,
+            target,
+            connector,
+            client_id: row.id.0,
+            client_secret: secret.expect("secret"),
+        }
     }
 
     fn callback_uri(&self) -> String {
@@ -108,13 +118,32 @@ impl World {
         assert_eq!(status, 303);
         let url = location.expect("Location");
         let fake = Url::parse(&self.fake.uri()).expect("fake url");
-        assert_eq!(url.origin(), fake.origin(), "Strongroom did not send the browser to the provider: {url}");
+        assert_eq!(
+            url.origin(),
+            fake.origin(),
+            "Strongroom did not send the browser to the provider: {url}"
+        );
         assert_eq!(url.path(), endpoint_path, "{url}");
-        assert_eq!(param(&url, "client_id").as_deref(), Some(CLIENT_ID), "{url}");
-        assert_eq!(param(&url, "redirect_uri"), Some(self.callback_uri()), "{url}");
+        assert_eq!(
+            param(&url, "client_id").as_deref(),
+            Some(CLIENT_ID),
+            "{url}"
+        );
+        assert_eq!(
+            param(&url, "redirect_uri"),
+            Some(self.callback_uri()),
+            "{url}"
+        );
         let state = param(&url, "state").expect("state");
-        assert!(state.len() >= 32 && !state.contains("app-state"), "weak or leaked state {state:?}");
-        assert_eq!(url.query_pairs().filter(|(k, _)| k == "state").count(), 1, "{url}");
+        assert!(
+            state.len() >= 32 && !state.contains("app-state"),
+            "weak or leaked state {state:?}"
+        );
+        assert_eq!(
+            url.query_pairs().filter(|(k, _)| k == "state").count(),
+            1,
+            "{url}"
+        );
         url
     }
 
@@ -128,7 +157,11 @@ impl World {
     /// The browser is back at the application with a code: redeems it, returns the user id.
     async fn finish(&self, landing: Landing, verifier: &str) -> UserId {
         let back = landing.app();
-        assert_eq!(param(&back, "state").as_deref(), Some("app-state"), "{back}");
+        assert_eq!(
+            param(&back, "state").as_deref(),
+            Some("app-state"),
+            "{back}"
+        );
         assert_eq!(param(&back, "iss"), Some(self.app.url("/oidc")), "{back}");
         assert_eq!(param(&back, "error"), None, "{back}");
         let code = param(&back, "code").expect("code");
@@ -150,17 +183,28 @@ impl World {
         let tokens: Value = response.json().await.expect("json");
         let id_token = tokens["id_token"].as_str().expect("id_token");
         let payload = id_token.split('.').nth(1).expect("payload");
-        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
         UserId(claims["sub"].as_str().expect("sub").to_owned())
     }
 
     async fn user_count(&self) -> i64 {
-        self.app.store().list_users(None, 1, 0).await.expect("users").1
+        self.app
+            .store()
+            .list_users(None, 1, 0)
+            .await
+            .expect("users")
+            .1
     }
 
     /// The token set stored for `user` at this connector's target.
     async fn stored(&self, user: &UserId) -> SecretRow {
-        self.app.store().find_social_secret(user, self.target).await.expect("find").expect("token set stored")
+        self.app
+            .store()
+            .find_social_secret(user, self.target)
+            .await
+            .expect("find")
+            .expect("token set stored")
     }
 
     /// Checks that the stored set and everything beside it keeps its tokens sealed: the raw
@@ -175,30 +219,65 @@ impl World {
             .expect("select metadata")
             .try_get("metadata")
             .expect("metadata column");
-        let reread = store.get_secret(&secret.id).await.expect("get").expect("secret");
+        let reread = store
+            .get_secret(&secret.id)
+            .await
+            .expect("get")
+            .expect("secret");
         let serialized = serde_json::to_string(&reread.metadata).expect("serialize");
-        let identity = store.get_social_identity(&secret.user_id, self.target).await.expect("identity").expect("linked");
+        let identity = store
+            .get_social_identity(&secret.user_id, self.target)
+            .await
+            .expect("identity")
+            .expect("linked");
         let (events, _) = store
             .list_audit_events(
-                &AuditFilter { user_id: Some(secret.user_id.0.clone()), secret_id: None, action: None },
+                &AuditFilter {
+                    user_id: Some(secret.user_id.0.clone()),
+                    secret_id: None,
+                    action: None,
+                },
                 100,
                 0,
             )
             .await
             .expect("audit");
-        let stored = events.iter().filter(|e| e.action == "token.store").collect::<Vec<_>>();
+        let stored = events
+            .iter()
+            .filter(|e| e.action == "token.store")
+            .collect::<Vec<_>>();
         assert!(!stored.is_empty(), "no token.store audit event: {events:?}");
         for event in &stored {
-            assert_eq!((event.outcome.as_str(), event.secret_id.as_deref()), ("success", Some(secret.id.as_str())), "{event:?}");
+            assert_eq!(
+                (event.outcome.as_str(), event.secret_id.as_deref()),
+                ("success", Some(secret.id.as_str())),
+                "{event:?}"
+            );
         }
         let audit = format!("{events:?}");
         for needle in extra.iter().copied().chain([PLANTED]) {
-            assert!(!raw.contains(needle), "the metadata column holds {needle:?}: {raw}");
-            assert!(!serialized.contains(needle), "the metadata holds {needle:?}: {serialized}");
-            assert!(!identity.details.to_string().contains(needle), "identity details hold {needle:?}: {}", identity.details);
-            assert!(!audit.contains(needle), "the audit trail holds {needle:?}: {audit}");
+            assert!(
+                !raw.contains(needle),
+                "the metadata column holds {needle:?}: {raw}"
+            );
+            assert!(
+                !serialized.contains(needle),
+                "the metadata holds {needle:?}: {serialized}"
+            );
+            assert!(
+                !identity.details.to_string().contains(needle),
+                "identity details hold {needle:?}: {}",
+                identity.details
+            );
+            assert!(
+                !audit.contains(needle),
+                "the audit trail holds {needle:?}: {audit}"
+            );
             for bytes in [&secret.envelope.ciphertext, &secret.envelope.encrypted_dek] {
-                assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "the envelope holds {needle:?} in clear");
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "the envelope holds {needle:?} in clear"
+                );
             }
         }
         self.assert_nowhere_in_database(extra).await;
@@ -208,7 +287,12 @@ impl World {
     /// (text or hex). Closes the store, so it comes last.
     async fn assert_nowhere_in_database(&self, extra: &[&str]) {
         let needles: Vec<&str> = extra.iter().copied().chain([PLANTED]).collect();
-        strongroom_testkit::plaintext::assert_absent_in_database(self.app.db(), self.app.store(), &needles).await;
+        strongroom_testkit::plaintext::assert_absent_in_database(
+            self.app.db(),
+            self.app.store(),
+            &needles,
+        )
+        .await;
     }
 }
 
@@ -216,30 +300,51 @@ impl World {
 fn error_page(landing: Landing, status: u16, code: &str, extra: &[&str]) -> String {
     let (got, body) = landing.page();
     assert_eq!(got, status, "{body}");
-    assert!(body.contains(&format!("Error code: <code>{code}</code>")), "expected {code}: {body}");
+    assert!(
+        body.contains(&format!("Error code: <code>{code}</code>")),
+        "expected {code}: {body}"
+    );
     for needle in extra.iter().copied().chain([PLANTED]) {
-        assert!(!body.contains(needle), "the error page shows {needle:?}: {body}");
+        assert!(
+            !body.contains(needle),
+            "the error page shows {needle:?}: {body}"
+        );
     }
     body
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("time").as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64
 }
 
 /// `expiresAt` is `expires_in` after the moment of the callback, bounded by the clock readings
 /// taken around it.
 fn assert_expires_at(secret: &SecretRow, before: i64, after: i64, expires_in: i64) {
     let at = secret.metadata.expires_at.expect("expiresAt");
-    assert!((before + expires_in..=after + expires_in).contains(&at), "expiresAt {at}, callback between {before} and {after}, expires_in {expires_in}");
+    assert!(
+        (before + expires_in..=after + expires_in).contains(&at),
+        "expiresAt {at}, callback between {before} and {after}, expires_in {expires_in}"
+    );
 }
 
 /// Whether PKCE S256 is on the authorization URL.
 fn assert_pkce(url: &Url) {
-    assert_eq!(param(url, "code_challenge_method").as_deref(), Some("S256"), "{url}");
+    assert_eq!(
+        param(url, "code_challenge_method").as_deref(),
+        Some("S256"),
+        "{url}"
+    );
     let challenge = param(url, "code_challenge").expect("code_challenge");
     assert_eq!(challenge.len(), 43, "{challenge}");
-    assert!(challenge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{challenge}");
+    assert!(
+        challenge
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{challenge}"
+    );
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -257,14 +362,19 @@ fn s256(verifier: &str) -> String {
 /// A request's parameters: its query plus, for a form POST, its body.
 fn params(req: &Request) -> HashMap<String, String> {
     let mut out: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
-    if header(req, "content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
+    if header(req, "content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
         out.extend(url::form_urlencoded::parse(&req.body).into_owned());
     }
     out
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    req.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn has(p: &HashMap<String, String>, key: &str, value: &str) -> bool {
@@ -274,13 +384,20 @@ fn has(p: &HashMap<String, String>, key: &str, value: &str) -> bool {
 /// `Authorization: Bearer <token>` (any case of the scheme).
 fn bearer_is(req: &Request, token: &str) -> bool {
     header(req, "authorization")
-        .and_then(|h| h.split_once(' ').map(|(scheme, t)| (scheme.to_ascii_lowercase(), t.to_owned())))
+        .and_then(|h| {
+            h.split_once(' ')
+                .map(|(scheme, t)| (scheme.to_ascii_lowercase(), t.to_owned()))
+        })
         .is_some_and(|(scheme, t)| scheme == "bearer" && t == token)
 }
 
 /// client_secret_basic with the test client (id and secret need no form-encoding).
 fn basic_is_client(req: &Request) -> bool {
-    header(req, "authorization") == Some(format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))))
+    header(req, "authorization")
+        == Some(format!(
+            "Basic {}",
+            STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+        ))
 }
 
 fn post_is_client(p: &HashMap<String, String>) -> bool {
@@ -327,7 +444,12 @@ impl Grant {
 
 /// The requests the fake received at `path`.
 async fn received(fake: &MockServer, at: &str) -> Vec<Request> {
-    fake.received_requests().await.expect("recording on").into_iter().filter(|r| r.url.path() == at).collect()
+    fake.received_requests()
+        .await
+        .expect("recording on")
+        .into_iter()
+        .filter(|r| r.url.path() == at)
+        .collect()
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -383,12 +505,18 @@ fn github_token_answer(req: &Request, body: &Value) -> ResponseTemplate {
     }
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in body.as_object().expect("object") {
-        form.append_pair(k, &match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
+        form.append_pair(
+            k,
+            &match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        );
     }
-    ResponseTemplate::new(200).set_body_raw(form.finish(), "application/x-www-form-urlencoded; charset=utf-8")
+    ResponseTemplate::new(200).set_body_raw(
+        form.finish(),
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )
 }
 
 /// GitHub's REST API: a User-Agent is required, the token must be the issued one; `answer`
@@ -402,9 +530,14 @@ fn github_rest(req: &Request, token: &str, answer: Option<&Value>, docs: &str) -
             "text/plain; charset=utf-8",
         );
     }
-    let authorized = header(req, "authorization").is_some_and(|h| h == format!("Bearer {token}") || h == format!("token {token}"));
+    let authorized = header(req, "authorization")
+        .is_some_and(|h| h == format!("Bearer {token}") || h == format!("token {token}"));
     if !authorized {
-        return json_answer(401, &json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}), "application/json; charset=utf-8");
+        return json_answer(
+            401,
+            &json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}),
+            "application/json; charset=utf-8",
+        );
     }
     match answer {
         Some(body) => json_answer(200, body, "application/json; charset=utf-8"),
@@ -420,7 +553,14 @@ async fn mount_github_api(fake: &MockServer, token: &str, user: Value, emails: O
     let t = token.to_owned();
     Mock::given(method("GET"))
         .and(path("/api/v3/user"))
-        .respond_with(move |req: &Request| github_rest(req, &t, Some(&user), "https://docs.github.com/rest/users/users#get-the-authenticated-user"))
+        .respond_with(move |req: &Request| {
+            github_rest(
+                req,
+                &t,
+                Some(&user),
+                "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+            )
+        })
         .mount(fake)
         .await;
     let t = token.to_owned();
@@ -473,7 +613,11 @@ fn github_oauth_answer() -> Value {
 /// `/oidc/auth` up to GitHub's authorization URL, checked; returns it with the state sent.
 async fn github_started(w: &World, browser: &Browser, challenge: &str) -> (Url, String) {
     let authorize = w.start(browser, challenge, "/login/oauth/authorize").await;
-    assert_eq!(param(&authorize, "scope").as_deref(), Some("read:user user:email"), "{authorize}");
+    assert_eq!(
+        param(&authorize, "scope").as_deref(),
+        Some("read:user user:email"),
+        "{authorize}"
+    );
     assert_pkce(&authorize);
     let state = param(&authorize, "state").expect("state");
     (authorize, state)
@@ -485,7 +629,13 @@ async fn mount_github_octocat(w: &World, token: &str) {
         {"email": "mona.unverified@example.org", "primary": false, "verified": false, "visibility": null},
         {"email": "mona@example.com", "primary": true, "verified": true, "visibility": "private"},
     ]);
-    mount_github_api(&w.fake, token, github_user(5818302, "mona", "Mona Lisa Octocat", None), Some(emails)).await;
+    mount_github_api(
+        &w.fake,
+        token,
+        github_user(5818302, "mona", "Mona Lisa Octocat", None),
+        Some(emails),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -494,10 +644,17 @@ async fn github_oauth_app_signs_in_with_the_private_primary_email_and_stores_the
     let browser = Browser::new();
     let (verifier, challenge) = pkce();
     let (authorize, state) = github_started(&w, &browser, &challenge).await;
-    mount_github_token(&w.fake, Grant::issued(GH_CODE, &authorize), github_oauth_answer()).await;
+    mount_github_token(
+        &w.fake,
+        Grant::issued(GH_CODE, &authorize),
+        github_oauth_answer(),
+    )
+    .await;
     mount_github_octocat(&w, GH_ACCESS).await;
 
-    let landing = w.callback(&browser, &[("code", GH_CODE), ("state", &state)]).await;
+    let landing = w
+        .callback(&browser, &[("code", GH_CODE), ("state", &state)])
+        .await;
     let user = w.finish(landing, &verifier).await;
 
     let token_calls = received(&w.fake, "/login/oauth/access_token").await;
@@ -506,13 +663,20 @@ async fn github_oauth_app_signs_in_with_the_private_primary_email_and_stores_the
     assert_eq!(received(&w.fake, "/api/v3/user/emails").await.len(), 1);
 
     let store = w.app.store();
-    let identity = store.get_social_identity(&user, "github").await.expect("identity").expect("linked");
+    let identity = store
+        .get_social_identity(&user, "github")
+        .await
+        .expect("identity")
+        .expect("linked");
     assert_eq!(identity.identity_id, "5818302");
     assert_eq!(identity.details["userInfo"]["login"], "mona");
     let account = store.get_user(&user).await.expect("get").expect("user");
     assert_eq!(account.primary_email.as_deref(), Some("mona@example.com"));
     assert_eq!(account.name.as_deref(), Some("Mona Lisa Octocat"));
-    assert_eq!(account.avatar.as_deref(), Some("https://avatars.githubusercontent.com/u/5818302?v=4"));
+    assert_eq!(
+        account.avatar.as_deref(),
+        Some("https://avatars.githubusercontent.com/u/5818302?v=4")
+    );
     assert_eq!(w.user_count().await, 1);
 
     let secret = w.stored(&user).await;
@@ -547,16 +711,46 @@ async fn github_app_with_expiring_user_tokens_stores_the_refresh_token_and_expir
     });
     mount_github_token(&w.fake, Grant::issued(GH_CODE, &authorize), answer).await;
     // The app lacks the e-mail permission: /user/emails answers 403, the public address counts.
-    mount_github_api(&w.fake, ACCESS, github_user(9919, "octo-app-user", "Octo App User", Some("octo@example.net")), None).await;
+    mount_github_api(
+        &w.fake,
+        ACCESS,
+        github_user(
+            9919,
+            "octo-app-user",
+            "Octo App User",
+            Some("octo@example.net"),
+        ),
+        None,
+    )
+    .await;
 
     let before = now_secs();
-    let landing = w.callback(&browser, &[("code", GH_CODE), ("state", &state)]).await;
+    let landing = w
+        .callback(&browser, &[("code", GH_CODE), ("state", &state)])
+        .await;
     let after = now_secs();
     let user = w.finish(landing, &verifier).await;
 
     let store = w.app.store();
-    assert_eq!(store.get_social_identity(&user, "github").await.expect("identity").expect("linked").identity_id, "9919");
-    assert_eq!(store.get_user(&user).await.expect("get").expect("user").primary_email.as_deref(), Some("octo@example.net"));
+    assert_eq!(
+        store
+            .get_social_identity(&user, "github")
+            .await
+            .expect("identity")
+            .expect("linked")
+            .identity_id,
+        "9919"
+    );
+    assert_eq!(
+        store
+            .get_user(&user)
+            .await
+            .expect("get")
+            .expect("user")
+            .primary_email
+            .as_deref(),
+        Some("octo@example.net")
+    );
     let secret = w.stored(&user).await;
     assert!(secret.metadata.has_refresh_token);
     assert_expires_at(&secret, before, after, 28800);
@@ -564,7 +758,10 @@ async fn github_app_with_expiring_user_tokens_stores_the_refresh_token_and_expir
     assert_eq!(secret.metadata.scope, None, "an empty scope is not stored");
     let set = w.app.state.token_sets.open(&secret).expect("open");
     assert_eq!(set.access_token.expose_secret(), ACCESS);
-    assert_eq!(set.refresh_token.as_ref().map(|t| t.expose_secret()), Some(REFRESH));
+    assert_eq!(
+        set.refresh_token.as_ref().map(|t| t.expose_secret()),
+        Some(REFRESH)
+    );
     w.assert_sealed(&secret, &[ACCESS, REFRESH]).await;
 }
 
@@ -574,16 +771,29 @@ async fn github_error_inside_http_200_is_an_error_page_and_creates_no_user() {
     let browser = Browser::new();
     let (_verifier, challenge) = pkce();
     let (authorize, state) = github_started(&w, &browser, &challenge).await;
-    mount_github_token(&w.fake, Grant::issued(GH_CODE, &authorize), github_oauth_answer()).await;
+    mount_github_token(
+        &w.fake,
+        Grant::issued(GH_CODE, &authorize),
+        github_oauth_answer(),
+    )
+    .await;
     mount_github_octocat(&w, GH_ACCESS).await;
 
     // A code GitHub never issued (or one that expired): HTTP 200 with bad_verification_code.
-    let landing = w.callback(&browser, &[("code", "PLANTEDexpiredcode0000"), ("state", &state)]).await;
+    let landing = w
+        .callback(
+            &browser,
+            &[("code", "PLANTEDexpiredcode0000"), ("state", &state)],
+        )
+        .await;
     error_page(landing, 400, "connector.authorization_failed", &[]);
 
     let token_calls = received(&w.fake, "/login/oauth/access_token").await;
     assert_eq!(token_calls.len(), 1, "the code was sent to GitHub once");
-    assert!(received(&w.fake, "/api/v3/user").await.is_empty(), "no profile is read without a token");
+    assert!(
+        received(&w.fake, "/api/v3/user").await.is_empty(),
+        "no profile is read without a token"
+    );
     assert_eq!(w.user_count().await, 0);
     w.assert_nowhere_in_database(&[]).await;
 }
@@ -594,7 +804,12 @@ async fn github_denied_authorization_goes_back_to_the_application_as_access_deni
     let browser = Browser::new();
     let (_verifier, challenge) = pkce();
     let (_authorize, state) = github_started(&w, &browser, &challenge).await;
-    Mock::given(method("POST")).and(path("/login/oauth/access_token")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&w.fake).await;
+    Mock::given(method("POST"))
+        .and(path("/login/oauth/access_token"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&w.fake)
+        .await;
 
     let landing = w
         .callback(
@@ -608,7 +823,11 @@ async fn github_denied_authorization_goes_back_to_the_application_as_access_deni
         )
         .await;
     let back = landing.app();
-    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"), "{back}");
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("access_denied"),
+        "{back}"
+    );
     assert_eq!(param(&back, "state").as_deref(), Some("app-state"));
     assert_eq!(param(&back, "code"), None);
     assert_eq!(w.user_count().await, 0);
@@ -642,7 +861,8 @@ fn google_config(base: &str) -> Value {
 /// endpoint, see google.rs), so the signature segment is filler.
 fn google_id_token(nonce: &str) -> String {
     let now = now_secs();
-    let header = json!({"alg": "RS256", "kid": "6f9777a685907798ef794062c00b65d66c240b1b", "typ": "JWT"});
+    let header =
+        json!({"alg": "RS256", "kid": "6f9777a685907798ef794062c00b65d66c240b1b", "typ": "JWT"});
     let claims = json!({
         "iss": GOOGLE_ISSUER,
         "azp": CLIENT_ID,
@@ -659,7 +879,12 @@ fn google_id_token(nonce: &str) -> String {
         "iat": now,
         "exp": now + 3600,
     });
-    format!("{}.{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()), b64url(b"not-checked-signature"))
+    format!(
+        "{}.{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes()),
+        b64url(b"not-checked-signature")
+    )
 }
 
 fn google_answer(id_token: &str) -> Value {
@@ -730,9 +955,20 @@ async fn mount_google_userinfo(fake: &MockServer, expected_calls: u64) {
 async fn google_started(w: &World, browser: &Browser, challenge: &str) -> (Url, String, String) {
     let authorize = w.start(browser, challenge, "/o/oauth2/v2/auth").await;
     assert_eq!(param(&authorize, "response_type").as_deref(), Some("code"));
-    assert_eq!(param(&authorize, "scope").as_deref(), Some("openid profile email"));
-    assert_eq!(param(&authorize, "access_type").as_deref(), Some("offline"), "{authorize}");
-    assert_eq!(param(&authorize, "prompt").as_deref(), Some("consent"), "{authorize}");
+    assert_eq!(
+        param(&authorize, "scope").as_deref(),
+        Some("openid profile email")
+    );
+    assert_eq!(
+        param(&authorize, "access_type").as_deref(),
+        Some("offline"),
+        "{authorize}"
+    );
+    assert_eq!(
+        param(&authorize, "prompt").as_deref(),
+        Some("consent"),
+        "{authorize}"
+    );
     assert_pkce(&authorize);
     let nonce = param(&authorize, "nonce").expect("nonce");
     assert!(nonce.len() >= 32 && nonce != "app-nonce", "{nonce}");
@@ -742,7 +978,17 @@ async fn google_started(w: &World, browser: &Browser, challenge: &str) -> (Url, 
 
 /// Google's redirect back: code, state, RFC 9207 iss, and its own extras.
 fn google_callback<'a>(code: &'a str, state: &'a str) -> [(&'a str, &'a str); 6] {
-    [("iss", GOOGLE_ISSUER), ("state", state), ("code", code), ("scope", "email profile openid https://www.googleapis.com/auth/userinfo.profile https://www.googleapis.com/auth/userinfo.email"), ("authuser", "0"), ("prompt", "consent")]
+    [
+        ("iss", GOOGLE_ISSUER),
+        ("state", state),
+        ("code", code),
+        (
+            "scope",
+            "email profile openid https://www.googleapis.com/auth/userinfo.profile https://www.googleapis.com/auth/userinfo.email",
+        ),
+        ("authuser", "0"),
+        ("prompt", "consent"),
+    ]
 }
 
 #[tokio::test]
@@ -752,7 +998,12 @@ async fn google_sign_in_checks_the_id_token_and_stores_the_refresh_token() {
     let (verifier, challenge) = pkce();
     let (authorize, state, nonce) = google_started(&w, &browser, &challenge).await;
     let id_token = google_id_token(&nonce);
-    mount_google_token(&w.fake, Grant::issued(G_CODE, &authorize), google_answer(&id_token)).await;
+    mount_google_token(
+        &w.fake,
+        Grant::issued(G_CODE, &authorize),
+        google_answer(&id_token),
+    )
+    .await;
     mount_google_userinfo(&w.fake, 1).await;
 
     let before = now_secs();
@@ -760,15 +1011,25 @@ async fn google_sign_in_checks_the_id_token_and_stores_the_refresh_token() {
     let after = now_secs();
     let user = w.finish(landing, &verifier).await;
     w.fake.verify().await;
-    assert!(basic_is_client(&received(&w.fake, "/token").await[0]), "client_secret_basic by default");
+    assert!(
+        basic_is_client(&received(&w.fake, "/token").await[0]),
+        "client_secret_basic by default"
+    );
 
     let store = w.app.store();
-    let identity = store.get_social_identity(&user, "google").await.expect("identity").expect("linked");
+    let identity = store
+        .get_social_identity(&user, "google")
+        .await
+        .expect("identity")
+        .expect("linked");
     assert_eq!(identity.identity_id, GOOGLE_SUB);
     let account = store.get_user(&user).await.expect("get").expect("user");
     assert_eq!(account.primary_email.as_deref(), Some("ada@gmail.com"));
     assert_eq!(account.name.as_deref(), Some("Ada Lovelace"));
-    assert_eq!(account.avatar.as_deref(), Some("https://lh3.googleusercontent.com/a/ACg8ocK-ada=s96-c"));
+    assert_eq!(
+        account.avatar.as_deref(),
+        Some("https://lh3.googleusercontent.com/a/ACg8ocK-ada=s96-c")
+    );
 
     let secret = w.stored(&user).await;
     assert!(secret.metadata.has_refresh_token);
@@ -777,9 +1038,16 @@ async fn google_sign_in_checks_the_id_token_and_stores_the_refresh_token() {
     assert_eq!(secret.metadata.token_type.as_deref(), Some("Bearer"));
     let set = w.app.state.token_sets.open(&secret).expect("open");
     assert_eq!(set.access_token.expose_secret(), G_ACCESS);
-    assert_eq!(set.refresh_token.as_ref().map(|t| t.expose_secret()), Some(G_REFRESH));
-    assert_eq!(set.id_token.as_ref().map(|t| t.expose_secret()), Some(id_token.as_str()));
-    w.assert_sealed(&secret, &[G_ACCESS, G_REFRESH, &id_token]).await;
+    assert_eq!(
+        set.refresh_token.as_ref().map(|t| t.expose_secret()),
+        Some(G_REFRESH)
+    );
+    assert_eq!(
+        set.id_token.as_ref().map(|t| t.expose_secret()),
+        Some(id_token.as_str())
+    );
+    w.assert_sealed(&secret, &[G_ACCESS, G_REFRESH, &id_token])
+        .await;
 }
 
 #[tokio::test]
@@ -789,7 +1057,12 @@ async fn google_id_token_with_another_nonce_is_refused_and_creates_no_user() {
     let (_verifier, challenge) = pkce();
     let (authorize, state, _nonce) = google_started(&w, &browser, &challenge).await;
     let id_token = google_id_token("a-nonce-from-another-sign-in-attempt-000000");
-    mount_google_token(&w.fake, Grant::issued(G_CODE, &authorize), google_answer(&id_token)).await;
+    mount_google_token(
+        &w.fake,
+        Grant::issued(G_CODE, &authorize),
+        google_answer(&id_token),
+    )
+    .await;
     mount_google_userinfo(&w.fake, 0).await;
 
     let landing = w.callback(&browser, &google_callback(G_CODE, &state)).await;
@@ -831,7 +1104,12 @@ async fn google_userinfo_failure_after_the_tokens_stores_nothing() {
     let (_verifier, challenge) = pkce();
     let (authorize, state, nonce) = google_started(&w, &browser, &challenge).await;
     let id_token = google_id_token(&nonce);
-    mount_google_token(&w.fake, Grant::issued(G_CODE, &authorize), google_answer(&id_token)).await;
+    mount_google_token(
+        &w.fake,
+        Grant::issued(G_CODE, &authorize),
+        google_answer(&id_token),
+    )
+    .await;
     Mock::given(method("GET"))
         .and(path("/v1/userinfo"))
         .respond_with(json_answer(500, &json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}), "application/json; charset=UTF-8"))
@@ -871,13 +1149,23 @@ fn facebook_error(message: &str, kind: &str, code: i64, subcode: Option<i64>) ->
         error["error_subcode"] = json!(subcode);
     }
     ResponseTemplate::new(400)
-        .insert_header("www-authenticate", format!("OAuth \"Facebook Platform\" \"invalid_request\" \"{message}\""))
-        .set_body_raw(json!({"error": error}).to_string(), "application/json; charset=UTF-8")
+        .insert_header(
+            "www-authenticate",
+            format!("OAuth \"Facebook Platform\" \"invalid_request\" \"{message}\""),
+        )
+        .set_body_raw(
+            json!({"error": error}).to_string(),
+            "application/json; charset=UTF-8",
+        )
 }
 
 fn appsecret_proof(token: &str) -> String {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes());
-    aws_lc_rs::hmac::sign(&key, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    aws_lc_rs::hmac::sign(&key, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `GET {graph}/oauth/access_token` (code exchange and `fb_exchange_token`) and `GET {graph}/me`.
@@ -942,7 +1230,10 @@ async fn mount_facebook(fake: &MockServer, grant: Grant) {
 async fn facebook_started(w: &World, browser: &Browser, challenge: &str) -> (Url, String) {
     let authorize = w.start(browser, challenge, "/www/v23.0/dialog/oauth").await;
     assert_eq!(param(&authorize, "response_type").as_deref(), Some("code"));
-    assert_eq!(param(&authorize, "scope").as_deref(), Some("email,public_profile"));
+    assert_eq!(
+        param(&authorize, "scope").as_deref(),
+        Some("email,public_profile")
+    );
     let state = param(&authorize, "state").expect("state");
     (authorize, state)
 }
@@ -956,31 +1247,62 @@ async fn facebook_sign_in_stores_the_long_lived_token() {
     mount_facebook(&w.fake, Grant::issued(FB_CODE, &authorize)).await;
 
     let before = now_secs();
-    let landing = w.callback(&browser, &[("code", FB_CODE), ("state", &state)]).await;
+    let landing = w
+        .callback(&browser, &[("code", FB_CODE), ("state", &state)])
+        .await;
     let after = now_secs();
     let user = w.finish(landing, &verifier).await;
 
     let exchanges = received(&w.fake, "/v23.0/oauth/access_token").await;
-    assert_eq!(exchanges.len(), 2, "the code exchange, then fb_exchange_token");
-    assert!(!params(&exchanges[0]).contains_key("grant_type") && has(&params(&exchanges[0]), "code", FB_CODE));
-    assert!(has(&params(&exchanges[1]), "grant_type", "fb_exchange_token"));
+    assert_eq!(
+        exchanges.len(),
+        2,
+        "the code exchange, then fb_exchange_token"
+    );
+    assert!(
+        !params(&exchanges[0]).contains_key("grant_type")
+            && has(&params(&exchanges[0]), "code", FB_CODE)
+    );
+    assert!(has(
+        &params(&exchanges[1]),
+        "grant_type",
+        "fb_exchange_token"
+    ));
     assert_eq!(received(&w.fake, "/v23.0/me").await.len(), 1);
 
     let store = w.app.store();
-    let identity = store.get_social_identity(&user, "facebook").await.expect("identity").expect("linked");
+    let identity = store
+        .get_social_identity(&user, "facebook")
+        .await
+        .expect("identity")
+        .expect("linked");
     assert_eq!(identity.identity_id, "10158765432109876");
     let account = store.get_user(&user).await.expect("get").expect("user");
     assert_eq!(account.primary_email.as_deref(), Some("grace@example.org"));
     assert_eq!(account.name.as_deref(), Some("Grace Hopper"));
-    assert!(account.avatar.as_deref().is_some_and(|a| a.starts_with("https://platform-lookaside.fbsbx.com/")), "{:?}", account.avatar);
+    assert!(
+        account
+            .avatar
+            .as_deref()
+            .is_some_and(|a| a.starts_with("https://platform-lookaside.fbsbx.com/")),
+        "{:?}",
+        account.avatar
+    );
 
     let secret = w.stored(&user).await;
-    assert!(!secret.metadata.has_refresh_token, "Facebook issues no refresh token");
+    assert!(
+        !secret.metadata.has_refresh_token,
+        "Facebook issues no refresh token"
+    );
     assert_expires_at(&secret, before, after, FB_LONG_EXPIRES_IN);
     assert_eq!(secret.metadata.token_type.as_deref(), Some("bearer"));
     assert_eq!(secret.metadata.scope, None);
     let set = w.app.state.token_sets.open(&secret).expect("open");
-    assert_eq!(set.access_token.expose_secret(), FB_LONG, "the long-lived token is the one kept");
+    assert_eq!(
+        set.access_token.expose_secret(),
+        FB_LONG,
+        "the long-lived token is the one kept"
+    );
     assert!(set.refresh_token.is_none());
     w.assert_sealed(&secret, &[FB_SHORT, FB_LONG]).await;
 }
@@ -994,9 +1316,18 @@ async fn facebook_error_object_is_an_error_page_and_creates_no_user() {
     mount_facebook(&w.fake, Grant::issued(FB_CODE, &authorize)).await;
 
     // A mangled code: HTTP 400 {"error": {"message": "Invalid verification code format.", "type": "OAuthException", "code": 100, ...}}.
-    let landing = w.callback(&browser, &[("code", "AQDPLANTEDmangled"), ("state", &state)]).await;
+    let landing = w
+        .callback(
+            &browser,
+            &[("code", "AQDPLANTEDmangled"), ("state", &state)],
+        )
+        .await;
     error_page(landing, 400, "connector.authorization_failed", &[]);
-    assert_eq!(received(&w.fake, "/v23.0/oauth/access_token").await.len(), 1, "no fb_exchange_token after a failed exchange");
+    assert_eq!(
+        received(&w.fake, "/v23.0/oauth/access_token").await.len(),
+        1,
+        "no fb_exchange_token after a failed exchange"
+    );
     assert!(received(&w.fake, "/v23.0/me").await.is_empty());
     assert_eq!(w.user_count().await, 0);
 }
@@ -1074,17 +1405,26 @@ async fn oauth2_query_string_token_answer_and_nested_profile_map() {
     mount_oauth2(&w.fake, Grant::issued(OA_CODE, &authorize)).await;
 
     let before = now_secs();
-    let landing = w.callback(&browser, &[("code", OA_CODE), ("state", &state)]).await;
+    let landing = w
+        .callback(&browser, &[("code", OA_CODE), ("state", &state)])
+        .await;
     let after = now_secs();
     let user = w.finish(landing, &verifier).await;
 
     let store = w.app.store();
-    let identity = store.get_social_identity(&user, "oauth2").await.expect("identity").expect("linked");
+    let identity = store
+        .get_social_identity(&user, "oauth2")
+        .await
+        .expect("identity")
+        .expect("linked");
     assert_eq!(identity.identity_id, "4242", "a numeric id at data.user.id");
     let account = store.get_user(&user).await.expect("get").expect("user");
     assert_eq!(account.primary_email.as_deref(), Some("lin@example.io"));
     assert_eq!(account.name.as_deref(), Some("Lin Q"));
-    assert_eq!(account.avatar.as_deref(), Some("https://cdn.example.io/a/4242.png"));
+    assert_eq!(
+        account.avatar.as_deref(),
+        Some("https://cdn.example.io/a/4242.png")
+    );
 
     let secret = w.stored(&user).await;
     assert!(secret.metadata.has_refresh_token);
@@ -1093,7 +1433,10 @@ async fn oauth2_query_string_token_answer_and_nested_profile_map() {
     assert_eq!(secret.metadata.scope.as_deref(), Some("read profile"));
     let set = w.app.state.token_sets.open(&secret).expect("open");
     assert_eq!(set.access_token.expose_secret(), OA_ACCESS);
-    assert_eq!(set.refresh_token.as_ref().map(|t| t.expose_secret()), Some(OA_REFRESH));
+    assert_eq!(
+        set.refresh_token.as_ref().map(|t| t.expose_secret()),
+        Some(OA_REFRESH)
+    );
     w.assert_sealed(&secret, &[OA_ACCESS, OA_REFRESH]).await;
 }
 
@@ -1106,13 +1449,23 @@ async fn oauth2_unparsable_token_answer_is_invalid_response() {
     let state = param(&authorize, "state").expect("state");
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("upstream maintenance, try again later", "text/plain"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw("upstream maintenance, try again later", "text/plain"),
+        )
         .expect(1)
         .mount(&w.fake)
         .await;
-    Mock::given(method("GET")).and(path("/api/v1/me")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&w.fake).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/me"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&w.fake)
+        .await;
 
-    let landing = w.callback(&browser, &[("code", OA_CODE), ("state", &state)]).await;
+    let landing = w
+        .callback(&browser, &[("code", OA_CODE), ("state", &state)])
+        .await;
     error_page(landing, 502, "connector.invalid_response", &[]);
     assert_eq!(w.user_count().await, 0);
     w.fake.verify().await;
@@ -1131,7 +1484,9 @@ const OP_REFRESH: &str = "PLANTEDopRefresh-cmVmcmVzaCB0b2tlbg";
 fn rsa_keys() -> &'static [aws_lc_rs::rsa::KeyPair; 2] {
     static KEYS: OnceLock<[aws_lc_rs::rsa::KeyPair; 2]> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let generate = || aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key");
+        let generate = || {
+            aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key")
+        };
         [generate(), generate()]
     })
 }
@@ -1151,10 +1506,19 @@ fn jwk(key: &aws_lc_rs::rsa::KeyPair, kid: &str) -> Value {
 /// An RS256 JWT signed with `key`, built by hand.
 fn sign_jwt(key: &aws_lc_rs::rsa::KeyPair, kid: &str, claims: &Value) -> String {
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
-    let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
     let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input.as_bytes(), &mut signature)
-        .expect("sign");
+    key.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .expect("sign");
     format!("{input}.{}", b64url(&signature))
 }
 
@@ -1209,7 +1573,11 @@ async fn mount_op(fake: &MockServer, jwks: Arc<Mutex<Value>>) {
     });
     Mock::given(method("GET"))
         .and(path("/.well-known/openid-configuration"))
-        .respond_with(json_answer(200, &discovery, "application/json; charset=utf-8"))
+        .respond_with(json_answer(
+            200,
+            &discovery,
+            "application/json; charset=utf-8",
+        ))
         .mount(fake)
         .await;
     Mock::given(method("GET"))
@@ -1284,7 +1652,10 @@ async fn oidc_world() -> (World, Arc<Mutex<Value>>) {
 async fn oidc_started(w: &World, browser: &Browser, challenge: &str) -> (Url, String, String) {
     let authorize = w.start(browser, challenge, "/auth").await;
     assert_eq!(param(&authorize, "response_type").as_deref(), Some("code"));
-    assert_eq!(param(&authorize, "scope").as_deref(), Some("openid profile email offline_access"));
+    assert_eq!(
+        param(&authorize, "scope").as_deref(),
+        Some("openid profile email offline_access")
+    );
     assert_pkce(&authorize);
     let nonce = param(&authorize, "nonce").expect("nonce");
     assert!(nonce.len() >= 32, "{nonce}");
@@ -1299,31 +1670,62 @@ async fn oidc_signed_id_token_signs_in_and_stores_the_token_set() {
     let (verifier, challenge) = pkce();
     let (authorize, state, nonce) = oidc_started(&w, &browser, &challenge).await;
     let id_token = sign_jwt(&rsa_keys()[0], "key-1", &op_claims(&w.fake.uri(), &nonce));
-    mount_op_token(&w.fake, Grant::issued(OP_CODE, &authorize), op_answer(&id_token, OP_ACCESS, Some(OP_REFRESH))).await;
+    mount_op_token(
+        &w.fake,
+        Grant::issued(OP_CODE, &authorize),
+        op_answer(&id_token, OP_ACCESS, Some(OP_REFRESH)),
+    )
+    .await;
     mount_op_userinfo(&w.fake, OP_ACCESS).await;
 
     let before = now_secs();
     let issuer = w.fake.uri();
-    let landing = w.callback(&browser, &[("code", OP_CODE), ("state", &state), ("iss", &issuer)]).await;
+    let landing = w
+        .callback(
+            &browser,
+            &[("code", OP_CODE), ("state", &state), ("iss", &issuer)],
+        )
+        .await;
     let after = now_secs();
     let user = w.finish(landing, &verifier).await;
 
     let store = w.app.store();
-    let identity = store.get_social_identity(&user, "oidc").await.expect("identity").expect("linked");
+    let identity = store
+        .get_social_identity(&user, "oidc")
+        .await
+        .expect("identity")
+        .expect("linked");
     assert_eq!(identity.identity_id, OP_SUB);
-    assert_eq!(identity.details.get("nonce"), None, "the nonce is not kept in the profile");
+    assert_eq!(
+        identity.details.get("nonce"),
+        None,
+        "the nonce is not kept in the profile"
+    );
     let account = store.get_user(&user).await.expect("get").expect("user");
-    assert_eq!((account.primary_email.as_deref(), account.name.as_deref()), (Some("janedoe@example.com"), Some("Jane Doe")));
+    assert_eq!(
+        (account.primary_email.as_deref(), account.name.as_deref()),
+        (Some("janedoe@example.com"), Some("Jane Doe"))
+    );
     let secret = w.stored(&user).await;
     assert!(secret.metadata.has_refresh_token);
     assert_expires_at(&secret, before, after, 3600);
     assert_eq!(secret.metadata.token_type.as_deref(), Some("Bearer"));
-    assert_eq!(secret.metadata.scope.as_deref(), Some("openid offline_access profile email"));
+    assert_eq!(
+        secret.metadata.scope.as_deref(),
+        Some("openid offline_access profile email")
+    );
     let set = w.app.state.token_sets.open(&secret).expect("open");
     assert_eq!(set.access_token.expose_secret(), OP_ACCESS);
-    assert_eq!(set.refresh_token.as_ref().map(|t| t.expose_secret()), Some(OP_REFRESH));
-    assert_eq!(set.id_token.as_ref().map(|t| t.expose_secret()), Some(id_token.as_str()));
-    w.assert_sealed(&secret, &[OP_ACCESS, OP_REFRESH, &id_token]).await;
+    assert_eq!(
+        set.refresh_token.as_ref().map(|t| t.expose_secret()),
+        Some(OP_REFRESH)
+    );
+    assert_eq!(
+        set.id_token.as_ref().map(|t| t.expose_secret()),
+        Some(id_token.as_str())
+    );
+    w.assert_sealed(&secret, &[OP_ACCESS, OP_REFRESH, &id_token])
+        .await;
 }
 
 /// Which way a test spoils the provider's ID token.
@@ -1354,11 +1756,26 @@ async fn oidc_refuses(spoil: Spoil) {
         bytes[100] ^= 0x01;
         id_token = format!("{signed}.{}", b64url(&bytes));
     }
-    mount_op_token(&w.fake, Grant::issued(OP_CODE, &authorize), op_answer(&id_token, OP_ACCESS, Some(OP_REFRESH))).await;
-    Mock::given(method("GET")).and(path("/me")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&w.fake).await;
+    mount_op_token(
+        &w.fake,
+        Grant::issued(OP_CODE, &authorize),
+        op_answer(&id_token, OP_ACCESS, Some(OP_REFRESH)),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&w.fake)
+        .await;
 
     let issuer = w.fake.uri();
-    let landing = w.callback(&browser, &[("code", OP_CODE), ("state", &state), ("iss", &issuer)]).await;
+    let landing = w
+        .callback(
+            &browser,
+            &[("code", OP_CODE), ("state", &state), ("iss", &issuer)],
+        )
+        .await;
     error_page(landing, 400, "connector.invalid_id_token", &[&id_token]);
     assert_eq!(received(&w.fake, "/token").await.len(), 1);
     assert_eq!(w.user_count().await, 0);
@@ -1388,7 +1805,12 @@ async fn oidc_refuses_callback_iss(iss: Option<&str>) {
     let browser = Browser::new();
     let (_verifier, challenge) = pkce();
     let (_authorize, state, _nonce) = oidc_started(&w, &browser, &challenge).await;
-    Mock::given(method("POST")).and(path("/token")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&w.fake).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&w.fake)
+        .await;
 
     let mut query = vec![("code", OP_CODE), ("state", state.as_str())];
     if let Some(iss) = iss {
@@ -1420,9 +1842,19 @@ async fn oidc_key_rotation_refetches_the_jwks_and_re_sign_in_keeps_the_refresh_t
     let (verifier, challenge) = pkce();
     let (authorize, state, nonce) = oidc_started(&w, &browser, &challenge).await;
     let id_token = sign_jwt(&rsa_keys()[0], "key-1", &op_claims(&issuer, &nonce));
-    mount_op_token(&w.fake, Grant::issued(OP_CODE, &authorize), op_answer(&id_token, OP_ACCESS, Some(OP_REFRESH))).await;
+    mount_op_token(
+        &w.fake,
+        Grant::issued(OP_CODE, &authorize),
+        op_answer(&id_token, OP_ACCESS, Some(OP_REFRESH)),
+    )
+    .await;
     mount_op_userinfo(&w.fake, OP_ACCESS).await;
-    let landing = w.callback(&browser, &[("code", OP_CODE), ("state", &state), ("iss", &issuer)]).await;
+    let landing = w
+        .callback(
+            &browser,
+            &[("code", OP_CODE), ("state", &state), ("iss", &issuer)],
+        )
+        .await;
     let user = w.finish(landing, &verifier).await;
     let first = w.stored(&user).await;
 
@@ -1433,12 +1865,30 @@ async fn oidc_key_rotation_refetches_the_jwks_and_re_sign_in_keeps_the_refresh_t
     let (authorize, state, nonce) = oidc_started(&w, &browser, &challenge).await;
     let code_2 = "PLANTEDopCode2-Zx91Lm";
     let id_token_2 = sign_jwt(&rsa_keys()[1], "key-2", &op_claims(&issuer, &nonce));
-    mount_op_token(&w.fake, Grant::issued(code_2, &authorize), op_answer(&id_token_2, ACCESS_2, None)).await;
+    mount_op_token(
+        &w.fake,
+        Grant::issued(code_2, &authorize),
+        op_answer(&id_token_2, ACCESS_2, None),
+    )
+    .await;
     mount_op_userinfo(&w.fake, ACCESS_2).await;
-    let landing = w.callback(&browser, &[("code", code_2), ("state", &state), ("iss", &issuer)]).await;
-    assert_eq!(w.finish(landing, &verifier).await, user, "the same identity is the same user");
+    let landing = w
+        .callback(
+            &browser,
+            &[("code", code_2), ("state", &state), ("iss", &issuer)],
+        )
+        .await;
+    assert_eq!(
+        w.finish(landing, &verifier).await,
+        user,
+        "the same identity is the same user"
+    );
 
-    assert_eq!(received(&w.fake, "/jwks").await.len(), 2, "fetched once, then again for the unknown kid");
+    assert_eq!(
+        received(&w.fake, "/jwks").await.len(),
+        2,
+        "fetched once, then again for the unknown kid"
+    );
     assert_eq!(w.user_count().await, 1);
     let second = w.stored(&user).await;
     assert_eq!(second.id, first.id);
@@ -1446,9 +1896,20 @@ async fn oidc_key_rotation_refetches_the_jwks_and_re_sign_in_keeps_the_refresh_t
     assert!(second.metadata.has_refresh_token);
     let set = w.app.state.token_sets.open(&second).expect("open");
     assert_eq!(set.access_token.expose_secret(), ACCESS_2);
-    assert_eq!(set.refresh_token.as_ref().map(|t| t.expose_secret()), Some(OP_REFRESH), "the stored refresh token is kept");
-    assert_eq!(set.id_token.as_ref().map(|t| t.expose_secret()), Some(id_token_2.as_str()));
-    w.assert_sealed(&second, &[OP_ACCESS, ACCESS_2, OP_REFRESH, &id_token, &id_token_2]).await;
+    assert_eq!(
+        set.refresh_token.as_ref().map(|t| t.expose_secret()),
+        Some(OP_REFRESH),
+        "the stored refresh token is kept"
+    );
+    assert_eq!(
+        set.id_token.as_ref().map(|t| t.expose_secret()),
+        Some(id_token_2.as_str())
+    );
+    w.assert_sealed(
+        &second,
+        &[OP_ACCESS, ACCESS_2, OP_REFRESH, &id_token, &id_token_2],
+    )
+    .await;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -1471,9 +1932,16 @@ async fn github_garbage_token_answer_is_invalid_response() {
         .expect(1)
         .mount(&w.fake)
         .await;
-    Mock::given(method("GET")).and(path("/api/v3/user")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&w.fake).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/user"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&w.fake)
+        .await;
 
-    let landing = w.callback(&browser, &[("code", GH_CODE), ("state", &state)]).await;
+    let landing = w
+        .callback(&browser, &[("code", GH_CODE), ("state", &state)])
+        .await;
     error_page(landing, 502, "connector.invalid_response", &[]);
     assert_eq!(w.user_count().await, 0);
     w.fake.verify().await;
@@ -1485,7 +1953,12 @@ async fn replayed_callback_is_a_state_mismatch_and_the_code_is_sent_once() {
     let browser = Browser::new();
     let (verifier, challenge) = pkce();
     let (authorize, state) = github_started(&w, &browser, &challenge).await;
-    mount_github_token(&w.fake, Grant::issued(GH_CODE, &authorize), github_oauth_answer()).await;
+    mount_github_token(
+        &w.fake,
+        Grant::issued(GH_CODE, &authorize),
+        github_oauth_answer(),
+    )
+    .await;
     mount_github_octocat(&w, GH_ACCESS).await;
 
     let query = [("code", GH_CODE), ("state", state.as_str())];
@@ -1495,29 +1968,57 @@ async fn replayed_callback_is_a_state_mismatch_and_the_code_is_sent_once() {
 
     let replay = w.callback(&browser, &query).await;
     error_page(replay, 400, "session.state_mismatch", &[]);
-    assert_eq!(received(&w.fake, "/login/oauth/access_token").await.len(), 1, "the replayed code never reached GitHub");
+    assert_eq!(
+        received(&w.fake, "/login/oauth/access_token").await.len(),
+        1,
+        "the replayed code never reached GitHub"
+    );
     assert_eq!(w.user_count().await, 1);
     assert!(w.app.store().get_user(&user).await.expect("get").is_some());
 }
 
 #[tokio::test]
-async fn callback_from_another_browser_is_a_state_mismatch_and_the_rightful_browser_still_finishes() {
+async fn callback_from_another_browser_is_a_state_mismatch_and_the_rightful_browser_still_finishes()
+{
     let w = World::new("github", "github", github_config).await;
     let browser = Browser::new();
     let (verifier, challenge) = pkce();
     let (authorize, state) = github_started(&w, &browser, &challenge).await;
-    mount_github_token(&w.fake, Grant::issued(GH_CODE, &authorize), github_oauth_answer()).await;
+    mount_github_token(
+        &w.fake,
+        Grant::issued(GH_CODE, &authorize),
+        github_oauth_answer(),
+    )
+    .await;
     mount_github_octocat(&w, GH_ACCESS).await;
 
     // An attacker who learned the state, without the browser's cookie.
     let stranger = Browser::new();
-    let landing = w.callback(&stranger, &[("code", GH_CODE), ("state", &state)]).await;
+    let landing = w
+        .callback(&stranger, &[("code", GH_CODE), ("state", &state)])
+        .await;
     error_page(landing, 400, "session.state_mismatch", &[]);
-    assert!(received(&w.fake, "/login/oauth/access_token").await.is_empty(), "the stranger's code was not redeemed");
+    assert!(
+        received(&w.fake, "/login/oauth/access_token")
+            .await
+            .is_empty(),
+        "the stranger's code was not redeemed"
+    );
     assert_eq!(w.user_count().await, 0);
 
-    let landing = w.callback(&browser, &[("code", GH_CODE), ("state", &state)]).await;
+    let landing = w
+        .callback(&browser, &[("code", GH_CODE), ("state", &state)])
+        .await;
     let user = w.finish(landing, &verifier).await;
     assert_eq!(w.user_count().await, 1);
-    assert_eq!(w.app.store().get_social_identity(&user, "github").await.expect("identity").expect("linked").identity_id, "5818302");
+    assert_eq!(
+        w.app
+            .store()
+            .get_social_identity(&user, "github")
+            .await
+            .expect("identity")
+            .expect("linked")
+            .identity_id,
+        "5818302"
+    );
 }

@@ -45,7 +45,10 @@ async fn a_sign_in_leaves_no_secret_in_logs_or_database() {
     ]);
     let browser = Browser::new();
     // Stop at the upstream's redirect back, to learn the upstream's authorization code.
-    let back = browser.follow(auth.as_str(), &app.url("/callback/up")).await.app();
+    let back = browser
+        .follow(auth.as_str(), &app.url("/callback/up"))
+        .await
+        .app();
     let upstream_code = param(&back, "code").expect("upstream code");
     let landing = browser.follow(back.as_str(), redirect).await.app();
     let code = param(&landing, "code").expect("code");
@@ -53,7 +56,12 @@ async fn a_sign_in_leaves_no_secret_in_logs_or_database() {
         .http
         .post(app.url("/oidc/token"))
         .basic_auth(client.id.as_str(), Some(&client_secret))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect), ("code_verifier", &verifier)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", &verifier),
+        ])
         .send()
         .await
         .expect("token")
@@ -61,17 +69,41 @@ async fn a_sign_in_leaves_no_secret_in_logs_or_database() {
         .await
         .expect("json");
     let access = tokens["access_token"].as_str().expect("access").to_owned();
-    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_owned();
-    let me = app.http.get(app.url("/oidc/me")).bearer_auth(&access).send().await.expect("me");
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let me = app
+        .http
+        .get(app.url("/oidc/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(me.status(), 200);
     let sub: serde_json::Value = me.json().await.expect("json");
     let user = UserId(sub["sub"].as_str().expect("sub").to_owned());
 
-    let stored = app.store().find_social_secret(&user, "oidc").await.expect("find").expect("stored");
+    let stored = app
+        .store()
+        .find_social_secret(&user, "oidc")
+        .await
+        .expect("find")
+        .expect("stored");
     let set = app.state.token_sets.open(&stored).expect("open");
     let upstream_access = set.access_token.expose_secret().to_owned();
-    let upstream_refresh = set.refresh_token.as_ref().expect("refresh").expose_secret().to_owned();
-    let upstream_id_token = set.id_token.as_ref().expect("id token").expose_secret().to_owned();
+    let upstream_refresh = set
+        .refresh_token
+        .as_ref()
+        .expect("refresh")
+        .expose_secret()
+        .to_owned();
+    let upstream_id_token = set
+        .id_token
+        .as_ref()
+        .expect("id token")
+        .expose_secret()
+        .to_owned();
     let secrets = [
         upstream_access.as_str(),
         upstream_refresh.as_str(),
@@ -87,7 +119,10 @@ async fn a_sign_in_leaves_no_secret_in_logs_or_database() {
     let db = app.db();
     assert_absent_in_database(db, app.store(), &secrets).await;
     let logs = logs.text();
-    assert!(logs.contains("request"), "request traces were not captured:\n{logs}");
+    assert!(
+        logs.contains("request"),
+        "request traces were not captured:\n{logs}"
+    );
     for secret in secrets {
         assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
     }

@@ -40,7 +40,10 @@ impl World {
             skew_secs: 60,
         })
         .await;
-        let upstream = Upstream::start(&[app.url("/callback/up"), APP_REDIRECT.to_owned()], json!({"accessTokenTtl": TTL}));
+        let upstream = Upstream::start(
+            &[app.url("/callback/up"), APP_REDIRECT.to_owned()],
+            json!({"accessTokenTtl": TTL}),
+        );
         let management = app.management_token().await;
         let (status, body) = app
             .api(
@@ -64,7 +67,10 @@ impl World {
             ("code_challenge_method", "S256"),
             ("direct_sign_in", "social:oidc"),
         ]);
-        let landing = Browser::new().follow(auth.as_str(), APP_REDIRECT).await.app();
+        let landing = Browser::new()
+            .follow(auth.as_str(), APP_REDIRECT)
+            .await
+            .app();
         let tokens: Value = app
             .http
             .post(app.url("/oidc/token"))
@@ -81,18 +87,44 @@ impl World {
             .json()
             .await
             .expect("json");
-        let bearer = tokens["access_token"].as_str().expect("access token").to_owned();
-        let me: Value = app.http.get(app.url("/oidc/me")).bearer_auth(&bearer).send().await.expect("me").json().await.expect("json");
+        let bearer = tokens["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned();
+        let me: Value = app
+            .http
+            .get(app.url("/oidc/me"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
         let user = UserId(me["sub"].as_str().expect("sub").to_owned());
-        Self { app, upstream, clock, user, bearer, management }
+        Self {
+            app,
+            upstream,
+            clock,
+            user,
+            bearer,
+            management,
+        }
     }
 
     async fn read(&self) -> (u16, Value) {
-        self.app.api(&self.bearer, Method::GET, TOKEN_PATH, None).await
+        self.app
+            .api(&self.bearer, Method::GET, TOKEN_PATH, None)
+            .await
     }
 
     async fn secret(&self) -> SecretRow {
-        self.app.store().find_social_secret(&self.user, "oidc").await.expect("find").expect("the set is stored")
+        self.app
+            .store()
+            .find_social_secret(&self.user, "oidc")
+            .await
+            .expect("find")
+            .expect("the set is stored")
     }
 
     /// Moves Strongroom's clock past the stored access token's expiry.
@@ -103,17 +135,32 @@ impl World {
     }
 
     async fn refreshes(&self) -> i64 {
-        self.upstream.stats().await["tokenRequests"]["refresh_token"].as_i64().unwrap_or(0)
+        self.upstream.stats().await["tokenRequests"]["refresh_token"]
+            .as_i64()
+            .unwrap_or(0)
     }
 
     /// The provider still honours the access token (the grant was not revoked).
     async fn upstream_accepts(&self, access_token: &str) -> bool {
-        reqwest::Client::new().get(self.upstream.url("/me")).bearer_auth(access_token).send().await.expect("me").status() == 200
+        reqwest::Client::new()
+            .get(self.upstream.url("/me"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("me")
+            .status()
+            == 200
     }
 
     async fn audit(&self, action: &str) -> Vec<Value> {
-        let path = format!("/api/audit-events?userId={}&action={action}&page_size=100", self.user);
-        let (status, events) = self.app.api(&self.management, Method::GET, &path, None).await;
+        let path = format!(
+            "/api/audit-events?userId={}&action={action}&page_size=100",
+            self.user
+        );
+        let (status, events) = self
+            .app
+            .api(&self.management, Method::GET, &path, None)
+            .await;
         assert_eq!(status, 200);
         events.as_array().cloned().unwrap_or_default()
     }
@@ -125,9 +172,15 @@ async fn a_thousand_readers_of_an_expired_token_cause_one_refresh_and_the_grant_
     let (status, first) = w.read().await;
     assert_eq!(status, 200, "{first}");
     let first_token = first["access_token"].as_str().expect("token").to_owned();
-    assert!(first.get("refresh_token").is_none() && first.get("id_token").is_none(), "{first}");
+    assert!(
+        first.get("refresh_token").is_none() && first.get("id_token").is_none(),
+        "{first}"
+    );
     assert_eq!(first["token_type"], "Bearer");
-    assert!((TTL - 5..=TTL).contains(&first["expires_in"].as_i64().expect("expires_in")), "{first}");
+    assert!(
+        (TTL - 5..=TTL).contains(&first["expires_in"].as_i64().expect("expires_in")),
+        "{first}"
+    );
     let before = w.secret().await;
 
     w.expire().await;
@@ -147,10 +200,17 @@ async fn a_thousand_readers_of_an_expired_token_cause_one_refresh_and_the_grant_
     assert_eq!(tokens.len(), 1, "every reader gets the same new token");
     let second_token = tokens.into_iter().next().expect("token");
     assert_ne!(second_token, first_token);
-    assert_eq!(w.refreshes().await, 1, "exactly one refresh at the provider");
+    assert_eq!(
+        w.refreshes().await,
+        1,
+        "exactly one refresh at the provider"
+    );
 
     let after = w.secret().await;
-    assert_eq!((after.id.clone(), after.created_at), (before.id.clone(), before.created_at));
+    assert_eq!(
+        (after.id.clone(), after.created_at),
+        (before.id.clone(), before.created_at)
+    );
     assert!(after.version > before.version && after.refresh_lease_until.is_none());
     assert!(after.metadata.has_refresh_token && after.metadata.last_refreshed_at.is_some());
     let set = w.app.state.token_sets.open(&after).expect("open");
@@ -166,10 +226,24 @@ async fn a_thousand_readers_of_an_expired_token_cause_one_refresh_and_the_grant_
     assert_ne!(third_token, second_token);
     assert!(w.upstream_accepts(third_token).await);
     let stats = w.upstream.stats().await;
-    assert_eq!((stats["refreshTokenReuse"].as_i64(), stats["grantsRevoked"].as_i64()), (Some(0), Some(0)), "{stats}");
+    assert_eq!(
+        (
+            stats["refreshTokenReuse"].as_i64(),
+            stats["grantsRevoked"].as_i64()
+        ),
+        (Some(0), Some(0)),
+        "{stats}"
+    );
     assert_eq!(w.refreshes().await, 2);
     let refreshes: Vec<Value> = w.audit("token.refresh").await;
-    assert_eq!(refreshes.iter().filter(|e| e["outcome"] == "success").count(), 2, "{refreshes:?}");
+    assert_eq!(
+        refreshes
+            .iter()
+            .filter(|e| e["outcome"] == "success")
+            .count(),
+        2,
+        "{refreshes:?}"
+    );
 }
 
 #[tokio::test]
@@ -184,39 +258,101 @@ async fn provider_failures_leave_the_stored_set_untouched() {
         let before = w.secret().await;
         w.upstream.fault(fault, 1).await;
         let (got, body) = w.read().await;
-        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{fault}: {body}");
-        assert!(!body.to_string().contains(w.app.state.token_sets.open(&before).expect("open").access_token.expose_secret()));
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "{fault}: {body}"
+        );
+        assert!(
+            !body.to_string().contains(
+                w.app
+                    .state
+                    .token_sets
+                    .open(&before)
+                    .expect("open")
+                    .access_token
+                    .expose_secret()
+            )
+        );
         let after = w.secret().await;
-        assert_eq!((after.version, &after.envelope, &after.metadata), (before.version, &before.envelope, &before.metadata), "{fault}");
-        assert!(after.refresh_lease_until.is_none(), "{fault}: the lease is given back");
+        assert_eq!(
+            (after.version, &after.envelope, &after.metadata),
+            (before.version, &before.envelope, &before.metadata),
+            "{fault}"
+        );
+        assert!(
+            after.refresh_lease_until.is_none(),
+            "{fault}: the lease is given back"
+        );
     }
     // The faults never reached oidc-provider: the next read refreshes and the grant is fine.
     let (status, body) = w.read().await;
     assert_eq!(status, 200, "{body}");
-    assert!(w.upstream_accepts(body["access_token"].as_str().expect("token")).await);
+    assert!(
+        w.upstream_accepts(body["access_token"].as_str().expect("token"))
+            .await
+    );
 
     // invalid_grant: 401, the set kept and marked; later reads do not bother the provider.
     w.expire().await;
     let before = w.secret().await;
     w.upstream.fault("invalid_grant", 1).await;
     let (status, body) = w.read().await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("secrets.third_party_token_set.refresh_token_revoked")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            401,
+            Some("secrets.third_party_token_set.refresh_token_revoked")
+        ),
+        "{body}"
+    );
     let after = w.secret().await;
     assert_eq!(after.envelope, before.envelope, "the tokens are kept");
-    assert_eq!(after.metadata.refresh_error.as_deref(), Some("refresh_token_revoked"));
+    assert_eq!(
+        after.metadata.refresh_error.as_deref(),
+        Some("refresh_token_revoked")
+    );
     let requests = w.refreshes().await;
     let (status, _) = w.read().await;
     assert_eq!(status, 401);
-    assert_eq!(w.refreshes().await, requests, "a revoked refresh token is not sent again");
+    assert_eq!(
+        w.refreshes().await,
+        requests,
+        "a revoked refresh token is not sent again"
+    );
     let (status, identity) = w
         .app
-        .api(&w.management, Method::GET, &format!("/api/users/{}/identities/oidc?includeTokenSecret=true", w.user), None)
+        .api(
+            &w.management,
+            Method::GET,
+            &format!(
+                "/api/users/{}/identities/oidc?includeTokenSecret=true",
+                w.user
+            ),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(identity["tokenSecret"]["metadata"]["refreshError"], "refresh_token_revoked");
-    let outcomes: Vec<String> = w.audit("token.refresh").await.iter().map(|e| e["outcome"].as_str().unwrap_or_default().to_owned()).collect();
-    for outcome in ["provider_unavailable", "invalid_response", "success", "refresh_token_revoked"] {
-        assert!(outcomes.iter().any(|o| o == outcome), "{outcome} missing from {outcomes:?}");
+    assert_eq!(
+        identity["tokenSecret"]["metadata"]["refreshError"],
+        "refresh_token_revoked"
+    );
+    let outcomes: Vec<String> = w
+        .audit("token.refresh")
+        .await
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for outcome in [
+        "provider_unavailable",
+        "invalid_response",
+        "success",
+        "refresh_token_revoked",
+    ] {
+        assert!(
+            outcomes.iter().any(|o| o == outcome),
+            "{outcome} missing from {outcomes:?}"
+        );
     }
 }
 
@@ -239,7 +375,14 @@ async fn an_expired_token_without_refresh_token_is_401_and_the_set_stays() {
     w.expire().await;
     for _ in 0..2 {
         let (status, body) = w.read().await;
-        assert_eq!((status, body["code"].as_str()), (401, Some("secrets.third_party_token_set.access_token_expired")), "{body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (
+                401,
+                Some("secrets.third_party_token_set.access_token_expired")
+            ),
+            "{body}"
+        );
     }
     assert_eq!(w.refreshes().await, 0);
     let _ = w.secret().await;
@@ -260,9 +403,15 @@ async fn re_authorization_through_the_verification_api_replaces_the_set() {
         .await;
     assert_eq!(status, 201, "{created}");
     let authorization = created["authorizationUri"].as_str().expect("uri");
-    assert!(authorization.contains("scope=openid+profile+email+offline_access"), "{authorization}");
+    assert!(
+        authorization.contains("scope=openid+profile+email+offline_access"),
+        "{authorization}"
+    );
     // The user authorizes at the provider; the application receives the code.
-    let landing = Browser::new().follow(authorization, APP_REDIRECT).await.app();
+    let landing = Browser::new()
+        .follow(authorization, APP_REDIRECT)
+        .await
+        .app();
     assert_eq!(param(&landing, "state").as_deref(), Some("re-auth-state"));
     let id = created["verificationRecordId"].as_str().expect("id");
     let (status, verified) = w
@@ -275,23 +424,49 @@ async fn re_authorization_through_the_verification_api_replaces_the_set() {
                 "code": param(&landing, "code"), "state": "re-auth-state", "redirectUri": APP_REDIRECT, "iss": param(&landing, "iss")}})),
         )
         .await;
-    assert_eq!((status, verified["verificationRecordId"].as_str()), (200, Some(id)), "{verified}");
+    assert_eq!(
+        (status, verified["verificationRecordId"].as_str()),
+        (200, Some(id)),
+        "{verified}"
+    );
     let (status, replaced) = w
         .app
-        .api(&w.bearer, Method::PATCH, "/my-account/identities/oidc/access-token", Some(json!({"socialVerificationId": id})))
+        .api(
+            &w.bearer,
+            Method::PATCH,
+            "/my-account/identities/oidc/access-token",
+            Some(json!({"socialVerificationId": id})),
+        )
         .await;
     assert_eq!(status, 200, "{replaced}");
     let scope = replaced["scope"].as_str().expect("scope");
-    assert!(scope.contains("email") && scope.contains("profile"), "{scope}");
+    assert!(
+        scope.contains("email") && scope.contains("profile"),
+        "{scope}"
+    );
     let after = w.secret().await;
-    assert_eq!((after.id.clone(), after.created_at), (before.id.clone(), before.created_at));
+    assert_eq!(
+        (after.id.clone(), after.created_at),
+        (before.id.clone(), before.created_at)
+    );
     let set = w.app.state.token_sets.open(&after).expect("open");
-    assert_eq!(set.access_token.expose_secret(), replaced["access_token"].as_str().expect("token"));
+    assert_eq!(
+        set.access_token.expose_secret(),
+        replaced["access_token"].as_str().expect("token")
+    );
     assert!(w.upstream_accepts(set.access_token.expose_secret()).await);
     // The record is used up.
     let (status, body) = w
         .app
-        .api(&w.bearer, Method::PUT, "/api/my-account/identities/oidc/access-token", Some(json!({"verificationRecordId": id})))
+        .api(
+            &w.bearer,
+            Method::PUT,
+            "/api/my-account/identities/oidc/access-token",
+            Some(json!({"verificationRecordId": id})),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("verification_record.not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("verification_record.not_found"))
+    );
 }

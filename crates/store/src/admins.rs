@@ -73,7 +73,12 @@ impl Store {
     }
 
     /// Sets a new password hash, clears the failure counter and ends the admin's sessions.
-    pub async fn set_console_admin_password(&self, id: &AdminId, password_hash: &str, now: i64) -> Result<bool> {
+    pub async fn set_console_admin_password(
+        &self,
+        id: &AdminId,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE console_admins SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL, updated_at = $3 WHERE id = $1",

@@ -29,8 +29,14 @@ fn app_from_row(row: &AnyRow) -> Result<ApplicationRow> {
         description: row.try_get("description")?,
         app_type: row.try_get("type")?,
         secret_hash: row.try_get("secret_hash")?,
-        oidc_client_metadata: crate::json_from(&row.try_get::<String, _>("oidc_client_metadata")?, "oidc client metadata")?,
-        custom_client_metadata: crate::json_from(&row.try_get::<String, _>("custom_client_metadata")?, "custom client metadata")?,
+        oidc_client_metadata: crate::json_from(
+            &row.try_get::<String, _>("oidc_client_metadata")?,
+            "oidc client metadata",
+        )?,
+        custom_client_metadata: crate::json_from(
+            &row.try_get::<String, _>("custom_client_metadata")?,
+            "custom client metadata",
+        )?,
         is_third_party: row.try_get::<i64, _>("is_third_party")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

@@ -129,6 +129,9 @@ impl Store {
         .fetch_one(&self.audit)
         .await?
         .try_get("n")?;
-        Ok((rows.iter().map(event_from_row).collect::<Result<_>>()?, total))
+        Ok((
+            rows.iter().map(event_from_row).collect::<Result<_>>()?,
+            total,
+        ))
     }
 }

@@ -60,7 +60,10 @@ fn connector_from_row(row: &AnyRow) -> Result<ConnectorRow> {
 }
 
 fn sso_connector_from_row(row: &AnyRow) -> Result<SsoConnectorRow> {
-    let domains = crate::json_from(&row.try_get::<String, _>("domains")?, "sso connector domains")?;
+    let domains = crate::json_from(
+        &row.try_get::<String, _>("domains")?,
+        "sso connector domains",
+    )?;
     Ok(SsoConnectorRow {
         id: SsoConnectorId(row.try_get("id")?),
         provider_name: row.try_get("provider_name")?,
@@ -68,7 +71,10 @@ fn sso_connector_from_row(row: &AnyRow) -> Result<SsoConnectorRow> {
         config: crate::json_from(&row.try_get::<String, _>("config")?, "sso connector config")?,
         domains: serde_json::from_value(domains)
             .map_err(|e| crate::StoreError::Malformed(format!("sso connector domains: {e}")))?,
-        branding: crate::json_from(&row.try_get::<String, _>("branding")?, "sso connector branding")?,
+        branding: crate::json_from(
+            &row.try_get::<String, _>("branding")?,
+            "sso connector branding",
+        )?,
         sync_profile: row.try_get::<i64, _>("sync_profile")? != 0,
         enable_token_storage: row.try_get::<i64, _>("enable_token_storage")? != 0,
         sealed_config: optional_envelope(row)?,
@@ -157,7 +163,8 @@ impl Store {
         enabled: bool,
         now: i64,
     ) -> Result<Option<u64>> {
-        self.set_token_storage("connectors", "connector_id", id.as_str(), enabled, now).await
+        self.set_token_storage("connectors", "connector_id", id.as_str(), enabled, now)
+            .await
     }
 
     /// As [`Store::save_connector`], for an SSO connector.
@@ -234,7 +241,14 @@ impl Store {
         enabled: bool,
         now: i64,
     ) -> Result<Option<u64>> {
-        self.set_token_storage("sso_connectors", "sso_connector_id", id.as_str(), enabled, now).await
+        self.set_token_storage(
+            "sso_connectors",
+            "sso_connector_id",
+            id.as_str(),
+            enabled,
+            now,
+        )
+        .await
     }
 
     async fn set_token_storage(
@@ -257,7 +271,11 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Ok(None);
         }
-        let deleted = if enabled { 0 } else { purge_token_sets(&mut tx, secret_column, id).await? };
+        let deleted = if enabled {
+            0
+        } else {
+            purge_token_sets(&mut tx, secret_column, id).await?
+        };
         tx.commit().await?;
         self.secrets_changed();
         Ok(Some(deleted))
@@ -271,9 +289,11 @@ async fn purge_token_sets(
     column: &'static str,
     id: &str,
 ) -> Result<u64> {
-    Ok(sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM secrets WHERE {column} = $1")))
-        .bind(id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM secrets WHERE {column} = $1"
+    )))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }

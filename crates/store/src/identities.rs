@@ -72,20 +72,24 @@ impl Store {
         now: i64,
     ) -> Result<SocialIdentity> {
         let mut tx = self.pool.begin().await?;
-        let existing = sqlx::query("SELECT id, identity_id FROM user_social_identities WHERE user_id = $1 AND target = $2")
-            .bind(user_id.as_str())
-            .bind(target)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing = sqlx::query(
+            "SELECT id, identity_id FROM user_social_identities WHERE user_id = $1 AND target = $2",
+        )
+        .bind(user_id.as_str())
+        .bind(target)
+        .fetch_optional(&mut *tx)
+        .await?;
         let details_text = details.to_string();
         match existing {
             Some(row) if row.try_get::<String, _>("identity_id")? == identity_id => {
-                sqlx::query("UPDATE user_social_identities SET details = $2, updated_at = $3 WHERE id = $1")
-                    .bind(row.try_get::<String, _>("id")?)
-                    .bind(&details_text)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE user_social_identities SET details = $2, updated_at = $3 WHERE id = $1",
+                )
+                .bind(row.try_get::<String, _>("id")?)
+                .bind(&details_text)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             }
             other => {
                 if let Some(row) = other {
@@ -115,7 +119,11 @@ impl Store {
             .ok_or_else(|| crate::StoreError::Malformed("linked identity vanished".into()))
     }
 
-    pub async fn get_social_identity(&self, user_id: &UserId, target: &str) -> Result<Option<SocialIdentity>> {
+    pub async fn get_social_identity(
+        &self,
+        user_id: &UserId,
+        target: &str,
+    ) -> Result<Option<SocialIdentity>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SOCIAL_COLUMNS} FROM user_social_identities WHERE user_id = $1 AND target = $2"
         )))
@@ -127,7 +135,11 @@ impl Store {
     }
 
     /// The identity of provider account `identity_id` at `target`, whoever it belongs to.
-    pub async fn find_social_identity(&self, target: &str, identity_id: &str) -> Result<Option<SocialIdentity>> {
+    pub async fn find_social_identity(
+        &self,
+        target: &str,
+        identity_id: &str,
+    ) -> Result<Option<SocialIdentity>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SOCIAL_COLUMNS} FROM user_social_identities WHERE target = $1 AND identity_id = $2"
         )))
@@ -150,11 +162,12 @@ impl Store {
 
     /// Unlinks a social identity; its token set cascades away.
     pub async fn unlink_social_identity(&self, user_id: &UserId, target: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM user_social_identities WHERE user_id = $1 AND target = $2")
-            .bind(user_id.as_str())
-            .bind(target)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM user_social_identities WHERE user_id = $1 AND target = $2")
+                .bind(user_id.as_str())
+                .bind(target)
+                .execute(&self.pool)
+                .await?;
         self.secrets_changed();
         Ok(done.rows_affected() > 0)
     }
@@ -188,12 +201,14 @@ impl Store {
         };
         if same {
             if let Some(row) = existing {
-                sqlx::query("UPDATE user_sso_identities SET detail = $2, updated_at = $3 WHERE id = $1")
-                    .bind(row.try_get::<String, _>("id")?)
-                    .bind(&detail_text)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE user_sso_identities SET detail = $2, updated_at = $3 WHERE id = $1",
+                )
+                .bind(row.try_get::<String, _>("id")?)
+                .bind(&detail_text)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             }
         } else {
             if let Some(row) = existing {
@@ -239,7 +254,11 @@ impl Store {
     }
 
     /// The SSO identity of provider account `identity_id` at `issuer`, whoever it belongs to.
-    pub async fn find_sso_identity(&self, issuer: &str, identity_id: &str) -> Result<Option<SsoIdentity>> {
+    pub async fn find_sso_identity(
+        &self,
+        issuer: &str,
+        identity_id: &str,
+    ) -> Result<Option<SsoIdentity>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SSO_COLUMNS} FROM user_sso_identities WHERE issuer = $1 AND identity_id = $2"
         )))

@@ -88,7 +88,10 @@ impl Store {
     }
 
     /// The interaction an upstream `state` (by hash) belongs to.
-    pub async fn find_interaction_by_state(&self, state_hash: &str) -> Result<Option<InteractionRow>> {
+    pub async fn find_interaction_by_state(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<InteractionRow>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {INTERACTION_COLUMNS} FROM oidc_interactions WHERE upstream_state_hash = $1"
         )))
@@ -198,11 +201,13 @@ impl Store {
             "oidc_refresh_tokens",
             "verification_records",
         ] {
-            deleted += sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE expires_at < $1")))
-                .bind(before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            deleted += sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE expires_at < $1"
+            )))
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         }
         Ok(deleted)
     }

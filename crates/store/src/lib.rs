@@ -9,8 +9,8 @@ mod admins;
 mod applications;
 mod audit;
 mod connectors;
-mod ids;
 mod identities;
+mod ids;
 mod interactions;
 mod migrate;
 mod oidc;
@@ -24,11 +24,11 @@ pub use admins::ConsoleAdmin;
 pub use applications::ApplicationRow;
 pub use audit::{AuditEvent, AuditFilter};
 pub use connectors::{ConnectorRow, SsoConnectorRow};
-pub use ids::*;
 pub use identities::{SocialIdentity, SsoIdentity};
+pub use ids::*;
 pub use interactions::{InteractionRow, SessionRow};
 pub use oidc::{AccessTokenRow, AuthorizationCodeRow, GrantRow, RefreshTokenRow, SigningKeyRow};
-pub use sealed::{KekCount, RewrapItem, SealedTable, SEALED_TABLES};
+pub use sealed::{KekCount, RewrapItem, SEALED_TABLES, SealedTable};
 pub use secret_cache::SECRET_CACHE_TTL;
 pub use secrets::{NewSecret, SecretRelation, SecretRow, TokenSetMetadata};
 pub use users::{NewUser, UserRow};
@@ -67,7 +67,10 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
-            let what = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+            let what = db
+                .constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned());
             match db.kind() {
                 sqlx::error::ErrorKind::UniqueViolation => return Self::Conflict(what),
                 sqlx::error::ErrorKind::ForeignKeyViolation => return Self::MissingReference(what),
@@ -167,7 +170,12 @@ impl Store {
                 (pool, audit)
             }
         };
-        Ok(Self { pool, audit, backend, secret_cache: Default::default() })
+        Ok(Self {
+            pool,
+            audit,
+            backend,
+            secret_cache: Default::default(),
+        })
     }
 
     /// Connects and applies pending migrations.
@@ -227,16 +235,21 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok((Backend::Postgres, url.to_owned()));
     }
-    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
         return Err(StoreError::UnsupportedUrl);
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if !path.is_empty() && path != ":memory:" {
         if let Some(parent) = std::path::Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::Malformed(format!(
-                    "cannot create the folder of the SQLite database: {e}"
-                )))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Malformed(format!(
+                        "cannot create the folder of the SQLite database: {e}"
+                    ))
+                })?;
             }
         }
     }
@@ -260,12 +273,19 @@ fn audit_file_url(url: &str) -> String {
         Some((stem, ext)) if !ext.contains('/') => format!("{stem}-audit.{ext}"),
         _ => format!("{path}-audit"),
     };
-    if query.is_empty() { audit_path } else { format!("{audit_path}?{query}") }
+    if query.is_empty() {
+        audit_path
+    } else {
+        format!("{audit_path}?{query}")
+    }
 }
 
 /// The SQLite audit file of a database file (for tools and tests that inspect files).
 pub fn sqlite_audit_path(db_path: &std::path::Path) -> std::path::PathBuf {
-    let stem = db_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = db_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = match db_path.extension() {
         Some(ext) => format!("{stem}-audit.{}", ext.to_string_lossy()),
         None => format!("{stem}-audit"),

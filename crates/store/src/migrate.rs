@@ -4,9 +4,21 @@ use crate::{Backend, Result, Store};
 
 /// The embedded migrations, applied in order. One SQL text serves both engines.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "initial schema", include_str!("../migrations/0001_initial.sql")),
-    (2, "unique phone numbers", include_str!("../migrations/0002_unique_phone.sql")),
-    (3, "audit trail ordered by id", include_str!("../migrations/0003_audit_order_by_id.sql")),
+    (
+        1,
+        "initial schema",
+        include_str!("../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "unique phone numbers",
+        include_str!("../migrations/0002_unique_phone.sql"),
+    ),
+    (
+        3,
+        "audit trail ordered by id",
+        include_str!("../migrations/0003_audit_order_by_id.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Strongroom's migration lock on PostgreSQL.
@@ -46,13 +58,14 @@ impl Store {
         .await?;
         for (version, description, sql) in MIGRATIONS {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let applied = sqlx::query("SELECT version FROM strongroom_migrations WHERE version = $1")
-                .bind(*version)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| row.try_get::<i64, _>(0))
-                .transpose()?
-                .is_some();
+            let applied =
+                sqlx::query("SELECT version FROM strongroom_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|row| row.try_get::<i64, _>(0))
+                    .transpose()?
+                    .is_some();
             if applied {
                 continue;
             }

@@ -118,7 +118,10 @@ impl Store {
                 Ok(SigningKeyRow {
                     id: row.try_get("id")?,
                     algorithm: row.try_get("algorithm")?,
-                    public_jwk: crate::json_from(&row.try_get::<String, _>("public_jwk")?, "public jwk")?,
+                    public_jwk: crate::json_from(
+                        &row.try_get::<String, _>("public_jwk")?,
+                        "public jwk",
+                    )?,
                     sealed_private_key: crate::envelope_from_row(row)?,
                     created_at: row.try_get("created_at")?,
                     retired_at: row.try_get("retired_at")?,
@@ -162,11 +165,17 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        for table in ["oidc_authorization_codes", "oidc_refresh_tokens", "oidc_access_tokens"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE grant_id = $1")))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        for table in [
+            "oidc_authorization_codes",
+            "oidc_refresh_tokens",
+            "oidc_access_tokens",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE grant_id = $1"
+            )))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -261,7 +270,11 @@ impl Store {
     }
 
     /// An access token by hash, if it exists and has not expired.
-    pub async fn find_access_token(&self, token_hash: &str, now: i64) -> Result<Option<AccessTokenRow>> {
+    pub async fn find_access_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<AccessTokenRow>> {
         let row = sqlx::query(
             "SELECT token_hash, grant_id, application_id, user_id, scope, resource, created_at, expires_at \
              FROM oidc_access_tokens WHERE token_hash = $1 AND expires_at > $2",

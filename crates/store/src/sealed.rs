@@ -16,12 +16,36 @@ pub struct SealedTable {
 
 /// Every table holding sealed data. `vault rewrap` walks them all.
 pub const SEALED_TABLES: &[SealedTable] = &[
-    SealedTable { table: "secrets", id_column: "id", domain: Domain("secrets") },
-    SealedTable { table: "connectors", id_column: "id", domain: Domain("connectors") },
-    SealedTable { table: "sso_connectors", id_column: "id", domain: Domain("sso_connectors") },
-    SealedTable { table: "oidc_signing_keys", id_column: "id", domain: Domain("oidc_signing_keys") },
-    SealedTable { table: "oidc_interactions", id_column: "id", domain: Domain("oidc_interactions") },
-    SealedTable { table: "verification_records", id_column: "id", domain: Domain("verification_records") },
+    SealedTable {
+        table: "secrets",
+        id_column: "id",
+        domain: Domain("secrets"),
+    },
+    SealedTable {
+        table: "connectors",
+        id_column: "id",
+        domain: Domain("connectors"),
+    },
+    SealedTable {
+        table: "sso_connectors",
+        id_column: "id",
+        domain: Domain("sso_connectors"),
+    },
+    SealedTable {
+        table: "oidc_signing_keys",
+        id_column: "id",
+        domain: Domain("oidc_signing_keys"),
+    },
+    SealedTable {
+        table: "oidc_interactions",
+        id_column: "id",
+        domain: Domain("oidc_interactions"),
+    },
+    SealedTable {
+        table: "verification_records",
+        id_column: "id",
+        domain: Domain("verification_records"),
+    },
 ];
 
 /// How many records of a table are wrapped by one KEK.

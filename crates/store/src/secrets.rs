@@ -127,27 +127,44 @@ impl Store {
     /// Inserts a secret. At most one secret exists per identity: a second one for the same
     /// identity is a [`StoreError::Conflict`].
     pub async fn insert_secret(&self, s: &NewSecret) -> Result<SecretRow> {
-        let (connector_id, social_identity_id, target, sso_connector_id, sso_identity_id, issuer, identity_id) =
-            match &s.relation {
-                SecretRelation::Social { connector_id, social_identity_id, target, identity_id } => (
-                    Some(connector_id.as_str()),
-                    Some(social_identity_id.as_str()),
-                    Some(target.as_str()),
-                    None,
-                    None,
-                    None,
-                    identity_id.as_str(),
-                ),
-                SecretRelation::Sso { sso_connector_id, sso_identity_id, issuer, identity_id } => (
-                    None,
-                    None,
-                    None,
-                    Some(sso_connector_id.as_str()),
-                    Some(sso_identity_id.as_str()),
-                    Some(issuer.as_str()),
-                    identity_id.as_str(),
-                ),
-            };
+        let (
+            connector_id,
+            social_identity_id,
+            target,
+            sso_connector_id,
+            sso_identity_id,
+            issuer,
+            identity_id,
+        ) = match &s.relation {
+            SecretRelation::Social {
+                connector_id,
+                social_identity_id,
+                target,
+                identity_id,
+            } => (
+                Some(connector_id.as_str()),
+                Some(social_identity_id.as_str()),
+                Some(target.as_str()),
+                None,
+                None,
+                None,
+                identity_id.as_str(),
+            ),
+            SecretRelation::Sso {
+                sso_connector_id,
+                sso_identity_id,
+                issuer,
+                identity_id,
+            } => (
+                None,
+                None,
+                None,
+                Some(sso_connector_id.as_str()),
+                Some(sso_identity_id.as_str()),
+                Some(issuer.as_str()),
+                identity_id.as_str(),
+            ),
+        };
         sqlx::query(
             "INSERT INTO secrets (id, user_id, type, connector_id, social_identity_id, target, \
              sso_connector_id, sso_identity_id, issuer, identity_id, format_version, kek_id, \
@@ -190,7 +207,11 @@ impl Store {
 
     /// [`Store::find_social_secret`] through the read cache (see `secret_cache`): for the
     /// Account API's hot path only.
-    pub async fn find_social_secret_cached(&self, user_id: &UserId, target: &str) -> Result<Option<SecretRow>> {
+    pub async fn find_social_secret_cached(
+        &self,
+        user_id: &UserId,
+        target: &str,
+    ) -> Result<Option<SecretRow>> {
         let key = (user_id.0.clone(), target.to_owned(), false);
         if let Some(hit) = self.secret_cache.get(&key) {
             return Ok(hit);
@@ -202,7 +223,11 @@ impl Store {
     }
 
     /// [`Store::find_sso_secret`] through the read cache.
-    pub async fn find_sso_secret_cached(&self, user_id: &UserId, sso_connector_id: &SsoConnectorId) -> Result<Option<SecretRow>> {
+    pub async fn find_sso_secret_cached(
+        &self,
+        user_id: &UserId,
+        sso_connector_id: &SsoConnectorId,
+    ) -> Result<Option<SecretRow>> {
         let key = (user_id.0.clone(), sso_connector_id.0.clone(), true);
         if let Some(hit) = self.secret_cache.get(&key) {
             return Ok(hit);
@@ -214,7 +239,11 @@ impl Store {
     }
 
     /// The token set a user holds for a social target.
-    pub async fn find_social_secret(&self, user_id: &UserId, target: &str) -> Result<Option<SecretRow>> {
+    pub async fn find_social_secret(
+        &self,
+        user_id: &UserId,
+        target: &str,
+    ) -> Result<Option<SecretRow>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 AND target = $2 AND type = 'federated_token_set'"
         )))
@@ -242,8 +271,17 @@ impl Store {
     }
 
     /// Up to `limit` token sets stored through a social (`sso = false`) or SSO connector.
-    pub async fn list_connector_secrets(&self, connector_id: &str, sso: bool, limit: i64) -> Result<Vec<SecretRow>> {
-        let column = if sso { "sso_connector_id" } else { "connector_id" };
+    pub async fn list_connector_secrets(
+        &self,
+        connector_id: &str,
+        sso: bool,
+        limit: i64,
+    ) -> Result<Vec<SecretRow>> {
+        let column = if sso {
+            "sso_connector_id"
+        } else {
+            "connector_id"
+        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE {column} = $1 ORDER BY id LIMIT $2"
         )))

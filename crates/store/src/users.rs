@@ -45,7 +45,10 @@ fn user_from_row(row: &AnyRow) -> Result<UserRow> {
         name: row.try_get("name")?,
         avatar: row.try_get("avatar")?,
         profile: crate::json_from(&row.try_get::<String, _>("profile")?, "users.profile")?,
-        custom_data: crate::json_from(&row.try_get::<String, _>("custom_data")?, "users.custom_data")?,
+        custom_data: crate::json_from(
+            &row.try_get::<String, _>("custom_data")?,
+            "users.custom_data",
+        )?,
         is_suspended: row.try_get::<i64, _>("is_suspended")? != 0,
         last_sign_in_at: row.try_get("last_sign_in_at")?,
         created_at: row.try_get("created_at")?,
@@ -99,10 +102,12 @@ impl Store {
 
     /// The user with this primary phone number.
     pub async fn find_user_by_phone(&self, phone: &str) -> Result<Option<UserRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE primary_phone = $1")))
-            .bind(phone)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE primary_phone = $1"
+        )))
+        .bind(phone)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -172,5 +177,7 @@ impl Store {
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

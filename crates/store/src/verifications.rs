@@ -111,11 +111,13 @@ impl Store {
 
     /// Deletes a record (once used). True when this call deleted it.
     pub async fn delete_verification(&self, id: &str) -> Result<bool> {
-        Ok(sqlx::query("DELETE FROM verification_records WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            == 1)
+        Ok(
+            sqlx::query("DELETE FROM verification_records WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
     }
 }

@@ -13,14 +13,24 @@ fn keyring() -> Keyring {
 }
 
 fn envelope(ring: &Keyring, id: &str) -> Envelope {
-    ring.seal(Domain("secrets"), id, &AssociatedData::new("test"), b"payload").expect("seal")
+    ring.seal(
+        Domain("secrets"),
+        id,
+        &AssociatedData::new("test"),
+        b"payload",
+    )
+    .expect("seal")
 }
 
 async fn user(store: &Store, name: &str) -> UserRow {
     store
         .insert_user(
             &UserId::generate(),
-            &NewUser { username: Some(name.into()), primary_email: Some(format!("{name}@example.com")), ..NewUser::default() },
+            &NewUser {
+                username: Some(name.into()),
+                primary_email: Some(format!("{name}@example.com")),
+                ..NewUser::default()
+            },
             NOW,
         )
         .await
@@ -58,11 +68,20 @@ async fn sso_connector(store: &Store, name: &str) -> SsoConnectorRow {
         created_at: NOW,
         updated_at: NOW,
     };
-    store.save_sso_connector(&row).await.expect("save sso connector");
+    store
+        .save_sso_connector(&row)
+        .await
+        .expect("save sso connector");
     row
 }
 
-async fn social_secret(store: &Store, ring: &Keyring, u: &UserRow, c: &ConnectorRow, identity: &SocialIdentity) -> SecretRow {
+async fn social_secret(
+    store: &Store,
+    ring: &Keyring,
+    u: &UserRow,
+    c: &ConnectorRow,
+    identity: &SocialIdentity,
+) -> SecretRow {
     let id = SecretId::generate();
     store
         .insert_secret(&NewSecret {
@@ -76,14 +95,24 @@ async fn social_secret(store: &Store, ring: &Keyring, u: &UserRow, c: &Connector
                 target: identity.target.clone(),
                 identity_id: identity.identity_id.clone(),
             },
-            metadata: TokenSetMetadata { has_refresh_token: true, scope: Some("read".into()), ..Default::default() },
+            metadata: TokenSetMetadata {
+                has_refresh_token: true,
+                scope: Some("read".into()),
+                ..Default::default()
+            },
             now: NOW,
         })
         .await
         .expect("insert secret")
 }
 
-async fn sso_secret(store: &Store, ring: &Keyring, u: &UserRow, c: &SsoConnectorRow, identity: &SsoIdentity) -> SecretRow {
+async fn sso_secret(
+    store: &Store,
+    ring: &Keyring,
+    u: &UserRow,
+    c: &SsoConnectorRow,
+    identity: &SsoIdentity,
+) -> SecretRow {
     let id = SecretId::generate();
     store
         .insert_secret(&NewSecret {
@@ -117,17 +146,36 @@ async fn world(store: &Store, ring: &Keyring, name: &str) -> World {
     let u = user(store, name).await;
     let github = connector(store, &format!("github-{name}"), true).await;
     let identity = store
-        .link_social_identity(&u.id, &github.target, &format!("gh-{name}"), &json!({"login": name}), NOW)
+        .link_social_identity(
+            &u.id,
+            &github.target,
+            &format!("gh-{name}"),
+            &json!({"login": name}),
+            NOW,
+        )
         .await
         .expect("link");
     let social = social_secret(store, ring, &u, &github, &identity).await;
     let sso = sso_connector(store, &format!("sso-{name}")).await;
     let sso_identity = store
-        .link_sso_identity(&u.id, &sso.id, "https://idp.example.com", &format!("sub-{name}"), &json!({}), NOW)
+        .link_sso_identity(
+            &u.id,
+            &sso.id,
+            "https://idp.example.com",
+            &format!("sub-{name}"),
+            &json!({}),
+            NOW,
+        )
         .await
         .expect("link sso");
     let enterprise = sso_secret(store, ring, &u, &sso, &sso_identity).await;
-    World { user: u, github, sso, social, enterprise }
+    World {
+        user: u,
+        github,
+        sso,
+        social,
+        enterprise,
+    }
 }
 
 async fn exists(store: &Store, id: &SecretId) -> bool {
@@ -139,7 +187,9 @@ async fn migrations_are_idempotent() {
     let (db, store) = TestDb::migrated().await;
     assert_eq!(store.schema_version().await.expect("version"), 3);
     store.migrate().await.expect("second migrate");
-    let again = Store::connect_and_migrate(&db.url).await.expect("reconnect");
+    let again = Store::connect_and_migrate(&db.url)
+        .await
+        .expect("reconnect");
     assert_eq!(again.schema_version().await.expect("version"), 3);
 }
 
@@ -148,26 +198,54 @@ async fn users_create_list_search_page_delete() {
     let (_db, store) = TestDb::migrated().await;
     for (i, name) in ["alice", "bob", "carol", "dave_x"].iter().enumerate() {
         store
-            .insert_user(&UserId::generate(), &NewUser { username: Some((*name).into()), ..Default::default() }, NOW + i as i64)
+            .insert_user(
+                &UserId::generate(),
+                &NewUser {
+                    username: Some((*name).into()),
+                    ..Default::default()
+                },
+                NOW + i as i64,
+            )
             .await
             .expect("insert");
     }
     let (all, total) = store.list_users(None, 10, 0).await.expect("list");
     assert_eq!(total, 4);
-    assert_eq!(all.iter().map(|u| u.username.as_deref().unwrap_or("")).collect::<Vec<_>>(), ["dave_x", "carol", "bob", "alice"]);
+    assert_eq!(
+        all.iter()
+            .map(|u| u.username.as_deref().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["dave_x", "carol", "bob", "alice"]
+    );
     let (page, total) = store.list_users(None, 2, 2).await.expect("page");
     assert_eq!((page.len(), total), (2, 4));
     assert_eq!(page[0].username.as_deref(), Some("bob"));
-    let (found, total) = store.list_users(Some("CAROL"), 10, 0).await.expect("search");
+    let (found, total) = store
+        .list_users(Some("CAROL"), 10, 0)
+        .await
+        .expect("search");
     assert_eq!((found.len(), total), (1, 1));
     assert_eq!(found[0].username.as_deref(), Some("carol"));
     // LIKE wildcards in the search are literal.
-    let (found, _) = store.list_users(Some("_"), 10, 0).await.expect("search underscore");
+    let (found, _) = store
+        .list_users(Some("_"), 10, 0)
+        .await
+        .expect("search underscore");
     assert_eq!(found.len(), 1);
     let duplicate = store
-        .insert_user(&UserId::generate(), &NewUser { username: Some("alice".into()), ..Default::default() }, NOW)
+        .insert_user(
+            &UserId::generate(),
+            &NewUser {
+                username: Some("alice".into()),
+                ..Default::default()
+            },
+            NOW,
+        )
         .await;
-    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
     assert!(store.delete_user(&found[0].id).await.expect("delete"));
     assert!(!store.delete_user(&found[0].id).await.expect("delete again"));
     assert!(store.get_user(&found[0].id).await.expect("get").is_none());
@@ -182,8 +260,20 @@ async fn deleting_a_user_deletes_its_identities_and_token_sets_only() {
     assert!(store.delete_user(&a.user.id).await.expect("delete user"));
     assert!(!exists(&store, &a.social.id).await);
     assert!(!exists(&store, &a.enterprise.id).await);
-    assert!(store.list_social_identities(&a.user.id).await.expect("list").is_empty());
-    assert!(store.list_sso_identities(&a.user.id).await.expect("list").is_empty());
+    assert!(
+        store
+            .list_social_identities(&a.user.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_sso_identities(&a.user.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
     assert!(exists(&store, &b.social.id).await && exists(&store, &b.enterprise.id).await);
 }
 
@@ -196,7 +286,13 @@ async fn unlinking_or_replacing_an_identity_deletes_its_token_set() {
 
     // Re-linking the same provider account keeps the token set and updates the details.
     let same = store
-        .link_social_identity(&a.user.id, &a.github.target, "gh-a", &json!({"login": "a2"}), NOW + 1)
+        .link_social_identity(
+            &a.user.id,
+            &a.github.target,
+            "gh-a",
+            &json!({"login": "a2"}),
+            NOW + 1,
+        )
         .await
         .expect("relink");
     assert_eq!(same.details, json!({"login": "a2"}));
@@ -204,21 +300,44 @@ async fn unlinking_or_replacing_an_identity_deletes_its_token_set() {
 
     // Another provider account for the same target replaces the identity and drops its tokens.
     let replaced = store
-        .link_social_identity(&a.user.id, &a.github.target, "gh-other", &json!({}), NOW + 2)
+        .link_social_identity(
+            &a.user.id,
+            &a.github.target,
+            "gh-other",
+            &json!({}),
+            NOW + 2,
+        )
         .await
         .expect("replace");
     assert_eq!(replaced.identity_id, "gh-other");
     assert!(!exists(&store, &a.social.id).await);
 
     // Unlinking drops the (new) identity; the other user's sets are untouched.
-    assert!(store.unlink_social_identity(&b.user.id, &b.github.target).await.expect("unlink"));
+    assert!(
+        store
+            .unlink_social_identity(&b.user.id, &b.github.target)
+            .await
+            .expect("unlink")
+    );
     assert!(!exists(&store, &b.social.id).await);
     assert!(exists(&store, &b.enterprise.id).await);
-    assert!(!store.unlink_social_identity(&b.user.id, &b.github.target).await.expect("unlink again"));
+    assert!(
+        !store
+            .unlink_social_identity(&b.user.id, &b.github.target)
+            .await
+            .expect("unlink again")
+    );
 
     // Same for SSO: another subject at the same connector replaces the identity.
     store
-        .link_sso_identity(&a.user.id, &a.sso.id, "https://idp.example.com", "sub-other", &json!({}), NOW)
+        .link_sso_identity(
+            &a.user.id,
+            &a.sso.id,
+            "https://idp.example.com",
+            "sub-other",
+            &json!({}),
+            NOW,
+        )
         .await
         .expect("replace sso");
     assert!(!exists(&store, &a.enterprise.id).await);
@@ -230,15 +349,37 @@ async fn deleting_a_connector_deletes_its_token_sets_only() {
     let ring = keyring();
     let a = world(&store, &ring, "a").await;
     let b = world(&store, &ring, "b").await;
-    assert!(store.delete_connector(&a.github.id).await.expect("delete connector"));
+    assert!(
+        store
+            .delete_connector(&a.github.id)
+            .await
+            .expect("delete connector")
+    );
     assert!(!exists(&store, &a.social.id).await);
     // The identity stays (Logto keeps identities when a connector goes).
-    assert!(store.get_social_identity(&a.user.id, &a.github.target).await.expect("get").is_some());
+    assert!(
+        store
+            .get_social_identity(&a.user.id, &a.github.target)
+            .await
+            .expect("get")
+            .is_some()
+    );
     assert!(exists(&store, &a.enterprise.id).await && exists(&store, &b.social.id).await);
 
-    assert!(store.delete_sso_connector(&b.sso.id).await.expect("delete sso connector"));
+    assert!(
+        store
+            .delete_sso_connector(&b.sso.id)
+            .await
+            .expect("delete sso connector")
+    );
     assert!(!exists(&store, &b.enterprise.id).await);
-    assert!(store.get_sso_identity(&b.user.id, &b.sso.id).await.expect("get").is_none());
+    assert!(
+        store
+            .get_sso_identity(&b.user.id, &b.sso.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
     assert!(exists(&store, &a.enterprise.id).await && exists(&store, &b.social.id).await);
 }
 
@@ -249,22 +390,56 @@ async fn switching_token_storage_off_deletes_that_connectors_token_sets() {
     let a = world(&store, &ring, "a").await;
     let b = world(&store, &ring, "b").await;
 
-    assert_eq!(store.set_connector_token_storage(&a.github.id, true, NOW).await.expect("on"), Some(0));
+    assert_eq!(
+        store
+            .set_connector_token_storage(&a.github.id, true, NOW)
+            .await
+            .expect("on"),
+        Some(0)
+    );
     assert!(exists(&store, &a.social.id).await);
-    assert_eq!(store.set_connector_token_storage(&a.github.id, false, NOW).await.expect("off"), Some(1));
+    assert_eq!(
+        store
+            .set_connector_token_storage(&a.github.id, false, NOW)
+            .await
+            .expect("off"),
+        Some(1)
+    );
     assert!(!exists(&store, &a.social.id).await);
-    let c = store.get_connector(&a.github.id).await.expect("get").expect("exists");
+    let c = store
+        .get_connector(&a.github.id)
+        .await
+        .expect("get")
+        .expect("exists");
     assert!(!c.enable_token_storage);
     assert!(exists(&store, &b.social.id).await && exists(&store, &a.enterprise.id).await);
 
-    assert_eq!(store.set_sso_connector_token_storage(&b.sso.id, false, NOW).await.expect("off"), Some(1));
+    assert_eq!(
+        store
+            .set_sso_connector_token_storage(&b.sso.id, false, NOW)
+            .await
+            .expect("off"),
+        Some(1)
+    );
     assert!(!exists(&store, &b.enterprise.id).await);
     assert!(exists(&store, &a.enterprise.id).await);
     // The SSO identity itself stays.
-    assert!(store.get_sso_identity(&b.user.id, &b.sso.id).await.expect("get").is_some());
+    assert!(
+        store
+            .get_sso_identity(&b.user.id, &b.sso.id)
+            .await
+            .expect("get")
+            .is_some()
+    );
 
     let missing = ConnectorId::generate();
-    assert_eq!(store.set_connector_token_storage(&missing, false, NOW).await.expect("missing"), None);
+    assert_eq!(
+        store
+            .set_connector_token_storage(&missing, false, NOW)
+            .await
+            .expect("missing"),
+        None
+    );
 }
 
 #[tokio::test]
@@ -273,8 +448,19 @@ async fn deleting_a_secret_leaves_its_identity() {
     let ring = keyring();
     let a = world(&store, &ring, "a").await;
     assert!(store.delete_secret(&a.social.id).await.expect("delete"));
-    assert!(!store.delete_secret(&a.social.id).await.expect("delete again"));
-    assert!(store.get_social_identity(&a.user.id, &a.github.target).await.expect("get").is_some());
+    assert!(
+        !store
+            .delete_secret(&a.social.id)
+            .await
+            .expect("delete again")
+    );
+    assert!(
+        store
+            .get_social_identity(&a.user.id, &a.github.target)
+            .await
+            .expect("get")
+            .is_some()
+    );
     assert!(exists(&store, &a.enterprise.id).await);
 }
 
@@ -283,15 +469,34 @@ async fn secrets_lookup_one_per_identity_and_versioned_writes() {
     let (_db, store) = TestDb::migrated().await;
     let ring = keyring();
     let a = world(&store, &ring, "a").await;
-    let found = store.find_social_secret(&a.user.id, &a.github.target).await.expect("find").expect("some");
+    let found = store
+        .find_social_secret(&a.user.id, &a.github.target)
+        .await
+        .expect("find")
+        .expect("some");
     assert_eq!(found, a.social);
     assert_eq!(found.metadata.scope.as_deref(), Some("read"));
-    let found = store.find_sso_secret(&a.user.id, &a.sso.id).await.expect("find").expect("some");
+    let found = store
+        .find_sso_secret(&a.user.id, &a.sso.id)
+        .await
+        .expect("find")
+        .expect("some");
     assert_eq!(found.id, a.enterprise.id);
-    assert_eq!(store.list_user_secrets(&a.user.id).await.expect("list").len(), 2);
+    assert_eq!(
+        store
+            .list_user_secrets(&a.user.id)
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
 
     // A second secret for the same identity is refused.
-    let identity = store.get_social_identity(&a.user.id, &a.github.target).await.expect("get").expect("some");
+    let identity = store
+        .get_social_identity(&a.user.id, &a.github.target)
+        .await
+        .expect("get")
+        .expect("some");
     let id = SecretId::generate();
     let dup = store
         .insert_secret(&NewSecret {
@@ -309,21 +514,70 @@ async fn secrets_lookup_one_per_identity_and_versioned_writes() {
 
     // Versioned writes: the first writer wins, a stale version loses.
     let fresh = envelope(&ring, a.social.id.as_str());
-    let meta = TokenSetMetadata { has_refresh_token: true, expires_at: Some(42), ..Default::default() };
-    assert!(store.update_secret_payload(&a.social.id, 0, &fresh, &meta, NOW + 5).await.expect("update"));
-    assert!(!store.update_secret_payload(&a.social.id, 0, &fresh, &meta, NOW + 6).await.expect("stale"));
-    let row = store.get_secret(&a.social.id).await.expect("get").expect("some");
-    assert_eq!((row.version, row.updated_at, row.created_at), (1, NOW + 5, NOW));
+    let meta = TokenSetMetadata {
+        has_refresh_token: true,
+        expires_at: Some(42),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .update_secret_payload(&a.social.id, 0, &fresh, &meta, NOW + 5)
+            .await
+            .expect("update")
+    );
+    assert!(
+        !store
+            .update_secret_payload(&a.social.id, 0, &fresh, &meta, NOW + 6)
+            .await
+            .expect("stale")
+    );
+    let row = store
+        .get_secret(&a.social.id)
+        .await
+        .expect("get")
+        .expect("some");
+    assert_eq!(
+        (row.version, row.updated_at, row.created_at),
+        (1, NOW + 5, NOW)
+    );
     assert_eq!(row.envelope, fresh);
     assert_eq!(row.metadata.expires_at, Some(42));
 
     // Refresh lease: one holder at a time; it expires; a write releases it.
-    assert!(store.try_acquire_refresh_lease(&row.id, 1, "p1", NOW, NOW + 1000).await.expect("lease"));
-    assert!(!store.try_acquire_refresh_lease(&row.id, 1, "p2", NOW + 10, NOW + 1010).await.expect("held"));
-    assert!(store.try_acquire_refresh_lease(&row.id, 1, "p2", NOW + 2000, NOW + 3000).await.expect("expired"));
-    store.release_refresh_lease(&row.id, "p1").await.expect("release by non-owner is a no-op");
-    assert!(!store.try_acquire_refresh_lease(&row.id, 1, "p3", NOW + 2500, NOW + 3500).await.expect("still held"));
-    assert!(store.update_secret_metadata(&row.id, 1, &meta, NOW + 7).await.expect("meta"));
+    assert!(
+        store
+            .try_acquire_refresh_lease(&row.id, 1, "p1", NOW, NOW + 1000)
+            .await
+            .expect("lease")
+    );
+    assert!(
+        !store
+            .try_acquire_refresh_lease(&row.id, 1, "p2", NOW + 10, NOW + 1010)
+            .await
+            .expect("held")
+    );
+    assert!(
+        store
+            .try_acquire_refresh_lease(&row.id, 1, "p2", NOW + 2000, NOW + 3000)
+            .await
+            .expect("expired")
+    );
+    store
+        .release_refresh_lease(&row.id, "p1")
+        .await
+        .expect("release by non-owner is a no-op");
+    assert!(
+        !store
+            .try_acquire_refresh_lease(&row.id, 1, "p3", NOW + 2500, NOW + 3500)
+            .await
+            .expect("still held")
+    );
+    assert!(
+        store
+            .update_secret_metadata(&row.id, 1, &meta, NOW + 7)
+            .await
+            .expect("meta")
+    );
     let row = store.get_secret(&row.id).await.expect("get").expect("some");
     assert_eq!((row.version, row.lease_owner.as_deref()), (2, None));
 }
@@ -337,34 +591,62 @@ async fn rewrap_candidates_and_guarded_writes() {
     let new = keyring();
     let active = new.active().id().clone();
     let counts = store.kek_counts().await.expect("counts");
-    assert_eq!(counts, vec![KekCount { table: "secrets", kek_id: old.active().id().clone(), count: 4 }]);
+    assert_eq!(
+        counts,
+        vec![KekCount {
+            table: "secrets",
+            kek_id: old.active().id().clone(),
+            count: 4
+        }]
+    );
     assert!(store.kek_in_use(old.active().id()).await.expect("in use"));
     assert!(!store.kek_in_use(&active).await.expect("not in use"));
 
     let table = &SEALED_TABLES[0];
-    let first = store.rewrap_candidates(table, &active, "", 3).await.expect("candidates");
+    let first = store
+        .rewrap_candidates(table, &active, "", 3)
+        .await
+        .expect("candidates");
     assert_eq!(first.len(), 3);
-    let rest = store.rewrap_candidates(table, &active, &first[2].id, 3).await.expect("candidates");
+    let rest = store
+        .rewrap_candidates(table, &active, &first[2].id, 3)
+        .await
+        .expect("candidates");
     assert_eq!(rest.len(), 1);
     assert!(first.windows(2).all(|w| w[0].id < w[1].id) && first[2].id < rest[0].id);
 
     // A record rewritten after it was read is not overwritten by the rewrap.
     let raced = first[0].clone();
     let fresh = envelope(&old, &raced.id);
-    assert!(store
-        .update_secret_payload(&SecretId(raced.id.clone()), 0, &fresh, &TokenSetMetadata::default(), NOW)
-        .await
-        .expect("concurrent write"));
+    assert!(
+        store
+            .update_secret_payload(
+                &SecretId(raced.id.clone()),
+                0,
+                &fresh,
+                &TokenSetMetadata::default(),
+                NOW
+            )
+            .await
+            .expect("concurrent write")
+    );
     let items: Vec<_> = first
         .iter()
         .map(|i| (i.clone(), active.clone(), vec![7u8; 60]))
         .collect();
     assert_eq!(store.apply_rewraps(table, &items).await.expect("apply"), 2);
-    let raced_row = store.get_secret(&SecretId(raced.id)).await.expect("get").expect("some");
+    let raced_row = store
+        .get_secret(&SecretId(raced.id))
+        .await
+        .expect("get")
+        .expect("some");
     assert_eq!(raced_row.envelope, fresh);
     let counts = store.kek_counts().await.expect("counts");
     assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 4);
-    assert_eq!(counts.iter().find(|c| c.kek_id == active).map(|c| c.count), Some(2));
+    assert_eq!(
+        counts.iter().find(|c| c.kek_id == active).map(|c| c.count),
+        Some(2)
+    );
     let _ = (a, b);
 }
 
@@ -374,7 +656,10 @@ async fn key_checks_are_stored_once_per_kek() {
     let ring = keyring();
     let check = ring.key_check_value().expect("check");
     store.insert_key_check(&check, NOW).await.expect("insert");
-    store.insert_key_check(&ring.key_check_value().expect("check"), NOW + 1).await.expect("insert again");
+    store
+        .insert_key_check(&ring.key_check_value().expect("check"), NOW + 1)
+        .await
+        .expect("insert again");
     let checks = store.list_key_checks().await.expect("list");
     assert_eq!(checks, vec![check]);
 }
@@ -389,7 +674,11 @@ async fn audit_events_page_and_filter() {
                 occurred_at: NOW + i,
                 actor_type: "user".into(),
                 actor_id: Some(format!("u{}", i % 2)),
-                action: if i == 4 { "token.delete".into() } else { "token.read".into() },
+                action: if i == 4 {
+                    "token.delete".into()
+                } else {
+                    "token.read".into()
+                },
                 outcome: "success".into(),
                 user_id: Some(format!("u{}", i % 2)),
                 secret_id: Some("s1".into()),
@@ -400,13 +689,25 @@ async fn audit_events_page_and_filter() {
             .await
             .expect("insert");
     }
-    let (page, total) = store.list_audit_events(&AuditFilter::default(), 2, 0).await.expect("list");
+    let (page, total) = store
+        .list_audit_events(&AuditFilter::default(), 2, 0)
+        .await
+        .expect("list");
     assert_eq!(total, 5);
-    assert_eq!(page.iter().map(|e| e.occurred_at).collect::<Vec<_>>(), [NOW + 4, NOW + 3]);
-    let filter = AuditFilter { user_id: Some("u0".into()), ..Default::default() };
+    assert_eq!(
+        page.iter().map(|e| e.occurred_at).collect::<Vec<_>>(),
+        [NOW + 4, NOW + 3]
+    );
+    let filter = AuditFilter {
+        user_id: Some("u0".into()),
+        ..Default::default()
+    };
     let (page, total) = store.list_audit_events(&filter, 10, 0).await.expect("list");
     assert_eq!((page.len(), total), (3, 3));
-    let filter = AuditFilter { action: Some("token.delete".into()), ..Default::default() };
+    let filter = AuditFilter {
+        action: Some("token.delete".into()),
+        ..Default::default()
+    };
     let (page, _) = store.list_audit_events(&filter, 10, 0).await.expect("list");
     assert_eq!(page[0].detail, json!({"n": 4}));
 }
@@ -427,10 +728,20 @@ async fn applications_and_admins() {
         updated_at: NOW,
     };
     store.save_application(&app).await.expect("save");
-    assert_eq!(store.get_application(&app.id).await.expect("get"), Some(app.clone()));
-    let renamed = ApplicationRow { name: "renamed".into(), updated_at: NOW + 1, ..app.clone() };
+    assert_eq!(
+        store.get_application(&app.id).await.expect("get"),
+        Some(app.clone())
+    );
+    let renamed = ApplicationRow {
+        name: "renamed".into(),
+        updated_at: NOW + 1,
+        ..app.clone()
+    };
     store.save_application(&renamed).await.expect("update");
-    assert_eq!(store.list_applications().await.expect("list"), vec![renamed]);
+    assert_eq!(
+        store.list_applications().await.expect("list"),
+        vec![renamed]
+    );
     assert!(store.delete_application(&app.id).await.expect("delete"));
 
     assert_eq!(store.count_console_admins().await.expect("count"), 0);
@@ -444,9 +755,21 @@ async fn applications_and_admins() {
         updated_at: NOW,
     };
     store.insert_console_admin(&admin).await.expect("insert");
-    assert!(matches!(store.insert_console_admin(&admin).await, Err(StoreError::Conflict(_))));
-    assert!(store.set_console_admin_password(&admin.id, "new-hash", NOW + 1).await.expect("set"));
-    let found = store.find_console_admin("admin").await.expect("find").expect("some");
+    assert!(matches!(
+        store.insert_console_admin(&admin).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .set_console_admin_password(&admin.id, "new-hash", NOW + 1)
+            .await
+            .expect("set")
+    );
+    let found = store
+        .find_console_admin("admin")
+        .await
+        .expect("find")
+        .expect("some");
     assert_eq!(found.password_hash, "new-hash");
     assert!(!format!("{found:?}").contains("new-hash"));
 }
@@ -456,14 +779,22 @@ async fn saving_a_connector_with_storage_off_deletes_its_token_sets() {
     let (_db, store) = TestDb::migrated().await;
     let ring = keyring();
     let a = world(&store, &ring, "a").await;
-    let mut github = store.get_connector(&a.github.id).await.expect("get").expect("exists");
+    let mut github = store
+        .get_connector(&a.github.id)
+        .await
+        .expect("get")
+        .expect("exists");
     github.enable_token_storage = true;
     store.save_connector(&github).await.expect("save on");
     assert!(exists(&store, &a.social.id).await);
     github.enable_token_storage = false;
     store.save_connector(&github).await.expect("save off");
     assert!(!exists(&store, &a.social.id).await);
-    let mut sso = store.get_sso_connector(&a.sso.id).await.expect("get").expect("exists");
+    let mut sso = store
+        .get_sso_connector(&a.sso.id)
+        .await
+        .expect("get")
+        .expect("exists");
     sso.enable_token_storage = false;
     store.save_sso_connector(&sso).await.expect("save off");
     assert!(!exists(&store, &a.enterprise.id).await);
@@ -499,24 +830,97 @@ async fn interactions_are_single_use_and_expired_rows_are_purged() {
         expires_at,
         consumed_at: None,
     };
-    store.insert_interaction(&interaction("live", NOW + 600_000)).await.expect("insert");
-    store.insert_interaction(&interaction("old", NOW - 1)).await.expect("insert");
-    let sealed = ring.seal(Domain("oidc_interactions"), "live", &AssociatedData::new("t"), b"verifier").expect("seal");
-    assert!(store.set_interaction_upstream("live", "state-hash", "social", "gh", &sealed, NOW).await.expect("set"));
-    assert!(!store.set_interaction_upstream("old", "other-hash", "social", "gh", &sealed, NOW).await.expect("set"), "expired");
-    let found = store.find_interaction_by_state("state-hash").await.expect("find").expect("some");
-    assert_eq!((found.id.as_str(), found.upstream_connector_id.as_deref()), ("live", Some("gh")));
+    store
+        .insert_interaction(&interaction("live", NOW + 600_000))
+        .await
+        .expect("insert");
+    store
+        .insert_interaction(&interaction("old", NOW - 1))
+        .await
+        .expect("insert");
+    let sealed = ring
+        .seal(
+            Domain("oidc_interactions"),
+            "live",
+            &AssociatedData::new("t"),
+            b"verifier",
+        )
+        .expect("seal");
+    assert!(
+        store
+            .set_interaction_upstream("live", "state-hash", "social", "gh", &sealed, NOW)
+            .await
+            .expect("set")
+    );
+    assert!(
+        !store
+            .set_interaction_upstream("old", "other-hash", "social", "gh", &sealed, NOW)
+            .await
+            .expect("set"),
+        "expired"
+    );
+    let found = store
+        .find_interaction_by_state("state-hash")
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(
+        (found.id.as_str(), found.upstream_connector_id.as_deref()),
+        ("live", Some("gh"))
+    );
     assert_eq!(found.sealed_upstream, Some(sealed.clone()));
-    assert!(store.consume_interaction("live", NOW).await.expect("consume"));
-    assert!(!store.consume_interaction("live", NOW).await.expect("consume"), "single use");
-    assert!(!store.set_interaction_upstream("live", "h2", "social", "gh", &sealed, NOW).await.expect("set"), "consumed");
+    assert!(
+        store
+            .consume_interaction("live", NOW)
+            .await
+            .expect("consume")
+    );
+    assert!(
+        !store
+            .consume_interaction("live", NOW)
+            .await
+            .expect("consume"),
+        "single use"
+    );
+    assert!(
+        !store
+            .set_interaction_upstream("live", "h2", "social", "gh", &sealed, NOW)
+            .await
+            .expect("set"),
+        "consumed"
+    );
 
     let user = user(&store, "alice").await;
-    let session = |hash: &str, expires_at: i64| SessionRow { id_hash: hash.into(), user_id: user.id.clone(), auth_time: 1, created_at: NOW, expires_at };
-    store.insert_session(&session("s-live", NOW + 1000)).await.expect("session");
-    store.insert_session(&session("s-old", NOW - 1)).await.expect("session");
-    assert!(store.find_session("s-live", NOW).await.expect("find").is_some());
-    assert!(store.find_session("s-old", NOW).await.expect("find").is_none(), "expired sessions are not found");
+    let session = |hash: &str, expires_at: i64| SessionRow {
+        id_hash: hash.into(),
+        user_id: user.id.clone(),
+        auth_time: 1,
+        created_at: NOW,
+        expires_at,
+    };
+    store
+        .insert_session(&session("s-live", NOW + 1000))
+        .await
+        .expect("session");
+    store
+        .insert_session(&session("s-old", NOW - 1))
+        .await
+        .expect("session");
+    assert!(
+        store
+            .find_session("s-live", NOW)
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert!(
+        store
+            .find_session("s-old", NOW)
+            .await
+            .expect("find")
+            .is_none(),
+        "expired sessions are not found"
+    );
 
     assert_eq!(store.purge_expired(NOW).await.expect("purge"), 2);
     assert!(store.get_interaction("old").await.expect("get").is_none());
@@ -532,15 +936,35 @@ async fn the_token_set_read_cache_sees_every_write_of_this_store_and_others_with
     let a = world(&store, &ring, "a").await;
     let cached = |s: &Store| {
         let (s, user) = (s.clone(), a.user.id.clone());
-        async move { s.find_social_secret_cached(&user, "github-a").await.expect("cached read") }
+        async move {
+            s.find_social_secret_cached(&user, "github-a")
+                .await
+                .expect("cached read")
+        }
     };
     let first = cached(&store).await.expect("stored");
     assert_eq!(first.id, a.social.id);
     // A write through this store is seen at once.
     let envelope = envelope(&ring, a.social.id.as_str());
-    let metadata = TokenSetMetadata { scope: Some("changed".into()), ..first.metadata.clone() };
-    assert!(store.update_secret_payload(&a.social.id, first.version, &envelope, &metadata, NOW).await.expect("update"));
-    assert_eq!(cached(&store).await.expect("stored").metadata.scope.as_deref(), Some("changed"));
+    let metadata = TokenSetMetadata {
+        scope: Some("changed".into()),
+        ..first.metadata.clone()
+    };
+    assert!(
+        store
+            .update_secret_payload(&a.social.id, first.version, &envelope, &metadata, NOW)
+            .await
+            .expect("update")
+    );
+    assert_eq!(
+        cached(&store)
+            .await
+            .expect("stored")
+            .metadata
+            .scope
+            .as_deref(),
+        Some("changed")
+    );
     // Another process's delete is seen within the TTL.
     let other = Store::connect(&db.url).await.expect("second store");
     assert!(other.delete_secret(&a.social.id).await.expect("delete"));
@@ -549,7 +973,24 @@ async fn the_token_set_read_cache_sees_every_write_of_this_store_and_others_with
     // And a cascade through this store at once: an identity unlinked.
     let b = world(&store, &ring, "b").await;
     let user = b.user.id.clone();
-    assert!(store.find_social_secret_cached(&user, "github-b").await.expect("read").is_some());
-    assert!(store.unlink_social_identity(&user, "github-b").await.expect("unlink"));
-    assert!(store.find_social_secret_cached(&user, "github-b").await.expect("read").is_none());
+    assert!(
+        store
+            .find_social_secret_cached(&user, "github-b")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        store
+            .unlink_social_identity(&user, "github-b")
+            .await
+            .expect("unlink")
+    );
+    assert!(
+        store
+            .find_social_secret_cached(&user, "github-b")
+            .await
+            .expect("read")
+            .is_none()
+    );
 }

@@ -29,7 +29,10 @@ const MINT_CONCURRENCY: usize = 8;
 
 fn keyring() -> Keyring {
     let active = std::env::var("SECRET_VAULT_KEK").expect("SECRET_VAULT_KEK");
-    Keyring::new(Kek::from_base64(&active).expect("SECRET_VAULT_KEK"), Vec::new())
+    Keyring::new(
+        Kek::from_base64(&active).expect("SECRET_VAULT_KEK"),
+        Vec::new(),
+    )
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -84,7 +87,8 @@ async fn main() {
             url.clone(),
             count.parse::<u64>().expect("COUNT"),
             std::path::PathBuf::from(file),
-            rest.first().map_or(4000, |t| t.parse::<u64>().expect("TOKENS")),
+            rest.first()
+                .map_or(4000, |t| t.parse::<u64>().expect("TOKENS")),
         ),
         _ => panic!("usage: token_bench seed URL COUNT TOKENS_FILE [TOKENS]"),
     };
@@ -93,7 +97,9 @@ async fn main() {
     let keyring = Arc::new(keyring());
     let clock = Arc::new(SystemClock);
     let sets = TokenSets::new(store.clone(), keyring.clone(), clock.clone());
-    keys::verify_and_register(&store, &keyring, clock.as_ref()).await.expect("key check");
+    keys::verify_and_register(&store, &keyring, clock.as_ref())
+        .await
+        .expect("key check");
 
     let started = Instant::now();
     strongroom_testkit::seed::token_sets(&store, &sets, 0, count).await;

@@ -19,7 +19,11 @@ fn keyring() -> Keyring {
     let previous = std::env::var("SECRET_VAULT_PREVIOUS_KEKS").unwrap_or_default();
     Keyring::new(
         Kek::from_base64(&active).expect("SECRET_VAULT_KEK"),
-        previous.split(',').filter(|s| !s.is_empty()).map(|k| Kek::from_base64(k).expect("previous KEK")).collect(),
+        previous
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|k| Kek::from_base64(k).expect("previous KEK"))
+            .collect(),
     )
 }
 
@@ -27,7 +31,11 @@ fn keyring() -> Keyring {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (mode, url, count) = match args.as_slice() {
-        [_, mode, url, count, ..] => (mode.as_str(), url.as_str(), count.parse::<u64>().expect("COUNT")),
+        [_, mode, url, count, ..] => (
+            mode.as_str(),
+            url.as_str(),
+            count.parse::<u64>().expect("COUNT"),
+        ),
         _ => panic!("usage: vault_bench seed|read URL COUNT [STOP_FILE]"),
     };
     let store = Store::connect_and_migrate(url).await.expect("store");
@@ -36,10 +44,15 @@ async fn main() {
     let sets = TokenSets::new(store.clone(), keyring.clone(), clock.clone());
     match mode {
         "seed" => {
-            keys::verify_and_register(&store, &keyring, clock.as_ref()).await.expect("key check");
+            keys::verify_and_register(&store, &keyring, clock.as_ref())
+                .await
+                .expect("key check");
             let started = Instant::now();
             strongroom_testkit::seed::token_sets(&store, &sets, 0, count).await;
-            println!("seeded={count} seconds={:.2}", started.elapsed().as_secs_f64());
+            println!(
+                "seeded={count} seconds={:.2}",
+                started.elapsed().as_secs_f64()
+            );
         }
         "read" => {
             let stop = std::path::PathBuf::from(args.get(4).expect("STOP_FILE"));
@@ -61,7 +74,10 @@ async fn main() {
                 };
                 if ok { reads += 1 } else { errors += 1 }
             }
-            println!("reads={reads} errors={errors} seconds={:.2}", started.elapsed().as_secs_f64());
+            println!(
+                "reads={reads} errors={errors} seconds={:.2}",
+                started.elapsed().as_secs_f64()
+            );
         }
         other => panic!("unknown mode {other}"),
     }

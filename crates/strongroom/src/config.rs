@@ -24,8 +24,17 @@ const ENV_REFRESH_SKEW: &str = "STRONGROOM_REFRESH_SKEW";
 /// Every variable Strongroom reads. Any other `STRONGROOM_*` or `SECRET_VAULT_*` variable is a
 /// typo and an error (`STRONGROOM_TEST_*` belongs to the test suite and is ignored).
 const KNOWN_ENV: &[&str] = &[
-    ENV_KEK, ENV_PREVIOUS_KEKS, ENV_DATABASE_URL, ENV_DATA_DIR, ENV_BIND, ENV_ENDPOINT,
-    ENV_ADMIN_PASSWORD, ENV_CONFIG, ENV_LOG, ENV_PROVIDER_TIMEOUT, ENV_REFRESH_SKEW,
+    ENV_KEK,
+    ENV_PREVIOUS_KEKS,
+    ENV_DATABASE_URL,
+    ENV_DATA_DIR,
+    ENV_BIND,
+    ENV_ENDPOINT,
+    ENV_ADMIN_PASSWORD,
+    ENV_CONFIG,
+    ENV_LOG,
+    ENV_PROVIDER_TIMEOUT,
+    ENV_REFRESH_SKEW,
 ];
 
 /// The optional TOML file. Secrets are not accepted here.
@@ -69,7 +78,9 @@ impl Settings {
     /// The database URL to connect to.
     pub fn database_url(&self) -> String {
         match &self.database {
-            Database::QuickStartSqlite => format!("sqlite://{}", self.data_dir.join("strongroom.db").display()),
+            Database::QuickStartSqlite => {
+                format!("sqlite://{}", self.data_dir.join("strongroom.db").display())
+            }
             Database::Url(url) => url.clone(),
         }
     }
@@ -108,21 +119,31 @@ impl Settings {
         };
         let file = match &file_path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the configuration file {}", path.display())
+                })?;
                 toml::from_str::<FileConfig>(&text)
                     .with_context(|| format!("configuration file {}", path.display()))?
             }
             None => FileConfig::default(),
         };
-        let file_name = file_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let file_name = file_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let source = |var: &str, key: &str, from_env: bool| {
-            if from_env { var.to_owned() } else { format!("{key} in {file_name}") }
+            if from_env {
+                var.to_owned()
+            } else {
+                format!("{key} in {file_name}")
+            }
         };
 
         let data_dir = match env(ENV_DATA_DIR)? {
             Some(v) => PathBuf::from(v),
-            None => file.data_dir.unwrap_or_else(|| PathBuf::from("./strongroom-data")),
+            None => file
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from("./strongroom-data")),
         };
 
         let (database, db_from_env) = match env(ENV_DATABASE_URL)? {
@@ -132,7 +153,9 @@ impl Settings {
         let database = match database {
             None => Database::QuickStartSqlite,
             Some(url) => {
-                let ok = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
+                let ok = ["sqlite:", "postgres://", "postgresql://"]
+                    .iter()
+                    .any(|p| url.starts_with(p));
                 if !ok {
                     bail!(
                         "{}: expected a sqlite://path or postgres://... URL",
@@ -145,7 +168,10 @@ impl Settings {
 
         let (bind, bind_from_env) = match env(ENV_BIND)? {
             Some(v) => (v, true),
-            None => (file.bind.unwrap_or_else(|| "127.0.0.1:3001".to_owned()), false),
+            None => (
+                file.bind.unwrap_or_else(|| "127.0.0.1:3001".to_owned()),
+                false,
+            ),
         };
         let bind: SocketAddr = bind.trim().parse().map_err(|_| {
             anyhow::anyhow!(
@@ -162,7 +188,9 @@ impl Settings {
             Some(e) => {
                 let e = e.trim().trim_end_matches('/').to_owned();
                 let valid = (e.starts_with("http://") || e.starts_with("https://"))
-                    && e.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(['?', '#', ' ']));
+                    && e.split_once("://").is_some_and(|(_, rest)| {
+                        !rest.is_empty() && !rest.contains(['?', '#', ' '])
+                    });
                 if !valid {
                     bail!(
                         "{}: `{e}` is not an http(s) base URL such as https://auth.example.com",
@@ -175,11 +203,20 @@ impl Settings {
         };
 
         let admin_password = env(ENV_ADMIN_PASSWORD)?.map(SecretString::from);
-        if admin_password.as_ref().is_some_and(|p| secrecy::ExposeSecret::expose_secret(p).len() < 8) {
+        if admin_password
+            .as_ref()
+            .is_some_and(|p| secrecy::ExposeSecret::expose_secret(p).len() < 8)
+        {
             bail!("{ENV_ADMIN_PASSWORD} must be at least 8 characters long");
         }
-        let log = env(ENV_LOG)?.or(file.log).unwrap_or_else(|| "info".to_owned());
-        let seconds = |var: &str, key: &str, from_file: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
+        let log = env(ENV_LOG)?
+            .or(file.log)
+            .unwrap_or_else(|| "info".to_owned());
+        let seconds = |var: &str,
+                       key: &str,
+                       from_file: Option<u64>,
+                       default: u64,
+                       range: std::ops::RangeInclusive<u64>| {
             let (value, from_env) = match env(var)? {
                 Some(v) => (v.trim().parse::<u64>().ok(), true),
                 None => (Some(from_file.unwrap_or(default)), false),
@@ -194,9 +231,30 @@ impl Settings {
                 ),
             }
         };
-        let provider_timeout_secs = seconds(ENV_PROVIDER_TIMEOUT, "provider_timeout", file.provider_timeout, 10, 1..=120)?;
-        let refresh_skew_secs = seconds(ENV_REFRESH_SKEW, "refresh_skew", file.refresh_skew, 60, 0..=3600)?;
+        let provider_timeout_secs = seconds(
+            ENV_PROVIDER_TIMEOUT,
+            "provider_timeout",
+            file.provider_timeout,
+            10,
+            1..=120,
+        )?;
+        let refresh_skew_secs = seconds(
+            ENV_REFRESH_SKEW,
+            "refresh_skew",
+            file.refresh_skew,
+            60,
+            0..=3600,
+        )?;
 
-        Ok(Self { data_dir, database, bind, endpoint, admin_password, log, provider_timeout_secs, refresh_skew_secs })
+        Ok(Self {
+            data_dir,
+            database,
+            bind,
+            endpoint,
+            admin_password,
+            log,
+            provider_timeout_secs,
+            refresh_skew_secs,
+        })
     }
 }

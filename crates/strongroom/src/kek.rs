@@ -32,14 +32,18 @@ fn read_env(name: &str) -> anyhow::Result<Option<Zeroizing<String>>> {
 
 /// Whether any KEK variable is set (so a failure to load it is an error, not an absence).
 pub fn configured() -> bool {
-    [ENV_KEK, ENV_PREVIOUS_KEKS].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+    [ENV_KEK, ENV_PREVIOUS_KEKS]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 /// Loads the keyring for `settings`.
 pub fn load_keyring(settings: &Settings, generate: Generate) -> anyhow::Result<Keyring> {
     let active = match read_env(ENV_KEK)? {
         Some(value) => Kek::from_base64(&value).map_err(|e| anyhow::anyhow!("{ENV_KEK} {e}"))?,
-        None if settings.is_sqlite() => quick_start_kek(&settings.data_dir.join(KEK_FILE), generate)?,
+        None if settings.is_sqlite() => {
+            quick_start_kek(&settings.data_dir.join(KEK_FILE), generate)?
+        }
         None => bail!(
             "{ENV_KEK} is not set. With a PostgreSQL DATABASE_URL the key-encryption key must come from \
              {ENV_KEK} (base64 of 32 bytes; `strongroom kek generate` prints one)"
@@ -47,7 +51,12 @@ pub fn load_keyring(settings: &Settings, generate: Generate) -> anyhow::Result<K
     };
     let mut previous = Vec::new();
     if let Some(list) = read_env(ENV_PREVIOUS_KEKS)? {
-        for (i, item) in list.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+        for (i, item) in list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
             previous.push(
                 Kek::from_base64(item)
                     .map_err(|e| anyhow::anyhow!("{ENV_PREVIOUS_KEKS}: entry {} {e}", i + 1))?,
@@ -82,7 +91,8 @@ fn quick_start_kek(path: &Path, generate: Generate) -> anyhow::Result<Kek> {
             warn_quick_start(path, true);
             Ok(kek)
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read the quick-start key file {}", path.display())),
+        Err(e) => Err(e)
+            .with_context(|| format!("cannot read the quick-start key file {}", path.display())),
     }
 }
 
@@ -92,7 +102,9 @@ fn write_key_file(path: &Path, encoded: &str) -> anyhow::Result<()> {
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        builder
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -108,7 +120,11 @@ fn write_key_file(path: &Path, encoded: &str) -> anyhow::Result<()> {
 }
 
 fn warn_quick_start(path: &Path, created: bool) {
-    let what = if created { "generated a key-encryption key in" } else { "using the key-encryption key in" };
+    let what = if created {
+        "generated a key-encryption key in"
+    } else {
+        "using the key-encryption key in"
+    };
     eprintln!(
         "\n  WARNING  {ENV_KEK} is not set: {what}\n           {}\n           \
          This is for a local quick start only. In production set {ENV_KEK}\n           \

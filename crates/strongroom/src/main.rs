@@ -11,8 +11,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use strongroom_core::admins::{self, FirstAdmin};
-use strongroom_core::rewrap::{self, RewrapOptions};
 use strongroom_core::providers::{Http, Providers};
+use strongroom_core::rewrap::{self, RewrapOptions};
 use strongroom_core::token_access::RefreshOptions;
 use strongroom_core::{Clock, SystemClock, keys};
 use strongroom_server::{AppState, Application};
@@ -23,7 +23,11 @@ use crate::config::Settings;
 use crate::kek::Generate;
 
 #[derive(Debug, Parser)]
-#[command(name = "strongroom", version, about = "Self-hosted identity broker with a secret vault")]
+#[command(
+    name = "strongroom",
+    version,
+    about = "Self-hosted identity broker with a secret vault"
+)]
 struct Cli {
     /// Optional TOML configuration file (also STRONGROOM_CONFIG). Environment variables win.
     #[arg(long, global = true, value_name = "FILE")]
@@ -92,7 +96,10 @@ enum VaultCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Kek { command: KekCommand::Generate } = cli.command {
+    if let Command::Kek {
+        command: KekCommand::Generate,
+    } = cli.command
+    {
         return match Kek::generate() {
             Ok(kek) => {
                 println!("{}", kek.to_base64().as_str());
@@ -106,7 +113,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     init_logging(&settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&e.into()),
     };
@@ -136,11 +146,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Kek { .. } => unreachable!("handled before the runtime starts"),
         Command::Migrate => {
             let store = connect(&settings).await?;
-            println!("database migrated to schema version {}", store.schema_version().await?);
+            println!(
+                "database migrated to schema version {}",
+                store.schema_version().await?
+            );
             store.close().await;
         }
         Command::Serve => serve(settings, clock).await?,
-        Command::Apps { command: AppsCommand::CreateM2m { name } } => {
+        Command::Apps {
+            command: AppsCommand::CreateM2m { name },
+        } => {
             let store = connect(&settings).await?;
             let apps = strongroom_core::applications::Applications::new(store.clone(), clock);
             let (app, secret) = apps
@@ -154,7 +169,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
             println!("{}", serde_json::json!({ "id": app.id, "secret": secret }));
         }
-        Command::Vault { command: VaultCommand::Status { json } } => {
+        Command::Vault {
+            command: VaultCommand::Status { json },
+        } => {
             // Without any configured key, status still counts records per KEK id.
             let keyring = match kek::load_keyring(&settings, Generate::Forbidden) {
                 Ok(k) => Some(k),
@@ -166,7 +183,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             store.close().await;
             print_status(&counts, keyring.as_ref(), json);
         }
-        Command::Vault { command: VaultCommand::Rewrap { batch_size, parallel } } => {
+        Command::Vault {
+            command:
+                VaultCommand::Rewrap {
+                    batch_size,
+                    parallel,
+                },
+        } => {
             let keyring = kek::load_keyring(&settings, Generate::Forbidden)?;
             let store = connect(&settings).await?;
             keys::verify_and_register(&store, &keyring, clock.as_ref()).await?;
@@ -178,7 +201,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let report = rewrap::rewrap_all(&store, &keyring, &options, |p| {
                 if p.report.batches % 100 == 0 {
-                    eprintln!("rewrap: {} records re-wrapped ({} batches, at {})", p.report.rewrapped, p.report.batches, p.table);
+                    eprintln!(
+                        "rewrap: {} records re-wrapped ({} batches, at {})",
+                        p.report.rewrapped, p.report.batches, p.table
+                    );
                 }
             })
             .await?;
@@ -194,7 +220,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 for f in &report.failures {
                     eprintln!("rewrap: {} {}: {}", f.table, f.id, f.reason);
                 }
-                eprintln!("rewrap: {} records could not be re-wrapped", report.failures.len());
+                eprintln!(
+                    "rewrap: {} records could not be re-wrapped",
+                    report.failures.len()
+                );
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -227,10 +256,14 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
     let keyring = Arc::new(kek::load_keyring(&settings, Generate::Allowed)?);
     let store = connect(&settings).await?;
     keys::verify_and_register(&store, &keyring, clock.as_ref()).await?;
-    match admins::ensure_first_admin(&store, settings.admin_password.as_ref(), clock.as_ref()).await? {
+    match admins::ensure_first_admin(&store, settings.admin_password.as_ref(), clock.as_ref())
+        .await?
+    {
         FirstAdmin::AlreadyPresent => {}
         FirstAdmin::CreatedWithConfiguredPassword => {
-            println!("Created the console administrator `admin` with the password from STRONGROOM_ADMIN_PASSWORD.");
+            println!(
+                "Created the console administrator `admin` with the password from STRONGROOM_ADMIN_PASSWORD."
+            );
         }
         FirstAdmin::CreatedWithGeneratedPassword(password) => {
             println!(
@@ -245,15 +278,27 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
         skew_secs: i64::try_from(settings.refresh_skew_secs)?,
         // A lease outlives one provider call, so a slow holder is never joined by a second.
         lease: timeout * 2 + std::time::Duration::from_secs(1),
-        crash_before_commit: std::env::var("STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT").is_ok_and(|v| v == "1"),
+        crash_before_commit: std::env::var("STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT")
+            .is_ok_and(|v| v == "1"),
     };
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {} (STRONGROOM_BIND)", settings.bind))?;
     let addr = listener.local_addr()?;
     // Without STRONGROOM_ENDPOINT the endpoint is the address actually bound (port 0 picks one).
-    let endpoint = settings.endpoint.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let state = AppState::new(store.clone(), keyring, clock, providers, refresh, endpoint.clone()).await?;
+    let endpoint = settings
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState::new(
+        store.clone(),
+        keyring,
+        clock,
+        providers,
+        refresh,
+        endpoint.clone(),
+    )
+    .await?;
     let app = Application::from_listener(listener, state);
     println!("Console: {endpoint}/console");
     println!("Strongroom is listening on http://{addr}");
@@ -281,11 +326,19 @@ async fn shutdown_signal() {
     tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
 
-fn print_status(counts: &[strongroom_store::KekCount], keyring: Option<&strongroom_vault::Keyring>, json: bool) {
+fn print_status(
+    counts: &[strongroom_store::KekCount],
+    keyring: Option<&strongroom_vault::Keyring>,
+    json: bool,
+) {
     use std::collections::BTreeMap;
     let mut per_kek: BTreeMap<String, BTreeMap<&str, i64>> = BTreeMap::new();
     for c in counts {
-        *per_kek.entry(c.kek_id.to_string()).or_default().entry(c.table).or_default() += c.count;
+        *per_kek
+            .entry(c.kek_id.to_string())
+            .or_default()
+            .entry(c.table)
+            .or_default() += c.count;
     }
     let role = |id: &str| match keyring {
         Some(k) if k.active().id().as_str() == id => "active",
@@ -321,6 +374,11 @@ fn print_status(counts: &[strongroom_store::KekCount], keyring: Option<&strongro
     }
     for (id, tables) in &per_kek {
         let detail: Vec<String> = tables.iter().map(|(t, n)| format!("{t}={n}")).collect();
-        println!("KEK {id} ({}): {} records [{}]", role(id), tables.values().sum::<i64>(), detail.join(", "));
+        println!(
+            "KEK {id} ({}): {} records [{}]",
+            role(id),
+            tables.values().sum::<i64>(),
+            detail.join(", ")
+        );
     }
 }

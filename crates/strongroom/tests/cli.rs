@@ -20,7 +20,9 @@ use strongroom_vault::{Kek, Keyring};
 /// developer's shell or from the test run.
 fn strongroom(cwd: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strongroom"));
-    cmd.current_dir(cwd).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd.env("STRONGROOM_LOG", "warn");
     cmd
 }
@@ -78,7 +80,11 @@ fn serve(mut cmd: Command) -> Result<Server, Output> {
                 seen.push_str(&line);
                 seen.push('\n');
                 if let Some(addr) = line.strip_prefix("Strongroom is listening on http://") {
-                    return Ok(Server { child, addr: addr.trim().to_owned(), stdout: seen });
+                    return Ok(Server {
+                        child,
+                        addr: addr.trim().to_owned(),
+                        stdout: seen,
+                    });
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -91,30 +97,52 @@ fn serve(mut cmd: Command) -> Result<Server, Output> {
     }
     let _ = child.kill();
     let output = child.wait_with_output().expect("wait");
-    Err(Output { stdout: seen.into_bytes(), ..output })
+    Err(Output {
+        stdout: seen.into_bytes(),
+        ..output
+    })
 }
 
 /// A minimal HTTP/1.1 GET, returning the status code.
 fn http_status(addr: &str, path: &str) -> u16 {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
-    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line")
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line")
 }
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[test]
 fn quick_start_serves_with_no_configuration() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = serve(strongroom(dir.path())).unwrap_or_else(|o| panic!("serve failed: {}{}", stdout(&o), stderr(&o)));
+    let server = serve(strongroom(dir.path()))
+        .unwrap_or_else(|o| panic!("serve failed: {}{}", stdout(&o), stderr(&o)));
     assert_eq!(http_status(&server.addr, "/api/status"), 204);
-    assert!(server.stdout.contains("Created the console administrator `admin`"), "{}", server.stdout);
+    assert!(
+        server
+            .stdout
+            .contains("Created the console administrator `admin`"),
+        "{}",
+        server.stdout
+    );
     assert!(server.stdout.contains("/console"), "{}", server.stdout);
     let data = dir.path().join("strongroom-data");
     assert!(data.join("strongroom.db").exists());
@@ -126,12 +154,20 @@ fn quick_start_serves_with_no_configuration() {
     }
     let kek = std::fs::read_to_string(&kek_file).expect("kek file");
     Kek::from_base64(&kek).expect("the generated key is a valid KEK");
-    assert!(!server.stdout.contains(kek.trim()), "the KEK must never be printed");
+    assert!(
+        !server.stdout.contains(kek.trim()),
+        "the KEK must never be printed"
+    );
     drop(server);
 
     // A second start reuses the key and the administrator: no new password is printed.
-    let server = serve(strongroom(dir.path())).unwrap_or_else(|o| panic!("restart failed: {}", stderr(&o)));
-    assert!(!server.stdout.contains("Created the console administrator"), "{}", server.stdout);
+    let server =
+        serve(strongroom(dir.path())).unwrap_or_else(|o| panic!("restart failed: {}", stderr(&o)));
+    assert!(
+        !server.stdout.contains("Created the console administrator"),
+        "{}",
+        server.stdout
+    );
     assert_eq!(std::fs::read_to_string(&kek_file).expect("kek file"), kek);
     assert_eq!(http_status(&server.addr, "/api/status"), 204);
 }
@@ -142,7 +178,11 @@ fn configured_admin_password_is_used_and_not_printed() {
     let mut cmd = strongroom(dir.path());
     cmd.env("STRONGROOM_ADMIN_PASSWORD", "correct horse battery");
     let server = serve(cmd).unwrap_or_else(|o| panic!("serve failed: {}", stderr(&o)));
-    assert!(server.stdout.contains("STRONGROOM_ADMIN_PASSWORD"), "{}", server.stdout);
+    assert!(
+        server.stdout.contains("STRONGROOM_ADMIN_PASSWORD"),
+        "{}",
+        server.stdout
+    );
     assert!(!server.stdout.contains("correct horse battery"));
 }
 
@@ -153,39 +193,81 @@ fn a_malformed_kek_is_refused_naming_the_variable() {
         ("not base64 at all!", "not valid base64"),
         ("c2l4dGVlbiBieXRlcyBrZXk=", "exactly 32 bytes"),
     ] {
-        let out = run(strongroom(dir.path()).arg("serve").env("SECRET_VAULT_KEK", value));
+        let out = run(strongroom(dir.path())
+            .arg("serve")
+            .env("SECRET_VAULT_KEK", value));
         assert!(!out.status.success());
         let err = stderr(&out);
-        assert!(err.contains("SECRET_VAULT_KEK") && err.contains(expect), "{err}");
-        assert!(!err.contains(value), "the rejected key must not be echoed: {err}");
+        assert!(
+            err.contains("SECRET_VAULT_KEK") && err.contains(expect),
+            "{err}"
+        );
+        assert!(
+            !err.contains(value),
+            "the rejected key must not be echoed: {err}"
+        );
     }
     let good = Kek::generate().expect("kek").to_base64();
     let out = run(strongroom(dir.path())
         .arg("serve")
         .env("SECRET_VAULT_KEK", good.as_str())
-        .env("SECRET_VAULT_PREVIOUS_KEKS", format!("{},short", good.as_str())));
+        .env(
+            "SECRET_VAULT_PREVIOUS_KEKS",
+            format!("{},short", good.as_str()),
+        ));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("SECRET_VAULT_PREVIOUS_KEKS: entry 2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SECRET_VAULT_PREVIOUS_KEKS: entry 2"),
+        "{}",
+        stderr(&out)
+    );
     // Nothing was created by a refused start.
-    assert!(!dir.path().join("strongroom-data").join("secret-vault.kek").exists());
+    assert!(
+        !dir.path()
+            .join("strongroom-data")
+            .join("secret-vault.kek")
+            .exists()
+    );
 }
 
 #[test]
 fn postgres_without_a_kek_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = run(strongroom(dir.path()).arg("serve").env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"));
+    let out = run(strongroom(dir.path())
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("SECRET_VAULT_KEK is not set"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SECRET_VAULT_KEK is not set"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn configuration_errors_name_their_source() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cases: [(&str, &str, &str); 4] = [
-        ("STRONGROOM_BINDD", "127.0.0.1:1", "unknown environment variable STRONGROOM_BINDD"),
-        ("STRONGROOM_BIND", "localhost", "STRONGROOM_BIND: `localhost` is not a socket address"),
-        ("DATABASE_URL", "mysql://x", "DATABASE_URL: expected a sqlite://path or postgres://"),
-        ("STRONGROOM_ENDPOINT", "ftp://x", "STRONGROOM_ENDPOINT: `ftp://x` is not an http(s) base URL"),
+        (
+            "STRONGROOM_BINDD",
+            "127.0.0.1:1",
+            "unknown environment variable STRONGROOM_BINDD",
+        ),
+        (
+            "STRONGROOM_BIND",
+            "localhost",
+            "STRONGROOM_BIND: `localhost` is not a socket address",
+        ),
+        (
+            "DATABASE_URL",
+            "mysql://x",
+            "DATABASE_URL: expected a sqlite://path or postgres://",
+        ),
+        (
+            "STRONGROOM_ENDPOINT",
+            "ftp://x",
+            "STRONGROOM_ENDPOINT: `ftp://x` is not an http(s) base URL",
+        ),
     ];
     for (var, value, expect) in cases {
         let out = run(strongroom(dir.path()).arg("migrate").env(var, value));
@@ -198,15 +280,34 @@ fn configuration_errors_name_their_source() {
     let out = run(strongroom(dir.path()).args(["--config", "strongroom.toml", "migrate"]));
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("strongroom.toml") && err.contains("unknown field `listen`"), "{err}");
+    assert!(
+        err.contains("strongroom.toml") && err.contains("unknown field `listen`"),
+        "{err}"
+    );
 
     std::fs::write(&file, "bind = \"nowhere\"\n").expect("write");
-    let out = run(strongroom(dir.path()).arg("migrate").env("STRONGROOM_CONFIG", &file));
-    assert!(stderr(&out).contains("bind in ") && stderr(&out).contains("strongroom.toml"), "{}", stderr(&out));
+    let out = run(strongroom(dir.path())
+        .arg("migrate")
+        .env("STRONGROOM_CONFIG", &file));
+    assert!(
+        stderr(&out).contains("bind in ") && stderr(&out).contains("strongroom.toml"),
+        "{}",
+        stderr(&out)
+    );
 
     // A valid file is used, and the environment wins over it.
-    std::fs::write(&file, format!("data_dir = \"{}\"\nbind = \"nowhere\"\n", dir.path().join("from-file").display())).expect("write");
-    let out = run(strongroom(dir.path()).arg("migrate").env("STRONGROOM_CONFIG", &file).env("STRONGROOM_BIND", "127.0.0.1:9"));
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = \"{}\"\nbind = \"nowhere\"\n",
+            dir.path().join("from-file").display()
+        ),
+    )
+    .expect("write");
+    let out = run(strongroom(dir.path())
+        .arg("migrate")
+        .env("STRONGROOM_CONFIG", &file)
+        .env("STRONGROOM_BIND", "127.0.0.1:9"));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("schema version 3"));
     assert!(dir.path().join("from-file").join("strongroom.db").exists());
@@ -228,8 +329,16 @@ async fn seeded(db: &TestDb, count: u64) -> String {
     let kek = Kek::generate().expect("kek").to_base64().to_string();
     let keyring = Arc::new(Keyring::new(Kek::from_base64(&kek).expect("kek"), vec![]));
     let clock = Arc::new(ManualClock::new(0));
-    keys::verify_and_register(&store, &keyring, clock.as_ref()).await.expect("register");
-    seed::token_sets(&store, &TokenSets::new(store.clone(), keyring, clock), 0, count).await;
+    keys::verify_and_register(&store, &keyring, clock.as_ref())
+        .await
+        .expect("register");
+    seed::token_sets(
+        &store,
+        &TokenSets::new(store.clone(), keyring, clock),
+        0,
+        count,
+    )
+    .await;
     store.close().await;
     kek
 }
@@ -237,15 +346,26 @@ async fn seeded(db: &TestDb, count: u64) -> String {
 /// Opens every secret with the given keys, checking its content.
 async fn assert_all_readable(db: &TestDb, active: &str, previous: Option<&str>, expected: usize) {
     let store = Store::connect(&db.url).await.expect("store");
-    let previous = previous.map(|p| vec![Kek::from_base64(p).expect("kek")]).unwrap_or_default();
-    let keyring = Arc::new(Keyring::new(Kek::from_base64(active).expect("kek"), previous));
+    let previous = previous
+        .map(|p| vec![Kek::from_base64(p).expect("kek")])
+        .unwrap_or_default();
+    let keyring = Arc::new(Keyring::new(
+        Kek::from_base64(active).expect("kek"),
+        previous,
+    ));
     let sets = TokenSets::new(store.clone(), keyring, Arc::new(ManualClock::new(0)));
     let ids = seed::secret_ids(&store).await;
     assert_eq!(ids.len(), expected);
     for id in ids {
         let row = store.get_secret(&id).await.expect("get").expect("row");
-        let n = id.as_str().trim_start_matches("seed-secret-").parse::<u64>().expect("n");
-        let set = sets.open(&row).unwrap_or_else(|e| panic!("secret {id} does not open: {e}"));
+        let n = id
+            .as_str()
+            .trim_start_matches("seed-secret-")
+            .parse::<u64>()
+            .expect("n");
+        let set = sets
+            .open(&row)
+            .unwrap_or_else(|e| panic!("secret {id} does not open: {e}"));
         assert_eq!(set.access_token.expose_secret(), format!("at-{n}"));
     }
     store.close().await;
@@ -253,7 +373,9 @@ async fn assert_all_readable(db: &TestDb, active: &str, previous: Option<&str>, 
 
 fn status_json(dir: &Path, db: &TestDb, kek: &str, previous: Option<&str>) -> serde_json::Value {
     let mut cmd = strongroom(dir);
-    cmd.args(["vault", "status", "--json"]).env("DATABASE_URL", &db.url).env("SECRET_VAULT_KEK", kek);
+    cmd.args(["vault", "status", "--json"])
+        .env("DATABASE_URL", &db.url)
+        .env("SECRET_VAULT_KEK", kek);
     if let Some(p) = previous {
         cmd.env("SECRET_VAULT_PREVIOUS_KEKS", p);
     }
@@ -284,15 +406,21 @@ async fn wrong_kek_is_refused_and_previous_keks_keep_data_readable() {
     let new = Kek::generate().expect("kek").to_base64().to_string();
 
     let mut cmd = strongroom(dir.path());
-    cmd.env("DATABASE_URL", &db.url).env("SECRET_VAULT_KEK", &new);
+    cmd.env("DATABASE_URL", &db.url)
+        .env("SECRET_VAULT_KEK", &new);
     let refused = serve(cmd).err().expect("a wrong KEK must not start");
     assert!(!refused.status.success());
     let err = stderr(&refused);
-    assert!(err.contains("SECRET_VAULT_KEK does not open the existing data"), "{err}");
+    assert!(
+        err.contains("SECRET_VAULT_KEK does not open the existing data"),
+        "{err}"
+    );
     assert!(err.contains(&kek_id(&old)) && !err.contains(&old), "{err}");
 
     let mut cmd = strongroom(dir.path());
-    cmd.env("DATABASE_URL", &db.url).env("SECRET_VAULT_KEK", &new).env("SECRET_VAULT_PREVIOUS_KEKS", &old);
+    cmd.env("DATABASE_URL", &db.url)
+        .env("SECRET_VAULT_KEK", &new)
+        .env("SECRET_VAULT_PREVIOUS_KEKS", &old);
     let server = serve(cmd).unwrap_or_else(|o| panic!("rotated start failed: {}", stderr(&o)));
     assert_eq!(http_status(&server.addr, "/api/status"), 204);
     drop(server);
@@ -301,7 +429,12 @@ async fn wrong_kek_is_refused_and_previous_keks_keep_data_readable() {
     let status = status_json(dir.path(), &db, &new, Some(&old));
     assert_eq!(status["activeKekId"], kek_id(&new));
     assert_eq!(count_for(&status, &kek_id(&old)), 30);
-    let old_entry = status["keks"].as_array().expect("keks").iter().find(|k| k["kekId"] == kek_id(&old)).cloned();
+    let old_entry = status["keks"]
+        .as_array()
+        .expect("keks")
+        .iter()
+        .find(|k| k["kekId"] == kek_id(&old))
+        .cloned();
     assert_eq!(old_entry.expect("old")["role"], "previous");
 
     let out = run(strongroom(dir.path())
@@ -310,13 +443,24 @@ async fn wrong_kek_is_refused_and_previous_keks_keep_data_readable() {
         .env("SECRET_VAULT_KEK", &new)
         .env("SECRET_VAULT_PREVIOUS_KEKS", &old));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("30 records re-wrapped"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("30 records re-wrapped"),
+        "{}",
+        stdout(&out)
+    );
     let status = status_json(dir.path(), &db, &new, None);
-    assert_eq!((count_for(&status, &kek_id(&new)), count_for(&status, &kek_id(&old))), (30, 0));
+    assert_eq!(
+        (
+            count_for(&status, &kek_id(&new)),
+            count_for(&status, &kek_id(&old))
+        ),
+        (30, 0)
+    );
 
     // The old key is no longer needed: the new one alone starts and reads everything.
     let mut cmd = strongroom(dir.path());
-    cmd.env("DATABASE_URL", &db.url).env("SECRET_VAULT_KEK", &new);
+    cmd.env("DATABASE_URL", &db.url)
+        .env("SECRET_VAULT_KEK", &new);
     let server = serve(cmd).unwrap_or_else(|o| panic!("start after rewrap failed: {}", stderr(&o)));
     drop(server);
     assert_all_readable(&db, &new, None, 30).await;
@@ -358,7 +502,10 @@ async fn rewrap_killed_at_random_instants_then_rerun_leaves_every_secret_readabl
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().expect("SIGKILL");
         let status = child.wait().expect("wait");
-        assert!(!status.success(), "rewrap finished before it could be killed");
+        assert!(
+            !status.success(),
+            "rewrap finished before it could be killed"
+        );
         let counts = status_json(dir.path(), &db, &new, Some(&old));
         let moved = count_for(&counts, &kek_id(&new));
         assert_eq!(moved + count_for(&counts, &kek_id(&old)), COUNT as i64);
@@ -367,7 +514,10 @@ async fn rewrap_killed_at_random_instants_then_rerun_leaves_every_secret_readabl
         }
         assert_all_readable(&db, &new, Some(&old), COUNT as usize).await;
     }
-    assert!(killed_midway > 0, "no kill landed in the middle of a rewrap");
+    assert!(
+        killed_midway > 0,
+        "no kill landed in the middle of a rewrap"
+    );
 
     let out = rewrap().stderr(Stdio::piped()).output().expect("rerun");
     assert!(out.status.success(), "{}", stderr(&out));

@@ -71,10 +71,16 @@ fn serve(mut cmd: Command) -> Server {
     while Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
             if let Some(addr) = line.strip_prefix("Strongroom is listening on http://") {
-                return Server { child, base: format!("http://{}", addr.trim()) };
+                return Server {
+                    child,
+                    base: format!("http://{}", addr.trim()),
+                };
             }
         }
-        assert!(child.try_wait().expect("poll").is_none(), "serve exited early");
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "serve exited early"
+        );
     }
     panic!("serve did not start");
 }
@@ -100,23 +106,45 @@ impl World {
             cmd.env("STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT", "1");
         }
         let first = serve(cmd);
-        let upstream = Upstream::start(&[format!("{}/callback/up", first.base)], json!({"accessTokenTtl": TTL}));
-        let out = strongroom(dir.path(), &db, &kek).args(["apps", "create-m2m", "--name", "ops"]).output().expect("create-m2m");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let upstream = Upstream::start(
+            &[format!("{}/callback/up", first.base)],
+            json!({"accessTokenTtl": TTL}),
+        );
+        let out = strongroom(dir.path(), &db, &kek)
+            .args(["apps", "create-m2m", "--name", "ops"])
+            .output()
+            .expect("create-m2m");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let m2m: Value = serde_json::from_slice(&out.stdout).expect("json");
         let http = reqwest::Client::new();
         let token: Value = http
             .post(format!("{}/oidc/token", first.base))
             .basic_auth(m2m["id"].as_str().expect("id"), m2m["secret"].as_str())
-            .form(&[("grant_type", "client_credentials"), ("resource", &format!("{}/api", first.base)), ("scope", "all")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("resource", &format!("{}/api", first.base)),
+                ("scope", "all"),
+            ])
             .send()
             .await
             .expect("token")
             .json()
             .await
             .expect("json");
-        let management = token["access_token"].as_str().expect("management token").to_owned();
-        let api = |path: &str, body: Value| http.post(format!("{}{path}", first.base)).bearer_auth(&management).json(&body).send();
+        let management = token["access_token"]
+            .as_str()
+            .expect("management token")
+            .to_owned();
+        let api = |path: &str, body: Value| {
+            http.post(format!("{}{path}", first.base))
+                .bearer_auth(&management)
+                .json(&body)
+                .send()
+        };
         let response = api(
             "/api/connectors",
             json!({"id": "up", "connectorId": "oidc", "enableTokenStorage": true,
@@ -148,7 +176,10 @@ impl World {
             ("code_challenge_method", "S256"),
             ("direct_sign_in", "social:oidc"),
         ]);
-        let landing = Browser::new().follow(auth.as_str(), APP_REDIRECT).await.app();
+        let landing = Browser::new()
+            .follow(auth.as_str(), APP_REDIRECT)
+            .await
+            .app();
         let tokens: Value = http
             .post(format!("{}/oidc/token", first.base))
             .basic_auth(&client_id, app["secret"].as_str())
@@ -165,9 +196,25 @@ impl World {
             .await
             .expect("json");
         let bearer = tokens["access_token"].as_str().expect("bearer").to_owned();
-        let me: Value = http.get(format!("{}/oidc/me", first.base)).bearer_auth(&bearer).send().await.expect("me").json().await.expect("json");
+        let me: Value = http
+            .get(format!("{}/oidc/me", first.base))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
         let user = UserId(me["sub"].as_str().expect("sub").to_owned());
-        Self { db, dir, kek, upstream, first, user, bearer }
+        Self {
+            db,
+            dir,
+            kek,
+            upstream,
+            first,
+            user,
+            bearer,
+        }
     }
 
     fn second(&self) -> Server {
@@ -175,24 +222,45 @@ impl World {
     }
 
     async fn refreshes(&self) -> i64 {
-        self.upstream.stats().await["tokenRequests"]["refresh_token"].as_i64().unwrap_or(0)
+        self.upstream.stats().await["tokenRequests"]["refresh_token"]
+            .as_i64()
+            .unwrap_or(0)
     }
 
     /// The stored set, opened with the KEK (as the test's own store and keyring).
     async fn stored(&self) -> (strongroom_store::SecretRow, String, Option<String>) {
         let store = Store::connect(&self.db.url).await.expect("connect");
-        let keyring = std::sync::Arc::new(Keyring::new(Kek::from_base64(&self.kek).expect("kek"), vec![]));
-        let sets = TokenSets::new(store.clone(), keyring, std::sync::Arc::new(ManualClock::new(0)));
-        let row = store.find_social_secret(&self.user, "oidc").await.expect("find").expect("the set is stored");
+        let keyring = std::sync::Arc::new(Keyring::new(
+            Kek::from_base64(&self.kek).expect("kek"),
+            vec![],
+        ));
+        let sets = TokenSets::new(
+            store.clone(),
+            keyring,
+            std::sync::Arc::new(ManualClock::new(0)),
+        );
+        let row = store
+            .find_social_secret(&self.user, "oidc")
+            .await
+            .expect("find")
+            .expect("the set is stored");
         let set = sets.open(&row).expect("the stored set opens");
-        let out = (row, set.access_token.expose_secret().to_owned(), set.refresh_token.map(|r| r.expose_secret().to_owned()));
+        let out = (
+            row,
+            set.access_token.expose_secret().to_owned(),
+            set.refresh_token.map(|r| r.expose_secret().to_owned()),
+        );
         store.close().await;
         out
     }
 }
 
 async fn read(base: &str, bearer: &str) -> Result<(u16, Value), reqwest::Error> {
-    let response = reqwest::Client::new().get(format!("{base}{TOKEN_PATH}")).bearer_auth(bearer).send().await?;
+    let response = reqwest::Client::new()
+        .get(format!("{base}{TOKEN_PATH}"))
+        .bearer_auth(bearer)
+        .send()
+        .await?;
     let status = response.status().as_u16();
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
@@ -214,11 +282,21 @@ async fn two_processes_and_a_thousand_readers_cause_one_refresh() {
     let mut readers = tokio::task::JoinSet::new();
     let client = reqwest::Client::new();
     for i in 0..1000 {
-        let base = if i % 2 == 0 { w.first.base.clone() } else { second.base.clone() };
-        let request = client.get(format!("{base}{TOKEN_PATH}")).bearer_auth(&w.bearer).send();
+        let base = if i % 2 == 0 {
+            w.first.base.clone()
+        } else {
+            second.base.clone()
+        };
+        let request = client
+            .get(format!("{base}{TOKEN_PATH}"))
+            .bearer_auth(&w.bearer)
+            .send();
         readers.spawn(async move {
             let response = request.await.expect("request");
-            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         });
     }
     let mut tokens = std::collections::HashSet::new();
@@ -227,9 +305,17 @@ async fn two_processes_and_a_thousand_readers_cause_one_refresh() {
         assert_eq!(status, 200, "{body}");
         tokens.insert(body["access_token"].as_str().expect("token").to_owned());
     }
-    assert_eq!(tokens.len(), 1, "every reader, in both processes, gets the same new token");
+    assert_eq!(
+        tokens.len(),
+        1,
+        "every reader, in both processes, gets the same new token"
+    );
     assert!(!tokens.contains(&first_token));
-    assert_eq!(w.refreshes().await, 1, "exactly one refresh at the provider");
+    assert_eq!(
+        w.refreshes().await,
+        1,
+        "exactly one refresh at the provider"
+    );
 
     // The grant lives on: the next expiry refreshes again without any replay.
     wait_for_expiry().await;
@@ -237,7 +323,14 @@ async fn two_processes_and_a_thousand_readers_cause_one_refresh() {
     assert_eq!(status, 200, "{body}");
     let stats = w.upstream.stats().await;
     assert_eq!(w.refreshes().await, 2);
-    assert_eq!((stats["refreshTokenReuse"].as_i64(), stats["grantsRevoked"].as_i64()), (Some(0), Some(0)), "{stats}");
+    assert_eq!(
+        (
+            stats["refreshTokenReuse"].as_i64(),
+            stats["grantsRevoked"].as_i64()
+        ),
+        (Some(0), Some(0)),
+        "{stats}"
+    );
     let _ = SystemClock;
 }
 
@@ -247,13 +340,30 @@ async fn a_crash_between_the_providers_answer_and_the_commit_leaves_the_set_inta
     let (before, access, refresh) = w.stored().await;
     wait_for_expiry().await;
     // The process aborts after the provider answered the refresh and before the commit.
-    assert!(read(&w.first.base, &w.bearer).await.is_err(), "the process should have died");
-    assert!(w.first.child.wait().expect("wait").code().is_none(), "killed by abort, not a clean exit");
+    assert!(
+        read(&w.first.base, &w.bearer).await.is_err(),
+        "the process should have died"
+    );
+    assert!(
+        w.first.child.wait().expect("wait").code().is_none(),
+        "killed by abort, not a clean exit"
+    );
     assert_eq!(w.refreshes().await, 1);
     let (during, access_after, refresh_after) = w.stored().await;
-    assert_eq!((access_after.as_str(), refresh_after.as_deref()), (access.as_str(), refresh.as_deref()), "nothing was lost");
-    assert_eq!((during.version, &during.envelope), (before.version, &before.envelope), "nothing was half-written");
-    assert!(during.lease_owner.is_some(), "the dead holder's lease stays until it expires");
+    assert_eq!(
+        (access_after.as_str(), refresh_after.as_deref()),
+        (access.as_str(), refresh.as_deref()),
+        "nothing was lost"
+    );
+    assert_eq!(
+        (during.version, &during.envelope),
+        (before.version, &before.envelope),
+        "nothing was half-written"
+    );
+    assert!(
+        during.lease_owner.is_some(),
+        "the dead holder's lease stays until it expires"
+    );
 
     // Another process takes over once the lease has expired (provider timeout 2 s: lease 5 s).
     let second = w.second();
@@ -261,9 +371,22 @@ async fn a_crash_between_the_providers_answer_and_the_commit_leaves_the_set_inta
     let (status, body) = read(&second.base, &w.bearer).await.expect("read");
     // The provider had rotated the refresh token in the answer that died with the process, so
     // it refuses the old one: the user must re-authorize, and the stored set is kept, marked.
-    assert_eq!((status, body["code"].as_str()), (401, Some("secrets.third_party_token_set.refresh_token_revoked")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            401,
+            Some("secrets.third_party_token_set.refresh_token_revoked")
+        ),
+        "{body}"
+    );
     let (after, access_kept, refresh_kept) = w.stored().await;
-    assert_eq!((access_kept.as_str(), refresh_kept.as_deref()), (access.as_str(), refresh.as_deref()));
-    assert_eq!(after.metadata.refresh_error.as_deref(), Some("refresh_token_revoked"));
+    assert_eq!(
+        (access_kept.as_str(), refresh_kept.as_deref()),
+        (access.as_str(), refresh.as_deref())
+    );
+    assert_eq!(
+        after.metadata.refresh_error.as_deref(),
+        Some("refresh_token_revoked")
+    );
     assert!(after.lease_owner.is_none());
 }

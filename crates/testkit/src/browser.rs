@@ -21,7 +21,9 @@ impl Landing {
     pub fn app(self) -> Url {
         match self {
             Self::App(url) => url,
-            Self::Page(status, body) => panic!("expected a redirect to the application, got HTTP {status}: {body}"),
+            Self::Page(status, body) => {
+                panic!("expected a redirect to the application, got HTTP {status}: {body}")
+            }
         }
     }
 
@@ -61,14 +63,23 @@ impl Browser {
         self.follow_response(response, app_prefix).await
     }
 
-    pub async fn follow_response(&self, mut response: reqwest::Response, app_prefix: &str) -> Landing {
+    pub async fn follow_response(
+        &self,
+        mut response: reqwest::Response,
+        app_prefix: &str,
+    ) -> Landing {
         for _ in 0..20 {
             if !response.status().is_redirection() {
                 let status = response.status().as_u16();
                 return Landing::Page(status, response.text().await.unwrap_or_default());
             }
             let base = response.url().clone();
-            let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).expect("Location").to_owned();
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .expect("Location")
+                .to_owned();
             let next = base.join(&location).expect("Location URL");
             if next.as_str().starts_with(app_prefix) {
                 return Landing::App(next);
@@ -93,5 +104,7 @@ impl Browser {
 
 /// A query parameter of a URL.
 pub fn param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }

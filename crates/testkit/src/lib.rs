@@ -41,7 +41,11 @@ impl TestDb {
         match engine() {
             Engine::Sqlite => {
                 let path = dir.path().join("strongroom.db");
-                Self { url: format!("sqlite://{}", path.display()), sqlite_path: Some(path), dir }
+                Self {
+                    url: format!("sqlite://{}", path.display()),
+                    sqlite_path: Some(path),
+                    dir,
+                }
             }
             Engine::Postgres => {
                 let admin_url = std::env::var("STRONGROOM_TEST_PG_URL")
@@ -55,8 +59,14 @@ impl TestDb {
                     .await
                     .expect("create test database");
                 let _ = conn.close().await;
-                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
-                Self { url: format!("{base}/{name}"), sqlite_path: None, dir }
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
+                Self {
+                    url: format!("{base}/{name}"),
+                    sqlite_path: None,
+                    dir,
+                }
             }
         }
     }
@@ -64,7 +74,9 @@ impl TestDb {
     /// A fresh database with the schema applied, and a store on it.
     pub async fn migrated() -> (Self, Store) {
         let db = Self::new().await;
-        let store = Store::connect_and_migrate(&db.url).await.expect("connect and migrate");
+        let store = Store::connect_and_migrate(&db.url)
+            .await
+            .expect("connect and migrate");
         (db, store)
     }
 }
@@ -76,7 +88,9 @@ pub mod seed {
     use secrecy::SecretString;
     use sqlx::{AssertSqlSafe, Row};
     use strongroom_core::token_sets::{TokenSet, TokenSets};
-    use strongroom_store::{ConnectorId, ConnectorRow, SecretId, SecretRelation, Store, TokenSetMetadata, UserId};
+    use strongroom_store::{
+        ConnectorId, ConnectorRow, SecretId, SecretRelation, Store, TokenSetMetadata, UserId,
+    };
 
     pub const TARGET: &str = "github";
 
@@ -110,12 +124,29 @@ pub mod seed {
             let end = (n + chunk).min(start + count);
             let mut tx = store.pool().begin().await.expect("begin");
             let rows: Vec<(UserId, String, SecretId, u64)> = (n..end)
-                .map(|i| (UserId(format!("seed-user-{i:09}")), format!("seed-ident-{i:09}"), SecretId(format!("seed-secret-{i:09}")), i))
+                .map(|i| {
+                    (
+                        UserId(format!("seed-user-{i:09}")),
+                        format!("seed-ident-{i:09}"),
+                        SecretId(format!("seed-secret-{i:09}")),
+                        i,
+                    )
+                })
                 .collect();
-            insert(store, &mut tx, "users (id, username, created_at, updated_at)", 4, rows.len(), |q, i| {
-                let (user, _, _, n) = &rows[i];
-                q.bind(user.0.clone()).bind(format!("seed{n}")).bind(0i64).bind(0i64)
-            })
+            insert(
+                store,
+                &mut tx,
+                "users (id, username, created_at, updated_at)",
+                4,
+                rows.len(),
+                |q, i| {
+                    let (user, _, _, n) = &rows[i];
+                    q.bind(user.0.clone())
+                        .bind(format!("seed{n}"))
+                        .bind(0i64)
+                        .bind(0i64)
+                },
+            )
             .await;
             insert(store, &mut tx, "user_social_identities (id, user_id, target, identity_id, details, created_at, updated_at)", 7, rows.len(), |q, i| {
                 let (user, ident, _, n) = &rows[i];
@@ -136,7 +167,10 @@ pub mod seed {
                         id_token: None,
                         refresh_token: Some(SecretString::from(format!("rt-{n}"))),
                     };
-                    (relation.clone(), sets.seal(secret, user, &relation, &set).expect("seal"))
+                    (
+                        relation.clone(),
+                        sets.seal(secret, user, &relation, &set).expect("seal"),
+                    )
                 })
                 .collect();
             let metadata = serde_json::to_string(&TokenSetMetadata {
@@ -254,13 +288,20 @@ pub mod plaintext {
     pub fn assert_absent_in_files(db_path: &std::path::Path, secrets: &[&str]) -> usize {
         let mut bytes_checked = 0;
         let audit = strongroom_store::sqlite_audit_path(db_path);
-        for (file, suffix) in [db_path, audit.as_path()].into_iter().flat_map(|f| ["", "-wal", "-shm", "-journal"].map(|s| (f, s))) {
+        for (file, suffix) in [db_path, audit.as_path()]
+            .into_iter()
+            .flat_map(|f| ["", "-wal", "-shm", "-journal"].map(|s| (f, s)))
+        {
             let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
-            let Ok(content) = std::fs::read(&path) else { continue };
+            let Ok(content) = std::fs::read(&path) else {
+                continue;
+            };
             bytes_checked += content.len();
             for secret in secrets {
                 assert!(
-                    !content.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    !content
+                        .windows(secret.len())
+                        .any(|w| w == secret.as_bytes()),
                     "a secret is in {} in plaintext",
                     path.display()
                 );
@@ -280,16 +321,21 @@ pub mod plaintext {
         let mut rows_checked = 0;
         for t in tables {
             let table: String = t.try_get("table_name").expect("name");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT row_to_json(t)::text AS j FROM {table} t")))
-                .fetch_all(store.pool())
-                .await
-                .expect("rows");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT row_to_json(t)::text AS j FROM {table} t"
+            )))
+            .fetch_all(store.pool())
+            .await
+            .expect("rows");
             for row in rows {
                 let text: String = row.try_get("j").expect("json");
                 rows_checked += 1;
                 for secret in secrets {
                     let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
-                    assert!(!text.contains(secret) && !text.contains(&hex), "a secret is in table {table}");
+                    assert!(
+                        !text.contains(secret) && !text.contains(&hex),
+                        "a secret is in table {table}"
+                    );
                 }
             }
         }

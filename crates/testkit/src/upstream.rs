@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 pub fn e2e_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
     assert!(
-        dir.join("node_modules/oidc-provider").is_dir() && dir.join("node_modules/openid-client").is_dir(),
+        dir.join("node_modules/oidc-provider").is_dir()
+            && dir.join("node_modules/openid-client").is_dir(),
         "the e2e npm packages are not installed: run `npm ci --prefix e2e` (./scripts/test does)"
     );
     dir
@@ -60,9 +61,19 @@ impl Upstream {
             .expect("start node e2e/upstream.mjs");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read READY");
-        let issuer = line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("upstream did not start: {line:?}")).to_owned();
-        Self { issuer, child, _config: file }
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read READY");
+        let issuer = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("upstream did not start: {line:?}"))
+            .to_owned();
+        Self {
+            issuer,
+            child,
+            _config: file,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -70,7 +81,12 @@ impl Upstream {
     }
 
     pub async fn stats(&self) -> Value {
-        reqwest::get(self.url("/__control/stats")).await.expect("stats").json().await.expect("json")
+        reqwest::get(self.url("/__control/stats"))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json")
     }
 
     /// Arms a token-endpoint fault (`timeout`, `status500`, `garbage`, `invalid_grant`, `delay`;
@@ -107,6 +123,9 @@ pub async fn run_rp(config: Value) -> Value {
         .expect("run node e2e/rp.mjs");
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|_| {
-        panic!("rp.mjs printed no JSON: {text} / {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "rp.mjs printed no JSON: {text} / {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }

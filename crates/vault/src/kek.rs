@@ -77,7 +77,10 @@ impl Kek {
             &hmac::Key::new(hmac::HMAC_SHA256, key.as_slice()),
             b"strongroom kek id v1",
         );
-        let id = tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let id = tag.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Self { id: KekId(id), key }
     }
 
@@ -140,7 +143,12 @@ impl Keyring {
     /// data, it lets a later start prove that its keys are the ones the data needs.
     pub fn key_check_value(&self) -> Result<crate::Envelope, VaultError> {
         let id = self.active.id.as_str().to_owned();
-        self.seal(KEY_CHECK_DOMAIN, &id, &key_check_aad(&id), KEY_CHECK_PLAINTEXT)
+        self.seal(
+            KEY_CHECK_DOMAIN,
+            &id,
+            &key_check_aad(&id),
+            KEY_CHECK_PLAINTEXT,
+        )
     }
 
     /// Proves that this keyring holds the KEK that produced `check`.

@@ -41,8 +41,14 @@ impl std::fmt::Debug for Envelope {
         f.debug_struct("Envelope")
             .field("format_version", &self.format_version)
             .field("kek_id", &self.kek_id)
-            .field("encrypted_dek", &format_args!("[{} bytes]", self.encrypted_dek.len()))
-            .field("ciphertext", &format_args!("[{} bytes]", self.ciphertext.len()))
+            .field(
+                "encrypted_dek",
+                &format_args!("[{} bytes]", self.encrypted_dek.len()),
+            )
+            .field(
+                "ciphertext",
+                &format_args!("[{} bytes]", self.ciphertext.len()),
+            )
             .finish()
     }
 }
@@ -52,7 +58,9 @@ impl std::fmt::Debug for Envelope {
 pub enum VaultError {
     #[error("the record was sealed with KEK {0}, which is neither the active nor a previous KEK")]
     UnknownKek(KekId),
-    #[error("the record does not open: it was altered, moved to another row, or sealed with another key")]
+    #[error(
+        "the record does not open: it was altered, moved to another row, or sealed with another key"
+    )]
     Unauthentic,
     #[error("unsupported envelope format version {0}")]
     UnsupportedFormat(i64),
@@ -137,7 +145,11 @@ impl Keyring {
         let kek = self
             .find(kek_id)
             .ok_or_else(|| VaultError::UnknownKek(kek_id.clone()))?;
-        let dek = open_with(kek.key_bytes(), &dek_aad(domain, record_id, kek_id), encrypted_dek)?;
+        let dek = open_with(
+            kek.key_bytes(),
+            &dek_aad(domain, record_id, kek_id),
+            encrypted_dek,
+        )?;
         if dek.len() != DEK_LEN {
             return Err(VaultError::Unauthentic);
         }
@@ -164,7 +176,9 @@ fn random_key() -> Result<Zeroizing<[u8; DEK_LEN]>, VaultError> {
 
 /// Fills `out` with bytes from the system CSPRNG.
 pub fn random_bytes(out: &mut [u8]) -> Result<(), VaultError> {
-    SystemRandom::new().fill(out).map_err(|_| VaultError::Random)
+    SystemRandom::new()
+        .fill(out)
+        .map_err(|_| VaultError::Random)
 }
 
 /// AES-256-GCM: returns `nonce ‖ ciphertext ‖ tag`.
@@ -175,8 +189,12 @@ fn seal_with(key: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, VaultE
     let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
     out.extend_from_slice(&nonce);
     let mut body = plaintext.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-        .map_err(|_| VaultError::Unauthentic)?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut body,
+    )
+    .map_err(|_| VaultError::Unauthentic)?;
     out.extend_from_slice(&body);
     body.fill(0);
     Ok(out)

@@ -62,19 +62,30 @@ fn ciphertext_or_wrapped_key_moved_to_another_row_fails() {
     let ring = keyring();
     let aad_a = row_aad("alice", "social:github:1");
     let aad_b = row_aad("bob", "social:github:2");
-    let a = ring.seal(DOMAIN, "a", &aad_a, b"alice-token").expect("seal");
+    let a = ring
+        .seal(DOMAIN, "a", &aad_a, b"alice-token")
+        .expect("seal");
     let b = ring.seal(DOMAIN, "b", &aad_b, b"bob-token").expect("seal");
 
     // The whole envelope of row a copied into row b.
     assert!(ring.open(DOMAIN, "b", &aad_b, &a).is_err());
     // Only a's ciphertext, with b's own wrapped key.
-    let mixed = Envelope { ciphertext: a.ciphertext.clone(), ..b.clone() };
+    let mixed = Envelope {
+        ciphertext: a.ciphertext.clone(),
+        ..b.clone()
+    };
     assert!(ring.open(DOMAIN, "b", &aad_b, &mixed).is_err());
     // Only a's wrapped key, with b's ciphertext.
-    let mixed = Envelope { encrypted_dek: a.encrypted_dek.clone(), ..b.clone() };
+    let mixed = Envelope {
+        encrypted_dek: a.encrypted_dek.clone(),
+        ..b.clone()
+    };
     assert!(ring.open(DOMAIN, "b", &aad_b, &mixed).is_err());
     // The untouched rows still open.
-    assert_eq!(ring.open(DOMAIN, "b", &aad_b, &b).expect("open").as_slice(), b"bob-token");
+    assert_eq!(
+        ring.open(DOMAIN, "b", &aad_b, &b).expect("open").as_slice(),
+        b"bob-token"
+    );
 }
 
 #[test]
@@ -87,7 +98,10 @@ fn kek_id_is_bound_to_the_wrapped_key() {
     let mut env = ring.seal(DOMAIN, "s", &aad, b"x").expect("seal");
     // Relabelling the record with another known KEK id must not open it.
     env.kek_id = Kek::from_base64(&old_b64).expect("kek").id().clone();
-    assert_eq!(ring.open(DOMAIN, "s", &aad, &env), Err(VaultError::Unauthentic));
+    assert_eq!(
+        ring.open(DOMAIN, "s", &aad, &env),
+        Err(VaultError::Unauthentic)
+    );
 }
 
 #[test]
@@ -103,7 +117,13 @@ fn previous_keks_open_and_rewrap_moves_to_active() {
         Kek::generate().expect("random"),
         vec![Kek::from_base64(&old_b64).expect("kek")],
     );
-    assert_eq!(rotated.open(DOMAIN, "s", &aad, &env).expect("open").as_slice(), b"token");
+    assert_eq!(
+        rotated
+            .open(DOMAIN, "s", &aad, &env)
+            .expect("open")
+            .as_slice(),
+        b"token"
+    );
 
     let (new_id, new_dek) = rotated
         .rewrap(DOMAIN, "s", &env.kek_id, &env.encrypted_dek)
@@ -111,14 +131,30 @@ fn previous_keks_open_and_rewrap_moves_to_active() {
         .expect("needs rewrap");
     assert_ne!(new_id, old_id);
     assert_eq!(&new_id, rotated.active().id());
-    let moved = Envelope { kek_id: new_id, encrypted_dek: new_dek, ..env.clone() };
-    assert_eq!(rotated.open(DOMAIN, "s", &aad, &moved).expect("open").as_slice(), b"token");
+    let moved = Envelope {
+        kek_id: new_id,
+        encrypted_dek: new_dek,
+        ..env.clone()
+    };
+    assert_eq!(
+        rotated
+            .open(DOMAIN, "s", &aad, &moved)
+            .expect("open")
+            .as_slice(),
+        b"token"
+    );
     // Already active: nothing to do.
-    assert_eq!(rotated.rewrap(DOMAIN, "s", &moved.kek_id, &moved.encrypted_dek), Ok(None));
+    assert_eq!(
+        rotated.rewrap(DOMAIN, "s", &moved.kek_id, &moved.encrypted_dek),
+        Ok(None)
+    );
 
     // Without the old key, the old record names the KEK it needs.
     let without_old = Keyring::new(Kek::generate().expect("random"), vec![]);
-    assert_eq!(without_old.open(DOMAIN, "s", &aad, &env), Err(VaultError::UnknownKek(old_id)));
+    assert_eq!(
+        without_old.open(DOMAIN, "s", &aad, &env),
+        Err(VaultError::UnknownKek(old_id))
+    );
 }
 
 #[test]
@@ -128,8 +164,14 @@ fn kek_parsing() {
     // Same key, URL-safe alphabet, same id.
     let url_safe = Kek::from_base64("DtPWS09unRXGuRScB60qXqCSsrjd22dUlXt_0oZgxSo=").expect("valid");
     assert_eq!(kek.id(), url_safe.id());
-    assert_eq!(Kek::from_base64("not base64!!").map(|_| ()), Err(KekError::NotBase64));
-    assert_eq!(Kek::from_base64("c2hvcnQ=").map(|_| ()), Err(KekError::WrongLength(5)));
+    assert_eq!(
+        Kek::from_base64("not base64!!").map(|_| ()),
+        Err(KekError::NotBase64)
+    );
+    assert_eq!(
+        Kek::from_base64("c2hvcnQ=").map(|_| ()),
+        Err(KekError::WrongLength(5))
+    );
     assert_eq!(format!("{kek:?}"), format!("Kek({}, [redacted])", kek.id()));
 }
 

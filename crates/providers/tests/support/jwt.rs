@@ -20,7 +20,10 @@ pub fn b64_json(value: &Value) -> String {
 }
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
 }
 
 /// An RSA signing key with its `kid`.
@@ -60,7 +63,10 @@ impl SigningKey {
 
     /// RS256 with the usual header (`alg`, `typ`, `kid`).
     pub fn sign(&self, claims: &Value) -> String {
-        self.sign_with_header(&json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid }), claims)
+        self.sign_with_header(
+            &json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid }),
+            claims,
+        )
     }
 
     /// RS256 over whatever header is given.

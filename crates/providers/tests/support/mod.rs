@@ -89,7 +89,10 @@ pub fn assert_clean(what: &str, text: &str) {
     ] {
         assert!(!text.contains(s), "{what} leaks {s:?}: {text}");
     }
-    assert!(!text.contains(MARKER), "{what} leaks a planted secret: {text}");
+    assert!(
+        !text.contains(MARKER),
+        "{what} leaks a planted secret: {text}"
+    );
 }
 
 /// Asserts `Debug` of `value` contains no planted secret.
@@ -165,7 +168,8 @@ pub async fn mount_redirect(server: &MockServer, http_method: &str, endpoint: &s
     Mock::given(method(http_method))
         .and(path(endpoint))
         .respond_with(
-            ResponseTemplate::new(302).insert_header("Location", format!("{}{REDIRECT_TARGET}", server.uri())),
+            ResponseTemplate::new(302)
+                .insert_header("Location", format!("{}{REDIRECT_TARGET}", server.uri())),
         )
         .expect(1)
         .named("endpoint answering with a redirect")

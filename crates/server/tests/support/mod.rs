@@ -8,8 +8,8 @@ pub use strongroom_testkit::{browser, upstream};
 use std::sync::Arc;
 
 use strongroom_core::applications::NewApplication;
-use strongroom_core::store::{ApplicationRow, NewUser, Store, UserId};
 use strongroom_core::providers::{Http, Providers};
+use strongroom_core::store::{ApplicationRow, NewUser, Store, UserId};
 use strongroom_core::token_access::RefreshOptions;
 use strongroom_core::{Clock, ExposeSecret, SystemClock};
 use strongroom_server::{AppState, Application};
@@ -34,7 +34,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), provider_timeout: std::time::Duration::from_secs(5), skew_secs: 60 }
+        Self {
+            clock: Arc::new(SystemClock),
+            provider_timeout: std::time::Duration::from_secs(5),
+            skew_secs: 60,
+        }
     }
 }
 
@@ -56,11 +60,28 @@ impl TestApp {
             lease: options.provider_timeout * 2 + std::time::Duration::from_secs(1),
             crash_before_commit: false,
         };
-        let state = AppState::new(store, keyring, options.clock, providers, refresh, base.clone()).await.expect("state");
+        let state = AppState::new(
+            store,
+            keyring,
+            options.clock,
+            providers,
+            refresh,
+            base.clone(),
+        )
+        .await
+        .expect("state");
         let app = Application::build(addr, state.clone()).await.expect("bind");
         tokio::spawn(app.run_until(std::future::pending()));
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { base, state, http, _db: db }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            base,
+            state,
+            http,
+            _db: db,
+        }
     }
 
     pub fn db(&self) -> &TestDb {
@@ -76,7 +97,11 @@ impl TestApp {
     }
 
     /// Creates an application directly through the service; returns it with its secret.
-    pub async fn application(&self, app_type: &str, redirect_uris: &[&str]) -> (ApplicationRow, Option<String>) {
+    pub async fn application(
+        &self,
+        app_type: &str,
+        redirect_uris: &[&str],
+    ) -> (ApplicationRow, Option<String>) {
         let (row, secret) = self
             .state
             .applications
@@ -101,13 +126,20 @@ impl TestApp {
             .http
             .post(self.url("/oidc/token"))
             .basic_auth(app.id.as_str(), secret.as_deref())
-            .form(&[("grant_type", "client_credentials"), ("resource", &self.url("/api")), ("scope", "all")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("resource", &self.url("/api")),
+                ("scope", "all"),
+            ])
             .send()
             .await
             .expect("token request");
         assert_eq!(response.status(), 200);
         let body: serde_json::Value = response.json().await.expect("json");
-        body["access_token"].as_str().expect("access_token").to_owned()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     pub async fn user(&self, name: &str) -> UserId {
@@ -115,7 +147,12 @@ impl TestApp {
         self.store()
             .insert_user(
                 &id,
-                &NewUser { username: Some(name.into()), primary_email: Some(format!("{name}@example.com")), name: Some(name.into()), ..Default::default() },
+                &NewUser {
+                    username: Some(name.into()),
+                    primary_email: Some(format!("{name}@example.com")),
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
                 0,
             )
             .await
@@ -149,14 +186,22 @@ impl TestApp {
             .http
             .post(self.url("/oidc/token"))
             .basic_auth(client.id.as_str(), secret)
-            .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect), ("code_verifier", &verifier)])
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", &verifier),
+            ])
             .send()
             .await
             .expect("token")
             .json()
             .await
             .expect("json");
-        tokens["access_token"].as_str().expect("access token").to_owned()
+        tokens["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
     }
 
     /// A Management API call: status and JSON body (Null when there is none). The request is
@@ -175,7 +220,10 @@ impl TestApp {
         async move {
             let response = request.send().await.expect("api request");
             let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(serde_json::Value::Null))
+            (
+                status,
+                response.json().await.unwrap_or(serde_json::Value::Null),
+            )
         }
     }
 }
@@ -192,5 +240,11 @@ pub fn pkce() -> (String, String) {
         ])
         .output()
         .expect("python3");
-    (verifier, String::from_utf8(out.stdout).expect("utf8").trim().to_owned())
+    (
+        verifier,
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned(),
+    )
 }

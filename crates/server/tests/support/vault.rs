@@ -50,15 +50,20 @@ pub struct Provider {
 }
 
 fn form(req: &Request) -> HashMap<String, String> {
-    url::form_urlencoded::parse(&req.body).into_owned().collect()
+    url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect()
 }
 
 fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
+    URL_SAFE_NO_PAD
+        .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
 }
 
 fn oauth_error(status: u16, error: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({"error": error, "error_description": format!("{error} (fake provider)")}))
+    ResponseTemplate::new(status).set_body_json(
+        json!({"error": error, "error_description": format!("{error} (fake provider)")}),
+    )
 }
 
 impl Provider {
@@ -80,7 +85,10 @@ impl Provider {
                     return oauth_error(400, "unsupported_grant_type");
                 }
                 // A code is good once.
-                let Some(issued) = p.get("code").and_then(|code| c.lock().expect("codes").remove(code)) else {
+                let Some(issued) = p
+                    .get("code")
+                    .and_then(|code| c.lock().expect("codes").remove(code))
+                else {
                     return oauth_error(400, "invalid_grant");
                 };
                 if p.get("redirect_uri") != Some(&issued.redirect_uri)
@@ -89,9 +97,13 @@ impl Provider {
                     return oauth_error(400, "invalid_grant");
                 }
                 if let Some(access) = issued.answer["access_token"].as_str() {
-                    s.lock().expect("subjects").insert(access.to_owned(), issued.subject.clone());
+                    s.lock()
+                        .expect("subjects")
+                        .insert(access.to_owned(), issued.subject.clone());
                 }
-                ResponseTemplate::new(200).set_body_json(issued.answer.clone()).insert_header("cache-control", "no-store")
+                ResponseTemplate::new(200)
+                    .set_body_json(issued.answer.clone())
+                    .insert_header("cache-control", "no-store")
             })
             .mount(&server)
             .await;
@@ -112,13 +124,23 @@ impl Provider {
                         "email": format!("{subject}@provider.example"),
                         "name": format!("Provider user {subject}"),
                     })),
-                    None => ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_token"})),
+                    None => {
+                        ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_token"}))
+                    }
                 }
             })
             .mount(&server)
             .await;
-        Mock::given(method("POST")).and(path("/oauth/revoke")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
-        Self { server, codes, subjects }
+        Mock::given(method("POST"))
+            .and(path("/oauth/revoke"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        Self {
+            server,
+            codes,
+            subjects,
+        }
     }
 
     /// Logto's `oauth2` connector config for this provider; with or without its revocation
@@ -143,13 +165,24 @@ impl Provider {
     /// The provider's user `subject` approves the authorization request `authorize` (a URL
     /// Strongroom produced); the provider issues `code`, which redeems into `answer`.
     pub fn approve(&self, authorize: &Url, code: &str, subject: &str, answer: Value) {
-        let redirect_uri = param(authorize, "redirect_uri").expect("redirect_uri on the authorization URL");
-        let challenge = param(authorize, "code_challenge").expect("code_challenge on the authorization URL");
-        assert_eq!(param(authorize, "code_challenge_method").as_deref(), Some("S256"), "{authorize}");
-        self.codes
-            .lock()
-            .expect("codes")
-            .insert(code.to_owned(), Issued { redirect_uri, challenge, subject: subject.to_owned(), answer });
+        let redirect_uri =
+            param(authorize, "redirect_uri").expect("redirect_uri on the authorization URL");
+        let challenge =
+            param(authorize, "code_challenge").expect("code_challenge on the authorization URL");
+        assert_eq!(
+            param(authorize, "code_challenge_method").as_deref(),
+            Some("S256"),
+            "{authorize}"
+        );
+        self.codes.lock().expect("codes").insert(
+            code.to_owned(),
+            Issued {
+                redirect_uri,
+                challenge,
+                subject: subject.to_owned(),
+                answer,
+            },
+        );
     }
 
     /// The form bodies the provider received at `at`.
@@ -168,35 +201,77 @@ impl Provider {
     /// request's form.
     pub async fn wait_for_revocation(&self, token: &str) -> HashMap<String, String> {
         for _ in 0..100 {
-            if let Some(f) = self.received("/oauth/revoke").await.into_iter().find(|f| f.get("token").map(String::as_str) == Some(token)) {
+            if let Some(f) = self
+                .received("/oauth/revoke")
+                .await
+                .into_iter()
+                .find(|f| f.get("token").map(String::as_str) == Some(token))
+            {
                 return f;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the provider never received the revocation of {token:?}: {:?}", self.received("/oauth/revoke").await);
+        panic!(
+            "the provider never received the revocation of {token:?}: {:?}",
+            self.received("/oauth/revoke").await
+        );
     }
 }
 
 /// A query parameter of a URL.
 pub fn param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Creates a social connector of `factory` with an explicit id; asserts 200.
-pub async fn connector(app: &TestApp, mgmt: &str, id: &str, factory: &str, target: Option<&str>, config: Value, storage: bool) {
-    let mut body = json!({"id": id, "connectorId": factory, "config": config, "enableTokenStorage": storage});
+pub async fn connector(
+    app: &TestApp,
+    mgmt: &str,
+    id: &str,
+    factory: &str,
+    target: Option<&str>,
+    config: Value,
+    storage: bool,
+) {
+    let mut body =
+        json!({"id": id, "connectorId": factory, "config": config, "enableTokenStorage": storage});
     if let Some(target) = target {
         body["metadata"] = json!({"target": target, "name": {"en": target}});
     }
-    let (status, answer) = app.api(mgmt, Method::POST, "/api/connectors", Some(body)).await;
+    let (status, answer) = app
+        .api(mgmt, Method::POST, "/api/connectors", Some(body))
+        .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["id"].as_str(), Some(id), "{answer}");
-    assert_eq!(answer["enableTokenStorage"].as_bool(), Some(storage), "{answer}");
+    assert_eq!(
+        answer["enableTokenStorage"].as_bool(),
+        Some(storage),
+        "{answer}"
+    );
 }
 
 /// An `oauth2` connector `id` at `target` for `provider`.
-pub async fn oauth2_connector(app: &TestApp, mgmt: &str, id: &str, target: &str, provider: &Provider, revocation: bool, storage: bool) {
-    connector(app, mgmt, id, "oauth2", Some(target), provider.config(revocation), storage).await;
+pub async fn oauth2_connector(
+    app: &TestApp,
+    mgmt: &str,
+    id: &str,
+    target: &str,
+    provider: &Provider,
+    revocation: bool,
+    storage: bool,
+) {
+    connector(
+        app,
+        mgmt,
+        id,
+        "oauth2",
+        Some(target),
+        provider.config(revocation),
+        storage,
+    )
+    .await;
 }
 
 /// An `oauth2` connector whose endpoints nobody answers (for token sets that are only stored).
@@ -214,14 +289,28 @@ pub async fn offline_connector(app: &TestApp, mgmt: &str, id: &str, target: &str
 /// An enterprise SSO connector (OIDC, no config) with token storage on; returns its id.
 pub async fn sso_connector(app: &TestApp, mgmt: &str, name: &str) -> SsoConnectorId {
     let (status, body) = app
-        .api(mgmt, Method::POST, "/api/sso-connectors", Some(json!({"providerName": "OIDC", "connectorName": name, "enableTokenStorage": true})))
+        .api(
+            mgmt,
+            Method::POST,
+            "/api/sso-connectors",
+            Some(
+                json!({"providerName": "OIDC", "connectorName": name, "enableTokenStorage": true}),
+            ),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     SsoConnectorId(body["id"].as_str().expect("id").to_owned())
 }
 
 /// A provider token response.
-pub fn tokens(access: &str, refresh: Option<&str>, id_token: Option<&str>, expires_in: Option<i64>, scope: Option<&str>, token_type: Option<&str>) -> TokenResponse {
+pub fn tokens(
+    access: &str,
+    refresh: Option<&str>,
+    id_token: Option<&str>,
+    expires_in: Option<i64>,
+    scope: Option<&str>,
+    token_type: Option<&str>,
+) -> TokenResponse {
     TokenResponse {
         access_token: access.to_owned().into(),
         id_token: id_token.map(|t| t.to_owned().into()),
@@ -234,28 +323,66 @@ pub fn tokens(access: &str, refresh: Option<&str>, id_token: Option<&str>, expir
 
 /// Links `user`'s identity `subject` at `target` and stores `response` for it through connector
 /// `connector_id`, as a sign-in would.
-pub async fn seed(app: &TestApp, connector_id: &str, user: &UserId, target: &str, subject: &str, response: TokenResponse) -> SecretRow {
+pub async fn seed(
+    app: &TestApp,
+    connector_id: &str,
+    user: &UserId,
+    target: &str,
+    subject: &str,
+    response: TokenResponse,
+) -> SecretRow {
     let identity = app
         .store()
-        .link_social_identity(user, target, subject, &json!({"name": format!("{subject} at {target}")}), app.state.clock.now_ms())
+        .link_social_identity(
+            user,
+            target,
+            subject,
+            &json!({"name": format!("{subject} at {target}")}),
+            app.state.clock.now_ms(),
+        )
         .await
         .expect("link identity");
-    app.state.token_sets.store_social(&ConnectorId(connector_id.into()), &identity, response).await.expect("store token set")
+    app.state
+        .token_sets
+        .store_social(&ConnectorId(connector_id.into()), &identity, response)
+        .await
+        .expect("store token set")
 }
 
 /// Links an identity without storing tokens.
 pub async fn link(app: &TestApp, user: &UserId, target: &str, subject: &str) {
-    app.store().link_social_identity(user, target, subject, &json!({}), app.state.clock.now_ms()).await.expect("link identity");
+    app.store()
+        .link_social_identity(user, target, subject, &json!({}), app.state.clock.now_ms())
+        .await
+        .expect("link identity");
 }
 
 /// Links an SSO identity and stores `response` for it.
-pub async fn seed_sso(app: &TestApp, sso: &SsoConnectorId, user: &UserId, issuer: &str, subject: &str, response: TokenResponse) -> SecretRow {
+pub async fn seed_sso(
+    app: &TestApp,
+    sso: &SsoConnectorId,
+    user: &UserId,
+    issuer: &str,
+    subject: &str,
+    response: TokenResponse,
+) -> SecretRow {
     let identity = app
         .store()
-        .link_sso_identity(user, sso, issuer, subject, &json!({"email": format!("{subject}@corp.example")}), app.state.clock.now_ms())
+        .link_sso_identity(
+            user,
+            sso,
+            issuer,
+            subject,
+            &json!({"email": format!("{subject}@corp.example")}),
+            app.state.clock.now_ms(),
+        )
         .await
         .expect("link sso identity");
-    app.state.token_sets.store_sso(sso, &identity, response).await.expect("store sso token set")
+    app.state
+        .token_sets
+        .store_sso(sso, &identity, response)
+        .await
+        .expect("store sso token set")
 }
 
 /// One HTTP answer: status, headers, raw body.
@@ -271,7 +398,10 @@ impl Answer {
     }
 
     pub fn total(&self) -> Option<i64> {
-        self.headers.get("total-number").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+        self.headers
+            .get("total-number")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
     }
 
     pub fn code(&self) -> Option<String> {
@@ -280,7 +410,13 @@ impl Answer {
 }
 
 /// A call with an optional bearer token and JSON body.
-pub async fn call(app: &TestApp, bearer: Option<&str>, method: Method, path: &str, body: Option<Value>) -> Answer {
+pub async fn call(
+    app: &TestApp,
+    bearer: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
     let mut request = app.http.request(method, app.url(path));
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
@@ -291,26 +427,45 @@ pub async fn call(app: &TestApp, bearer: Option<&str>, method: Method, path: &st
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    Answer { status, headers, text: response.text().await.expect("body") }
+    Answer {
+        status,
+        headers,
+        text: response.text().await.expect("body"),
+    }
 }
 
 /// Fails if any of `planted` occurs in `text`.
 pub fn assert_absent(text: &str, planted: &[&str], what: &str) {
     for needle in planted {
-        assert!(!text.contains(needle), "{what} contains the token {needle:?}: {text}");
+        assert!(
+            !text.contains(needle),
+            "{what} contains the token {needle:?}: {text}"
+        );
     }
 }
 
 /// The audit events matching `query` (`userId=...&action=...`), newest first (one page of 100).
 pub async fn audit(app: &TestApp, mgmt: &str, query: &str) -> Vec<Value> {
-    let answer = call(app, Some(mgmt), Method::GET, &format!("/api/audit-events?page_size=100&{query}"), None).await;
+    let answer = call(
+        app,
+        Some(mgmt),
+        Method::GET,
+        &format!("/api/audit-events?page_size=100&{query}"),
+        None,
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     answer.json().as_array().expect("array").clone()
 }
 
 /// Polls (at most 5 s) until an audit event matching `query` satisfies `pred`; returns all the
 /// events matching `query` at that moment.
-pub async fn wait_for_audit(app: &TestApp, mgmt: &str, query: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+pub async fn wait_for_audit(
+    app: &TestApp,
+    mgmt: &str,
+    query: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
     for _ in 0..100 {
         let events = audit(app, mgmt, query).await;
         if events.iter().any(&pred) {
@@ -318,7 +473,16 @@ pub async fn wait_for_audit(app: &TestApp, mgmt: &str, query: &str, pred: impl F
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no matching audit event for {query}: {:#?}", audit(app, mgmt, query).await);
+    panic!(
+        "no matching audit event for {query}: {:#?}",
+        audit(app, mgmt, query).await
+    );
+}
+
+/// How many reads an audit event records: token reads of one batch are folded into one event
+/// with `detail.count`.
+pub fn reads(event: &Value) -> i64 {
+    event["detail"]["count"].as_i64().unwrap_or(1)
 }
 
 /// Whether `event` is `action` with `outcome` for secret `secret`.
@@ -328,7 +492,12 @@ pub fn is_event(event: &Value, action: &str, outcome: &str, secret: &str) -> boo
 
 /// The sorted keys of a JSON object.
 pub fn keys(v: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect();
+    let mut keys: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
     keys.sort();
     keys
 }
