@@ -1,7 +1,7 @@
 //! The audit trail: who did what to which secret, and how it ended. Never token material.
 //!
 //! Token reads are frequent: they are queued and written by a background task in batches (a
-//! crash can lose the reads of the last tenth of a second). Identical reads of one batch (same
+//! crash can lose what is queued, at most [`QUEUE`] reads; a shutdown writes them first). Identical reads of one batch (same
 //! actor, user, secret, target and outcome) are one event whose `detail` holds `count`,
 //! `firstAt` and `lastAt`, so the trail keeps up with any read rate: the busier the server, the
 //! larger the batches and the more they fold. Everything else — refreshes, replacements,
@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use strongroom_store::{AuditEvent, AuditFilter, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::Clock;
 
 /// Most queued events the writer gathers at once.
 const BATCH: usize = 4096;
-/// Queued events beyond which new reads are written directly (back-pressure).
-const QUEUE: usize = 50_000;
+/// Queued events beyond which readers wait for room (back-pressure). It bounds what a crash
+/// can lose: two batches.
+const QUEUE: usize = 2 * BATCH;
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +80,15 @@ impl Entry {
 pub struct Audit {
     store: Store,
     clock: Arc<dyn Clock>,
-    queue: mpsc::Sender<AuditEvent>,
+    queue: mpsc::Sender<Queued>,
+}
+
+/// What the batch writer receives.
+#[derive(Debug)]
+enum Queued {
+    Event(Box<AuditEvent>),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
 }
 
 impl Audit {
@@ -125,10 +134,22 @@ impl Audit {
     /// Queues an event for the batch writer (token reads). A full queue makes the caller wait
     /// for room: reads are never served unaudited.
     pub async fn record_soon(&self, entry: Entry) {
-        if let Err(mpsc::error::SendError(event)) = self.queue.send(self.event(entry)).await
+        if let Err(mpsc::error::SendError(Queued::Event(event))) = self
+            .queue
+            .send(Queued::Event(Box::new(self.event(entry))))
+            .await
             && let Err(e) = self.store.insert_audit_event(&event).await
         {
             tracing::error!(error = %e, action = event.action, "cannot write the audit event");
+        }
+    }
+
+    /// Waits until every event queued so far is written (at shutdown, before the database
+    /// closes).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.queue.send(Queued::Flush(done)).await.is_ok() {
+            let _ = written.await;
         }
     }
 }
@@ -202,18 +223,26 @@ fn aggregate_reads(batch: Vec<AuditEvent>) -> Vec<AuditEvent> {
     out
 }
 
-async fn write_batches(store: Store, mut rx: mpsc::Receiver<AuditEvent>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
+async fn write_batches(store: Store, mut rx: mpsc::Receiver<Queued>) {
+    let mut queued = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut queued, BATCH).await > 0 {
         let deadline = tokio::time::Instant::now() + GATHER;
-        while batch.len() < BATCH {
-            let room = BATCH - batch.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+        while queued.len() < BATCH && !queued.iter().any(|q| matches!(q, Queued::Flush(_))) {
+            let room = BATCH - queued.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut queued, room)).await {
                 Ok(n) if n > 0 => {}
                 _ => break,
             }
         }
-        let events = aggregate_reads(std::mem::take(&mut batch));
+        let mut batch = Vec::with_capacity(queued.len());
+        let mut flushes = Vec::new();
+        for q in queued.drain(..) {
+            match q {
+                Queued::Event(event) => batch.push(*event),
+                Queued::Flush(done) => flushes.push(done),
+            }
+        }
+        let events = aggregate_reads(batch);
         let mut rest = events.as_slice();
         while !rest.is_empty() {
             let size = CHUNKS.into_iter().find(|c| *c <= rest.len()).unwrap_or(1);
@@ -222,6 +251,9 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<AuditEvent>) {
                 tracing::error!(error = %e, events = chunk.len(), "cannot write queued audit events");
             }
             rest = tail;
+        }
+        for done in flushes {
+            let _ = done.send(());
         }
     }
 }

@@ -243,11 +243,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_expired(self.state));
+        let purge = tokio::spawn(purge_expired(self.state.clone()));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         purge.abort();
+        // The queued token reads are written before the caller closes the database.
+        self.state.audit.flush().await;
         served
     }
 }
