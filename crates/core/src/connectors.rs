@@ -748,6 +748,22 @@ pub fn connector_json(row: &ConnectorRow) -> Value {
     Value::Object(out)
 }
 
+/// A social connector's display name: `metadata.name.en` (or the first language), else the
+/// factory's name, else the target.
+pub fn display_name(row: &ConnectorRow) -> String {
+    let from_metadata = row.metadata.get("name").and_then(|n| {
+        n.get("en")
+            .or_else(|| n.as_object().and_then(|m| m.values().next()))
+            .and_then(Value::as_str)
+    });
+    from_metadata
+        .map(str::to_owned)
+        .or_else(|| {
+            factory(&row.connector_id).and_then(|f| f.name.get("en").map(|n| (*n).to_owned()))
+        })
+        .unwrap_or_else(|| row.target.clone())
+}
+
 /// Logto's SSO connector response (`providerConfig` from discovery when available).
 pub fn sso_connector_json(row: &SsoConnectorRow, provider_config: Option<Value>) -> Value {
     let mut v = json!({

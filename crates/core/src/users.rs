@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 use strongroom_store::{
     NewUser, SecretRelation, SecretRow, SocialIdentity, SsoConnectorId, SsoIdentity, Store,
-    StoreError, UserId, UserRow,
+    StoreError, TokenSetMetadata, UserId, UserRow,
 };
 
 use crate::audit::Actor;
@@ -284,19 +284,29 @@ impl Users {
         page: i64,
         page_size: i64,
     ) -> Result<(Vec<Value>, i64)> {
-        let search = search
-            .map(|s| s.trim_matches('%').trim())
-            .filter(|s| !s.is_empty());
-        let (rows, total) = self
-            .store
-            .list_users(search, page_size, (page - 1) * page_size)
-            .await?;
+        let (rows, total) = self.list_rows(search, page, page_size).await?;
         let mut out = Vec::with_capacity(rows.len());
         for user in rows {
             let identities = self.store.list_social_identities(&user.id).await?;
             out.push(user_json(&user, &identities));
         }
         Ok((out, total))
+    }
+
+    /// A page (1-based) of users matching `search` (Logto's fuzzy match), and the total.
+    pub async fn list_rows(
+        &self,
+        search: Option<&str>,
+        page: i64,
+        page_size: i64,
+    ) -> Result<(Vec<UserRow>, i64)> {
+        let search = search
+            .map(|s| s.trim_matches('%').trim())
+            .filter(|s| !s.is_empty());
+        Ok(self
+            .store
+            .list_users(search, page_size, (page - 1) * page_size)
+            .await?)
     }
 
     /// Deletes a user: identities, token sets (revoked at the provider), grants and sessions go.
@@ -499,5 +509,157 @@ impl Users {
             })
             .collect();
         Ok(json!({ "socialIdentities": social, "ssoIdentities": sso }))
+    }
+}
+
+/// A connection's token status label, as the console shows it (the seed's four labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// A token set is stored and its access token has not expired.
+    Active,
+    /// A token set is stored but its access token has expired.
+    Expired,
+    /// Token storage is on for the connector, but no token set is stored.
+    Inactive,
+    /// The connector does not store tokens (unsupported, switched off, or gone).
+    NotApplicable,
+}
+
+impl TokenStatus {
+    /// The label shown to administrators.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Expired => "Expired",
+            Self::Inactive => "Inactive",
+            Self::NotApplicable => "Not applicable",
+        }
+    }
+
+    /// `storage_on`: the connector supports token storage and has it switched on.
+    pub fn of(storage_on: bool, stored: Option<&TokenSetMetadata>, now_ms: i64) -> Self {
+        match stored {
+            Some(m) if m.expires_at.is_some_and(|at| at * 1000 <= now_ms) => Self::Expired,
+            Some(_) => Self::Active,
+            None if storage_on => Self::Inactive,
+            None => Self::NotApplicable,
+        }
+    }
+}
+
+/// Which identity a connection is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionKey {
+    /// A social identity, by connector target.
+    Social(String),
+    /// An enterprise SSO identity, by SSO connector id.
+    Sso(SsoConnectorId),
+}
+
+/// One of a user's social or SSO identities with its token set's metadata: what the console's
+/// Connections section lists. Never token material.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub key: ConnectionKey,
+    /// The connector's display name (the target or id when the connector is gone).
+    pub connector_name: String,
+    /// The provider's user id.
+    pub identity_id: String,
+    pub linked_at: i64,
+    pub secret: Option<SecretRow>,
+    pub status: TokenStatus,
+}
+
+impl Users {
+    /// Every social and SSO identity of a user, with token status.
+    pub async fn connections(&self, user: &UserId) -> Result<Vec<Connection>> {
+        self.get(user).await?;
+        let now = self.clock.now_ms();
+        let secrets = self.store.list_user_secrets(user).await?;
+        let connectors = self.store.list_connectors().await?;
+        let sso_connectors = self.store.list_sso_connectors().await?;
+        let mut out = Vec::new();
+        for identity in self.store.list_social_identities(user).await? {
+            let connector = connectors.iter().find(|c| c.target == identity.target);
+            let storage_on = connector.is_some_and(|c| {
+                c.enable_token_storage
+                    && crate::connectors::factory(&c.connector_id)
+                        .is_some_and(|f| f.is_token_storage_supported)
+            });
+            let secret = secrets
+                .iter()
+                .find(|s| matches!(&s.relation, SecretRelation::Social { target, .. } if target == &identity.target))
+                .cloned();
+            out.push(Connection {
+                status: TokenStatus::of(storage_on, secret.as_ref().map(|s| &s.metadata), now),
+                connector_name: connector
+                    .map_or_else(|| identity.target.clone(), crate::connectors::display_name),
+                key: ConnectionKey::Social(identity.target),
+                identity_id: identity.identity_id,
+                linked_at: identity.created_at,
+                secret,
+            });
+        }
+        for identity in self.store.list_sso_identities(user).await? {
+            let connector = sso_connectors
+                .iter()
+                .find(|c| c.id == identity.sso_connector_id);
+            let secret = secrets
+                .iter()
+                .find(|s| {
+                    matches!(&s.relation, SecretRelation::Sso { sso_connector_id, .. } if sso_connector_id == &identity.sso_connector_id)
+                })
+                .cloned();
+            out.push(Connection {
+                status: TokenStatus::of(
+                    connector.is_some_and(|c| c.enable_token_storage),
+                    secret.as_ref().map(|s| &s.metadata),
+                    now,
+                ),
+                connector_name: connector.map_or_else(
+                    || identity.sso_connector_id.0.clone(),
+                    |c| c.connector_name.clone(),
+                ),
+                key: ConnectionKey::Sso(identity.sso_connector_id),
+                identity_id: identity.identity_id,
+                linked_at: identity.created_at,
+                secret,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_status_labels_follow_the_stored_set_and_the_connector() {
+        let now = 1_000_000_000;
+        let live = TokenSetMetadata {
+            expires_at: Some(now / 1000 + 60),
+            ..Default::default()
+        };
+        let expired = TokenSetMetadata {
+            expires_at: Some(now / 1000),
+            ..Default::default()
+        };
+        let no_expiry = TokenSetMetadata::default();
+        assert_eq!(TokenStatus::of(true, Some(&live), now), TokenStatus::Active);
+        assert_eq!(
+            TokenStatus::of(true, Some(&no_expiry), now),
+            TokenStatus::Active
+        );
+        assert_eq!(
+            TokenStatus::of(true, Some(&expired), now),
+            TokenStatus::Expired
+        );
+        assert_eq!(TokenStatus::of(true, None, now), TokenStatus::Inactive);
+        assert_eq!(
+            TokenStatus::of(false, None, now),
+            TokenStatus::NotApplicable
+        );
+        assert_eq!(TokenStatus::NotApplicable.label(), "Not applicable");
     }
 }

@@ -79,7 +79,30 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax (the provider's redirect back is a top-level
 /// GET, so the cookie comes along), Secure when the endpoint is https.
 pub fn set_cookie(name: &str, value: &str, max_age_secs: Option<i64>, secure: bool) -> HeaderValue {
-    let mut text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    build_cookie(name, value, "/", "Lax", max_age_secs, secure)
+}
+
+/// A `Set-Cookie` value for `path` only: HttpOnly, SameSite=Strict (never sent on a request
+/// another site starts), Secure when the endpoint is https.
+pub fn cookie_header(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_secs: Option<i64>,
+    secure: bool,
+) -> HeaderValue {
+    build_cookie(name, value, path, "Strict", max_age_secs, secure)
+}
+
+fn build_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age_secs: Option<i64>,
+    secure: bool,
+) -> HeaderValue {
+    let mut text = format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}");
     if let Some(age) = max_age_secs {
         text.push_str(&format!("; Max-Age={age}"));
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 mod account;
 mod connectors;
+mod console;
 mod error;
 pub mod extract;
 mod html;
@@ -21,6 +22,7 @@ pub use error::ApiError;
 use axum::Router;
 use axum::http::StatusCode;
 use strongroom_core::Clock;
+use strongroom_core::admins::ConsoleAuth;
 use strongroom_core::applications::Applications;
 use strongroom_core::audit::Audit;
 use strongroom_core::connectors::Connectors;
@@ -67,6 +69,7 @@ pub struct Services {
     pub token_access: TokenAccess,
     pub users: Users,
     pub verifications: Verifications,
+    pub console_auth: ConsoleAuth,
     /// Public base URL; the OIDC issuer is `<endpoint>/oidc`.
     pub endpoint: String,
 }
@@ -130,6 +133,7 @@ impl AppState {
             token_sets.clone(),
             audit.clone(),
         );
+        let console_auth = ConsoleAuth::new(store.clone(), clock.clone());
         Ok(Self(Arc::new(Services {
             store,
             keyring,
@@ -143,15 +147,17 @@ impl AppState {
             token_access,
             users,
             verifications,
+            console_auth,
             endpoint,
         })))
     }
 }
 
-/// The whole router, built from the documented routes of [`api`].
+/// The whole router: the documented routes of [`api`] and the console's pages.
 pub fn router(state: AppState) -> Router {
     let (router, _) = api().split_for_parts();
     router
+        .merge(console::router())
         // Spans carry the path only: query strings hold authorization codes and states.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())

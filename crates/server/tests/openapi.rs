@@ -5,7 +5,8 @@
 //! output names every registered path), and the methods of each path from the running server
 //! (a request with a method no route takes is answered 405 with the path's `Allow` header). A
 //! route added without documentation — a new path, or a new method on a documented path — fails
-//! here, and so does documentation of a route the server does not serve.
+//! here, and so does documentation of a route the server does not serve. The console's HTML
+//! pages under `/console` are a user interface, not API, and are left out of the document.
 
 #[allow(unused_imports)]
 mod support;
@@ -268,7 +269,7 @@ fn router_paths(router: &axum::Router) -> BTreeSet<String> {
             && let Some(end) = after.find('"')
         {
             let path = &after[..end];
-            if !path.contains("__private__axum") {
+            if !path.contains("__private__axum") && !path.starts_with("/console") {
                 paths.insert(path.to_owned());
             }
         }

@@ -200,6 +200,7 @@ impl Store {
             "oidc_access_tokens",
             "oidc_refresh_tokens",
             "verification_records",
+            "console_sessions",
         ] {
             deleted += sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE expires_at < $1"

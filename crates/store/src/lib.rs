@@ -20,7 +20,7 @@ mod secrets;
 mod users;
 mod verifications;
 
-pub use admins::ConsoleAdmin;
+pub use admins::{ConsoleAdmin, ConsoleSession};
 pub use applications::ApplicationRow;
 pub use audit::{AuditEvent, AuditFilter};
 pub use connectors::{ConnectorRow, SsoConnectorRow};

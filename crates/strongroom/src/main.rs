@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use strongroom_core::admins::{self, FirstAdmin};
 use strongroom_core::providers::{Http, Providers};
 use strongroom_core::rewrap::{self, RewrapOptions};
@@ -56,6 +56,31 @@ enum Command {
     Vault {
         #[command(subcommand)]
         command: VaultCommand,
+    },
+    /// Console administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a console administrator. Prints a generated password once, unless
+    /// --password-stdin reads one (8 characters at least) from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (generated and printed once, or read with --password-stdin), unlock
+    /// the account and end its console sessions.
+    ResetPassword {
+        #[arg(long, default_value = admins::FIRST_ADMIN)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -169,6 +194,53 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
             println!("{}", serde_json::json!({ "id": app.id, "secret": secret }));
         }
+        Command::Admin { command } => {
+            let (username, password_stdin) = match &command {
+                AdminCommand::Create {
+                    username,
+                    password_stdin,
+                }
+                | AdminCommand::ResetPassword {
+                    username,
+                    password_stdin,
+                } => (username.clone(), *password_stdin),
+            };
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let store = connect(&settings).await?;
+            let outcome = match command {
+                AdminCommand::Create { .. } => {
+                    admins::create_admin(&store, &username, password, clock.as_ref())
+                        .await
+                        .map_err(|e| match e {
+                            strongroom_core::CoreError::Store(
+                                strongroom_store::StoreError::Conflict(_),
+                            ) => {
+                                anyhow::anyhow!(
+                                    "a console administrator named `{username}` exists already"
+                                )
+                            }
+                            e => e.into(),
+                        })
+                }
+                AdminCommand::ResetPassword { .. } => {
+                    admins::reset_password(&store, &username, password, clock.as_ref())
+                        .await
+                        .map_err(Into::into)
+                }
+            };
+            store.close().await;
+            match outcome? {
+                Some(generated) => println!(
+                    "Console administrator `{username}`: its password is shown this once:\n\n    {}\n",
+                    generated.expose_secret()
+                ),
+                None => println!("Console administrator `{username}`: password set."),
+            }
+        }
         Command::Vault {
             command: VaultCommand::Status { json },
         } => {
@@ -229,6 +301,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of standard input, without its line end.
+fn read_password() -> anyhow::Result<SecretString> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    Ok(SecretString::from(
+        line.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Store> {
