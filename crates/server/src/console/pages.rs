@@ -45,6 +45,26 @@ fn not_found(admin: &AdminSession, what: &str) -> Response {
     )
 }
 
+/// A service's refusal or failure as a page: the API's status, code and message (an
+/// unexpected failure logged with an id that the page shows).
+fn failed(admin: &AdminSession, e: CoreError) -> Response {
+    let e = ApiError::from(e);
+    let title = if e.status == StatusCode::NOT_FOUND {
+        "Not found"
+    } else {
+        "Request failed"
+    };
+    view::render_status(
+        e.status,
+        &MessagePage {
+            chrome: Some(Chrome::new(admin, "")),
+            title,
+            message: &e.message,
+            code: Some(e.code),
+        },
+    )
+}
+
 /// A core error as a status and the API's code and message.
 fn problem(e: CoreError) -> (StatusCode, Problem) {
     let e = ApiError::from(e);
@@ -643,7 +663,7 @@ pub async fn edit_connector(
         .connectors
         .get(&id)
         .await
-        .map_err(|_| not_found(&admin, "That connector"))?;
+        .map_err(|e| failed(&admin, e))?;
     let factory =
         factory(&row.connector_id).ok_or_else(|| not_found(&admin, "That connector type"))?;
     let source = Source::Config {
@@ -673,7 +693,7 @@ pub async fn save_connector(
         .connectors
         .get(&id)
         .await
-        .map_err(|_| not_found(&admin, "That connector"))?;
+        .map_err(|e| failed(&admin, e))?;
     let factory =
         factory(&row.connector_id).ok_or_else(|| not_found(&admin, "That connector type"))?;
     let attempt = async {
@@ -724,7 +744,7 @@ pub async fn confirm_delete_connector(
         .connectors
         .get(&ConnectorId(id))
         .await
-        .map_err(|_| not_found(&admin, "That connector"))?;
+        .map_err(|e| failed(&admin, e))?;
     let href = format!("/console/connectors/{}", segment(row.id.as_str()));
     Ok(confirm(
         &admin,
@@ -748,7 +768,7 @@ pub async fn delete_connector(
         .await
     {
         Ok(()) => Ok(see_other("/console/connectors?deleted=1")),
-        Err(_) => Err(not_found(&admin, "That connector")),
+        Err(e) => Err(failed(&admin, e)),
     }
 }
 
@@ -886,7 +906,7 @@ pub async fn edit_sso_connector(
         .connectors
         .get_sso(&SsoConnectorId(id))
         .await
-        .map_err(|_| not_found(&admin, "That connector"))?;
+        .map_err(|e| failed(&admin, e))?;
     let source = Source::Config {
         config: &row.config,
         defaults: false,
@@ -955,7 +975,7 @@ pub async fn confirm_delete_sso_connector(
         .connectors
         .get_sso(&SsoConnectorId(id))
         .await
-        .map_err(|_| not_found(&admin, "That connector"))?;
+        .map_err(|e| failed(&admin, e))?;
     let href = format!("/console/sso-connectors/{}", segment(row.id.as_str()));
     Ok(confirm(
         &admin,
@@ -979,7 +999,7 @@ pub async fn delete_sso_connector(
         .await
     {
         Ok(()) => Ok(see_other("/console/connectors?deleted=1")),
-        Err(_) => Err(not_found(&admin, "That connector")),
+        Err(e) => Err(failed(&admin, e)),
     }
 }
 
@@ -1099,11 +1119,7 @@ pub async fn user(
     Path(id): Path<String>,
 ) -> Page {
     let id = UserId(id);
-    let user = state
-        .users
-        .get(&id)
-        .await
-        .map_err(|_| not_found(&admin, "That user"))?;
+    let user = state.users.get(&id).await.map_err(|e| failed(&admin, e))?;
     let connections = state
         .users
         .connections(&id)
@@ -1140,11 +1156,7 @@ async fn find_connection(
     kind: &str,
     key: &str,
 ) -> Result<(String, Connection), Response> {
-    let user = state
-        .users
-        .get(id)
-        .await
-        .map_err(|_| not_found(admin, "That user"))?;
+    let user = state.users.get(id).await.map_err(|e| failed(admin, e))?;
     let wanted = match kind {
         "social" => ConnectionKey::Social(key.to_owned()),
         "sso" => ConnectionKey::Sso(SsoConnectorId(key.to_owned())),
