@@ -1,11 +1,12 @@
 //! The audit trail: who did what to which secret, and how it ended. Never token material.
 //!
-//! Token reads are frequent: they are queued and written by a background task in batches (a
-//! crash can lose what is queued, at most [`QUEUE`] reads; a shutdown writes them first). Identical reads of one batch (same
-//! actor, user, secret, target and outcome) are one event whose `detail` holds `count`,
-//! `firstAt` and `lastAt`, so the trail keeps up with any read rate: the busier the server, the
-//! larger the batches and the more they fold. Everything else — refreshes, replacements,
-//! deletions, revocations — is written before the operation answers.
+//! Token reads are frequent: they are queued to a background writer that folds identical reads
+//! (same actor, user, secret, target and outcome) of one [`WINDOW`] into one event whose
+//! `detail` holds `count`, `firstAt` and `lastAt`, and writes each window's events at once. The
+//! trail so costs a row per reader and secret and second, however fast they read. A crash can
+//! lose the reads of the current window and the queue; a shutdown writes them first.
+//! Everything else — refreshes, replacements, deletions, revocations — is written before the
+//! operation answers.
 
 use std::sync::Arc;
 
@@ -15,11 +16,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Clock;
 
-/// Most queued events the writer gathers at once.
+/// Most folded events the writer holds before it writes them, window over or not.
 const BATCH: usize = 4096;
-/// Queued events beyond which readers wait for room (back-pressure). It bounds what a crash
-/// can lose: two batches.
+/// Queued reads beyond which readers wait for room (back-pressure).
 const QUEUE: usize = 2 * BATCH;
+/// How long the writer folds reads before it writes them.
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,26 +175,28 @@ impl Audit {
 /// keeps) a handful of statements rather than one per batch length.
 const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
-/// How long the writer gathers queued events before it writes them: a commit per few events
-/// would cost more than the reads it records.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+type FoldKey = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
-/// Folds identical reads of a batch into one event counting them.
-fn aggregate_reads(batch: Vec<AuditEvent>) -> Vec<AuditEvent> {
-    type Key = (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-    );
-    let mut out: Vec<AuditEvent> = Vec::with_capacity(batch.len());
-    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
-    for event in batch {
+/// Events of one window, identical reads folded into one event counting them, in order of
+/// their first occurrence.
+#[derive(Debug, Default)]
+struct Folded {
+    events: Vec<AuditEvent>,
+    index: std::collections::HashMap<FoldKey, usize>,
+}
+
+impl Folded {
+    fn add(&mut self, event: AuditEvent) {
         if event.action != "token.read" {
-            out.push(event);
-            continue;
+            self.events.push(event);
+            return;
         }
         let key = (
             event.actor_type.clone(),
@@ -202,47 +206,53 @@ fn aggregate_reads(batch: Vec<AuditEvent>) -> Vec<AuditEvent> {
             event.target.clone(),
             event.outcome.clone(),
         );
-        match index.get(&key) {
+        match self.index.get(&key) {
             Some(&i) => {
-                let folded = &mut out[i];
+                let folded = &mut self.events[i];
                 let count = folded.detail["count"].as_i64().unwrap_or(1) + 1;
                 folded.detail["count"] = json!(count);
                 folded.detail["lastAt"] = json!(event.occurred_at);
                 folded.occurred_at = event.occurred_at;
             }
             None => {
-                index.insert(key, out.len());
+                self.index.insert(key, self.events.len());
                 let at = event.occurred_at;
-                out.push(AuditEvent {
+                self.events.push(AuditEvent {
                     detail: json!({ "count": 1, "firstAt": at, "lastAt": at }),
                     ..event
                 });
             }
         }
     }
-    out
+
+    fn take(&mut self) -> Vec<AuditEvent> {
+        self.index.clear();
+        std::mem::take(&mut self.events)
+    }
 }
 
 async fn write_batches(store: Store, mut rx: mpsc::Receiver<Queued>) {
     let mut queued = Vec::with_capacity(BATCH);
+    let mut folded = Folded::default();
     while rx.recv_many(&mut queued, BATCH).await > 0 {
-        let deadline = tokio::time::Instant::now() + GATHER;
-        while queued.len() < BATCH && !queued.iter().any(|q| matches!(q, Queued::Flush(_))) {
-            let room = BATCH - queued.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(&mut queued, room)).await {
+        let deadline = tokio::time::Instant::now() + WINDOW;
+        let mut flushes = Vec::new();
+        loop {
+            for q in queued.drain(..) {
+                match q {
+                    Queued::Event(event) => folded.add(*event),
+                    Queued::Flush(done) => flushes.push(done),
+                }
+            }
+            if !flushes.is_empty() || folded.events.len() >= BATCH {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut queued, BATCH)).await {
                 Ok(n) if n > 0 => {}
                 _ => break,
             }
         }
-        let mut batch = Vec::with_capacity(queued.len());
-        let mut flushes = Vec::new();
-        for q in queued.drain(..) {
-            match q {
-                Queued::Event(event) => batch.push(*event),
-                Queued::Flush(done) => flushes.push(done),
-            }
-        }
-        let events = aggregate_reads(batch);
+        let events = folded.take();
         let mut rest = events.as_slice();
         while !rest.is_empty() {
             let size = CHUNKS.into_iter().find(|c| *c <= rest.len()).unwrap_or(1);
@@ -279,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn identical_reads_of_a_batch_fold_into_one_counted_event() {
+    fn identical_reads_of_a_window_fold_into_one_counted_event() {
         let refresh = AuditEvent {
             action: "token.refresh".into(),
             ..read("a", 5)
@@ -288,14 +298,18 @@ mod tests {
             outcome: "token_not_found".into(),
             ..read("a", 6)
         };
-        let out = aggregate_reads(vec![
+        let mut folded = Folded::default();
+        for event in [
             read("a", 1),
             read("b", 2),
             read("a", 3),
             refresh,
             failed,
             read("a", 7),
-        ]);
+        ] {
+            folded.add(event);
+        }
+        let out = folded.take();
         assert_eq!(out.len(), 4);
         assert_eq!(
             (out[0].user_id.as_deref(), out[0].occurred_at),
@@ -317,5 +331,8 @@ mod tests {
             (out[3].outcome.as_str(), out[3].detail["count"].as_i64()),
             ("token_not_found", Some(1))
         );
+        // The next window starts empty.
+        folded.add(read("a", 8));
+        assert_eq!(folded.take()[0].detail["count"], json!(1));
     }
 }
