@@ -127,9 +127,12 @@ fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
         .test_before_acquire(false)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
+                // A small page cache per connection: the kernel's file cache holds the rest,
+                // outside the process, and hot token sets are cached above the store.
                 sqlx::raw_sql(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -512;",
                 )
                 .execute(conn)
                 .await?;
