@@ -231,9 +231,13 @@ impl Folded {
     }
 }
 
+/// Folds what arrives for a window, then hands the window's events to a write of their own
+/// and goes on folding the next: a slow database never stops the queue from draining (readers
+/// would wait on a full queue). Writes run one at a time, in order.
 async fn write_batches(store: Store, mut rx: mpsc::Receiver<Queued>) {
     let mut queued = Vec::with_capacity(BATCH);
     let mut folded = Folded::default();
+    let mut writing: Option<tokio::task::JoinHandle<()>> = None;
     while rx.recv_many(&mut queued, BATCH).await > 0 {
         let deadline = tokio::time::Instant::now() + WINDOW;
         let mut flushes = Vec::new();
@@ -252,19 +256,31 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Queued>) {
                 _ => break,
             }
         }
-        let events = folded.take();
-        let mut rest = events.as_slice();
-        while !rest.is_empty() {
-            let size = CHUNKS.into_iter().find(|c| *c <= rest.len()).unwrap_or(1);
-            let (chunk, tail) = rest.split_at(size);
-            if let Err(e) = store.insert_audit_events(chunk).await {
-                tracing::error!(error = %e, events = chunk.len(), "cannot write queued audit events");
+        if let Some(previous) = writing.take() {
+            let _ = previous.await;
+        }
+        let (store, events) = (store.clone(), folded.take());
+        writing = Some(tokio::spawn(async move {
+            write_events(&store, &events).await;
+            for done in flushes {
+                let _ = done.send(());
             }
-            rest = tail;
+        }));
+    }
+    if let Some(last) = writing {
+        let _ = last.await;
+    }
+}
+
+async fn write_events(store: &Store, events: &[AuditEvent]) {
+    let mut rest = events;
+    while !rest.is_empty() {
+        let size = CHUNKS.into_iter().find(|c| *c <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        if let Err(e) = store.insert_audit_events(chunk).await {
+            tracing::error!(error = %e, events = chunk.len(), "cannot write queued audit events");
         }
-        for done in flushes {
-            let _ = done.send(());
-        }
+        rest = tail;
     }
 }
 
