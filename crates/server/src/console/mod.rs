@@ -169,6 +169,14 @@ impl Fields {
             .filter(|v| !v.is_empty())
     }
 
+    /// The first value of `key` exactly as sent (passwords).
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn all(&self, key: &str) -> impl Iterator<Item = &str> {
         self.0
             .iter()
@@ -278,6 +286,7 @@ mod tests {
             ("m".into(), "2".into()),
         ]);
         assert_eq!(f.get("a"), Some("x"));
+        assert_eq!(f.raw("a"), Some("  x "));
         assert_eq!(f.get("b"), None);
         assert!(!f.checked("c"));
         assert_eq!(f.all("m").collect::<Vec<_>>(), ["1", "2"]);

@@ -171,7 +171,7 @@ pub async fn sign_in(State(state): State<AppState>, req: axum::extract::Request)
         return Err(csrf_refusal());
     }
     let username = fields.get("username").unwrap_or_default().to_owned();
-    let password = SecretString::from(fields.get("password").unwrap_or_default().to_owned());
+    let password = SecretString::from(fields.raw("password").unwrap_or_default().to_owned());
     let refused = |status, code: &str, message: String| {
         sign_in_form(
             status,
