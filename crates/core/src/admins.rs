@@ -161,8 +161,8 @@ pub enum SignInRefusal {
     Locked { until_ms: i64 },
 }
 
-/// A signed-in administrator, as a request sees it.
-#[derive(Debug, Clone)]
+/// A signed-in administrator, as a request sees it. `Debug` leaves out the CSRF token.
+#[derive(Clone)]
 pub struct AdminSession {
     pub admin_id: AdminId,
     pub username: String,
@@ -170,6 +170,15 @@ pub struct AdminSession {
     pub csrf_token: String,
     /// Its SHA-256, as stored with the session.
     csrf_token_hash: String,
+}
+
+impl std::fmt::Debug for AdminSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSession")
+            .field("admin_id", &self.admin_id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AdminSession {

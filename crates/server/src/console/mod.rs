@@ -156,8 +156,17 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// The fields of a submitted form, in order (a key may repeat: multiple selects).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Fields(Vec<(String, String)>);
+
+/// Names only: values include passwords and client secrets.
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
 
 impl Fields {
     /// The first value of `key`, trimmed; `None` when absent or empty.
@@ -225,13 +234,14 @@ fn csrf_refusal() -> Response {
 }
 
 async fn read_fields(req: Request, state: &AppState) -> Result<Fields, Response> {
+    // A fixed message: the extractor's text could quote the body.
     let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
         .await
-        .map_err(|e| {
+        .map_err(|_| {
             refusal(
                 StatusCode::BAD_REQUEST,
                 "guard.invalid_input",
-                &e.body_text(),
+                "The form could not be read (an application/x-www-form-urlencoded body is expected).",
             )
         })?;
     Ok(Fields(pairs))
@@ -290,5 +300,15 @@ mod tests {
         assert_eq!(f.get("b"), None);
         assert!(!f.checked("c"));
         assert_eq!(f.all("m").collect::<Vec<_>>(), ["1", "2"]);
+    }
+
+    #[test]
+    fn fields_debug_shows_names_not_values() {
+        let f = Fields(vec![("password".into(), "hunter2-secret".into())]);
+        let text = format!("{f:?}");
+        assert!(
+            text.contains("password") && !text.contains("hunter2"),
+            "{text}"
+        );
     }
 }
