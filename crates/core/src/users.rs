@@ -155,6 +155,20 @@ pub fn token_secret_json(secret: &SecretRow) -> Value {
     v
 }
 
+/// The token set of a user's social identity at `target`, among the user's secrets.
+fn social_secret<'s>(secrets: &'s [SecretRow], target: &str) -> Option<&'s SecretRow> {
+    secrets
+        .iter()
+        .find(|s| matches!(&s.relation, SecretRelation::Social { target: t, .. } if t == target))
+}
+
+/// The token set of a user's SSO identity at connector `sso`, among the user's secrets.
+fn sso_secret<'s>(secrets: &'s [SecretRow], sso: &SsoConnectorId) -> Option<&'s SecretRow> {
+    secrets.iter().find(
+        |s| matches!(&s.relation, SecretRelation::Sso { sso_connector_id, .. } if sso_connector_id == sso),
+    )
+}
+
 /// Logto's user profile response.
 pub fn user_json(user: &UserRow, identities: &[SocialIdentity]) -> Value {
     let identities: Map<String, Value> = identities
@@ -487,7 +501,7 @@ impl Users {
             .iter()
             .map(|i| {
                 let mut v = json!({ "target": i.target, "identity": identity_json(i) });
-                if let Some(s) = secrets.iter().find(|s| matches!(&s.relation, SecretRelation::Social { target, .. } if target == &i.target)) {
+                if let Some(s) = social_secret(&secrets, &i.target) {
                     v["tokenSecret"] = token_secret_json(s);
                 }
                 v
@@ -500,9 +514,7 @@ impl Users {
             .iter()
             .map(|i| {
                 let mut v = json!({ "ssoConnectorId": i.sso_connector_id, "ssoIdentity": sso_identity_json(i) });
-                if let Some(s) = secrets.iter().find(|s| {
-                    matches!(&s.relation, SecretRelation::Sso { sso_connector_id, .. } if sso_connector_id == &i.sso_connector_id)
-                }) {
+                if let Some(s) = sso_secret(&secrets, &i.sso_connector_id) {
                     v["tokenSecret"] = token_secret_json(s);
                 }
                 v
@@ -586,10 +598,7 @@ impl Users {
                     && crate::connectors::factory(&c.connector_id)
                         .is_some_and(|f| f.is_token_storage_supported)
             });
-            let secret = secrets
-                .iter()
-                .find(|s| matches!(&s.relation, SecretRelation::Social { target, .. } if target == &identity.target))
-                .cloned();
+            let secret = social_secret(&secrets, &identity.target).cloned();
             out.push(Connection {
                 status: TokenStatus::of(storage_on, secret.as_ref().map(|s| &s.metadata), now),
                 connector_name: connector
@@ -604,12 +613,7 @@ impl Users {
             let connector = sso_connectors
                 .iter()
                 .find(|c| c.id == identity.sso_connector_id);
-            let secret = secrets
-                .iter()
-                .find(|s| {
-                    matches!(&s.relation, SecretRelation::Sso { sso_connector_id, .. } if sso_connector_id == &identity.sso_connector_id)
-                })
-                .cloned();
+            let secret = sso_secret(&secrets, &identity.sso_connector_id).cloned();
             out.push(Connection {
                 status: TokenStatus::of(
                     connector.is_some_and(|c| c.enable_token_storage),

@@ -101,12 +101,16 @@ pub struct Flash {
 }
 
 impl Flash {
+    /// The notice to show; an empty text means none for that outcome.
     fn notice(&self, saved: &str, deleted: &str) -> Option<String> {
-        if self.saved.is_some() || self.created.is_some() {
-            Some(saved.to_owned())
+        let text = if self.saved.is_some() || self.created.is_some() {
+            saved
+        } else if self.deleted.is_some() {
+            deleted
         } else {
-            self.deleted.is_some().then(|| deleted.to_owned())
-        }
+            ""
+        };
+        (!text.is_empty()).then(|| text.to_owned())
     }
 }
 
@@ -502,9 +506,9 @@ fn storage_switch(factory: Option<&FactoryMetadata>, enabled: bool) -> StorageSw
     }
 }
 
-/// The extra fields of a standard (generic OAuth 2.0 / OIDC) connector: its target and name.
-fn standard_fields(target: &str, name: &str, is_new: bool) -> Vec<Field> {
-    let text = |key: &str, label: &str, value: &str, description: &str, required: bool| Field {
+/// A plain text input.
+fn text_field(key: &str, label: &str, value: &str, description: &str, required: bool) -> Field {
+    Field {
         key: key.into(),
         label: label.into(),
         kind: "text",
@@ -512,8 +516,12 @@ fn standard_fields(target: &str, name: &str, is_new: bool) -> Vec<Field> {
         value: value.into(),
         description: description.into(),
         choices: Vec::new(),
-    };
-    let mut fields = vec![text(
+    }
+}
+
+/// The extra fields of a standard (generic OAuth 2.0 / OIDC) connector: its target and name.
+fn standard_fields(target: &str, name: &str, is_new: bool) -> Vec<Field> {
+    let mut fields = vec![text_field(
         "metadata.name",
         "Display name",
         name,
@@ -523,7 +531,7 @@ fn standard_fields(target: &str, name: &str, is_new: bool) -> Vec<Field> {
     if is_new {
         fields.insert(
             0,
-            text(
+            text_field(
                 "metadata.target",
                 "Target",
                 target,
@@ -793,24 +801,15 @@ fn sso_form(
     source: &Source<'_>,
     enabled: bool,
 ) -> ConnectorForm {
-    let text = |key: &str, label: &str, value: &str, description: &str, required: bool| Field {
-        key: key.into(),
-        label: label.into(),
-        kind: "text",
-        required,
-        value: value.into(),
-        description: description.into(),
-        choices: Vec::new(),
-    };
     let mut fields = vec![
-        text(
+        text_field(
             "connectorName",
             "Connector name",
             name,
             "Unique; shown to administrators.",
             true,
         ),
-        text(
+        text_field(
             "domains",
             "E-mail domains",
             domains,
