@@ -127,10 +127,10 @@ async fn me(
         ]);
     let answer = http.fetch(request, "Facebook's Graph API").await?;
     if !answer.status.is_success() {
-        if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&answer.body) {
-            if let Some(err) = crate::token::error_in(&map) {
-                return Err(err);
-            }
+        if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&answer.body)
+            && let Some(err) = crate::token::error_in(&map)
+        {
+            return Err(err);
         }
         answer.expect_success("Facebook's Graph API")?;
     }

@@ -122,10 +122,10 @@ pub(crate) async fn exchange(
     c: &GoogleConfig,
     cb: &Callback<'_>,
 ) -> Result<(TokenResponse, UserProfile), ProviderError> {
-    if let Some(iss) = cb.iss {
-        if !c.is_issuer(iss) {
-            return Err(crate::oidc::iss_mismatch());
-        }
+    if let Some(iss) = cb.iss
+        && !c.is_issuer(iss)
+    {
+        return Err(crate::oidc::iss_mismatch());
     }
     let params = vec![
         ("grant_type".to_owned(), "authorization_code".to_owned()),
@@ -163,12 +163,12 @@ pub(crate) async fn exchange(
             ProviderError::InvalidResponse("Google's userinfo answered without sub".into())
         })?
         .to_owned();
-    if let Some(claims) = id_claims {
-        if claims.get("sub").and_then(Value::as_str) != Some(id.as_str()) {
-            return Err(ProviderError::IdToken(
-                "the userinfo sub does not match the ID token".into(),
-            ));
-        }
+    if let Some(claims) = id_claims
+        && claims.get("sub").and_then(Value::as_str) != Some(id.as_str())
+    {
+        return Err(ProviderError::IdToken(
+            "the userinfo sub does not match the ID token".into(),
+        ));
     }
     let text = |key: &str| {
         info.get(key)

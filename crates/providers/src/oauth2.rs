@@ -107,10 +107,10 @@ pub(crate) async fn exchange(
     c: &OAuth2Config,
     cb: &Callback<'_>,
 ) -> Result<(TokenResponse, UserProfile), ProviderError> {
-    if let (Some(iss), Some(expected)) = (cb.iss, &c.issuer) {
-        if iss != expected {
-            return Err(crate::oidc::iss_mismatch());
-        }
+    if let (Some(iss), Some(expected)) = (cb.iss, &c.issuer)
+        && iss != expected
+    {
+        return Err(crate::oidc::iss_mismatch());
     }
     let mut params = vec![
         ("grant_type".to_owned(), "authorization_code".to_owned()),

@@ -404,10 +404,10 @@ impl OidcState {
             .unwrap_or_else(PoisonError::into_inner)
             .get(issuer)
             .cloned();
-        if let Some((doc, at)) = &cached {
-            if at.elapsed() < DISCOVERY_MAX_AGE {
-                return Ok(doc.clone());
-            }
+        if let Some((doc, at)) = &cached
+            && at.elapsed() < DISCOVERY_MAX_AGE
+        {
+            return Ok(doc.clone());
         }
         let url = parse_url(
             "issuer",
@@ -523,10 +523,11 @@ impl OidcState {
             map.get(uri.as_str())
                 .map(|e| (e.keys.clone(), e.fetched_at, e.forced_at))
         };
-        if let Some((keys, at, _)) = lookup() {
-            if at.elapsed() < JWKS_MAX_AGE && has_kid(&keys) {
-                return Ok(keys);
-            }
+        if let Some((keys, at, _)) = lookup()
+            && at.elapsed() < JWKS_MAX_AGE
+            && has_kid(&keys)
+        {
+            return Ok(keys);
         }
         // One fetch at a time per key set; the others wait and reuse its result.
         let lock = self
@@ -668,10 +669,10 @@ impl OidcState {
         {
             return Err(bad("the ID token's azp is not the client id"));
         }
-        if !claims
+        if claims
             .get("sub")
             .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
+            .is_none_or(|s| s.is_empty())
         {
             return Err(bad("the ID token has no sub"));
         }

@@ -168,11 +168,11 @@ pub(crate) async fn token_call(
 ) -> Result<TokenResponse, ProviderError> {
     let answer = http.fetch(request, what).await?;
     let map = parse_token_body(&answer, format);
-    if let Some(map) = &map {
-        if let Some(err) = error_in(map) {
-            tracing::warn!(status = answer.status.as_u16(), endpoint = what, error = %err, "token endpoint returned an error");
-            return Err(err);
-        }
+    if let Some(map) = &map
+        && let Some(err) = error_in(map)
+    {
+        tracing::warn!(status = answer.status.as_u16(), endpoint = what, error = %err, "token endpoint returned an error");
+        return Err(err);
     }
     if !answer.status.is_success() {
         tracing::warn!(

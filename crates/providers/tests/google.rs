@@ -288,9 +288,12 @@ async fn short_issuer_spelling_and_audience_lists_are_accepted() {
     assert_eq!(profile.id, SUB);
 }
 
+/// A change to an ID token's claims.
+type Tamper = Box<dyn Fn(&mut Value)>;
+
 #[tokio::test]
 async fn id_token_checks() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Tamper)> = vec![
         (
             "wrong audience",
             Box::new(|c| c["aud"] = json!("someone-elses-client.apps.googleusercontent.com")),
