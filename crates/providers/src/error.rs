@@ -10,7 +10,8 @@ pub enum ProviderError {
     /// The provider did not answer within the configured timeout.
     #[error("the identity provider did not answer in time")]
     Timeout,
-    /// The provider answered 5xx (or 429), or could not be reached at all (`status` 0).
+    /// The provider answered 5xx (or 429), or could not be reached at all (`status` 0): no
+    /// connection, or a destination the egress policy refuses (logged, never told apart here).
     #[error("the identity provider is unavailable (HTTP status {status})")]
     Unavailable {
         /// The HTTP status, or 0 when there was no HTTP answer (connection failure).
@@ -48,6 +49,51 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// The text shown outside the logs for every failure to reach the provider or to use its
+    /// answer: [`ProviderError::public_message`] of `Timeout`, `Unavailable` (which includes
+    /// a destination the egress policy refuses) and `InvalidResponse`.
+    pub const UNREACHABLE_MESSAGE: &'static str =
+        "The identity provider could not be reached or gave an unusable answer.";
+
+    /// A fixed text for this error that may be shown to whoever made the request (an API
+    /// client, a browser), where `Display` is for the logs.
+    ///
+    /// Every failure of reaching or reading the provider (`Timeout`, `Unavailable`,
+    /// `InvalidResponse`: a timeout, a refused connection, a destination the egress policy
+    /// refuses, 5xx/429, a redirect, a non-JSON or oversized body, an unexpected status, a
+    /// discovery document naming another issuer, ...) gives the same
+    /// [`UNREACHABLE_MESSAGE`](Self::UNREACHABLE_MESSAGE), so a caller who picks the URL cannot
+    /// tell a closed port from a listening one or learn what answered. The other variants have a
+    /// fixed text of their own.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            ProviderError::Timeout
+            | ProviderError::Unavailable { .. }
+            | ProviderError::InvalidResponse(_) => Self::UNREACHABLE_MESSAGE,
+            ProviderError::InvalidGrant(_) => {
+                "The identity provider no longer accepts this grant; the user must sign in again."
+            }
+            ProviderError::OAuth { .. } => "The identity provider refused the request.",
+            ProviderError::IdToken(_) => "The identity provider's ID token failed verification.",
+            ProviderError::Config(_) => "The connector configuration is invalid.",
+            ProviderError::NotSupported(_) => {
+                "The identity provider does not support this operation."
+            }
+        }
+    }
+
+    /// Whether this is a failure of reaching or reading the provider: the errors whose
+    /// [`public_message`](Self::public_message) is
+    /// [`UNREACHABLE_MESSAGE`](Self::UNREACHABLE_MESSAGE).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Timeout
+                | ProviderError::Unavailable { .. }
+                | ProviderError::InvalidResponse(_)
+        )
+    }
+
     /// Transient failures (`Timeout`, `Unavailable`): nothing is wrong with the grant, retrying
     /// later may succeed, and stored tokens must be kept untouched.
     pub fn is_transient(&self) -> bool {
@@ -84,5 +130,48 @@ pub(crate) fn oauth_error(error: &str, description: Option<&str>) -> ProviderErr
             ProviderError::InvalidGrant(description.unwrap_or(error))
         }
         _ => ProviderError::OAuth { error, description },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_message_is_one_text_for_every_failure_to_reach_or_read_the_provider() {
+        let unreachable = [
+            ProviderError::Timeout,
+            ProviderError::Unavailable { status: 0 },
+            ProviderError::Unavailable { status: 503 },
+            ProviderError::InvalidResponse("the OpenID provider's discovery endpoint answered with a redirect (HTTP 302), which is not followed".into()),
+            ProviderError::InvalidResponse("the discovery document's issuer is not the configured issuer".into()),
+        ];
+        for e in &unreachable {
+            assert_eq!(
+                e.public_message(),
+                ProviderError::UNREACHABLE_MESSAGE,
+                "{e:?}"
+            );
+            assert!(e.is_unreachable(), "{e:?}");
+        }
+        let others = [
+            ProviderError::InvalidGrant("code-PLANTED expired".into()),
+            ProviderError::OAuth {
+                error: "invalid_client".into(),
+                description: Some("PLANTED".into()),
+            },
+            ProviderError::IdToken("the signature is invalid".into()),
+            ProviderError::Config("clientId is required".into()),
+            ProviderError::NotSupported("Facebook issues no refresh tokens"),
+        ];
+        for e in &others {
+            assert_ne!(
+                e.public_message(),
+                ProviderError::UNREACHABLE_MESSAGE,
+                "{e:?}"
+            );
+            assert!(!e.is_unreachable(), "{e:?}");
+            assert!(!e.public_message().contains("PLANTED"));
+        }
     }
 }

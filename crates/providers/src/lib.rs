@@ -6,9 +6,11 @@
 //! quirks stay in their module ([`github`](crate) answers errors with HTTP 200, Facebook has no
 //! refresh tokens, ...).
 //!
-//! Every call goes through [`Http`]: no redirects followed, a total timeout, and errors mapped
-//! to [`ProviderError`] (timeout → `Timeout`, 5xx/429/unreachable → `Unavailable`,
-//! `invalid_grant` → `InvalidGrant`). No token, code or client secret is ever logged or put in
+//! Every call goes through [`Http`]: no redirects followed, a total timeout, destinations
+//! checked against an [`EgressPolicy`] after DNS resolution, and errors mapped to
+//! [`ProviderError`] (timeout → `Timeout`, 5xx/429/unreachable/refused destination →
+//! `Unavailable`, `invalid_grant` → `InvalidGrant`); [`ProviderError::public_message`] is the
+//! text to show outside the logs. No token, code or client secret is ever logged or put in
 //! an error text, and the config types redact `clientSecret` in `Debug`.
 //!
 //! # Connector configuration (Logto's field names, plus base-URL overrides)
@@ -26,6 +28,7 @@
 //! `tokenEndpoint`, `jwksUri` is missing; then the configured ones override the discovered.
 
 mod config;
+mod egress;
 mod error;
 mod facebook;
 mod factories;
@@ -43,6 +46,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use serde_json::Value;
 
+pub use egress::{EgressPolicy, EgressRefusal, InvalidNetwork, IpNetwork};
 pub use error::ProviderError;
 pub use factories::{FactoryMetadata, canonical_factory_id, social_factories};
 pub use http::Http;

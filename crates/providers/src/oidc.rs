@@ -421,7 +421,7 @@ impl OidcState {
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json");
         let fetched = http
-            .fetch_json(request, "the OpenID provider's discovery endpoint")
+            .fetch_document(request, "the OpenID provider's discovery endpoint")
             .await
             .and_then(|doc| Discovery::parse(&doc, issuer));
         match (fetched, cached) {
@@ -499,7 +499,7 @@ impl OidcState {
             .get(uri.clone())
             .header(reqwest::header::ACCEPT, "application/json");
         let set = http
-            .fetch_json(request, "the OpenID provider's JWKS endpoint")
+            .fetch_document(request, "the OpenID provider's JWKS endpoint")
             .await?;
         let keys = set
             .get("keys")

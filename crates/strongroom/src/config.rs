@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use secrecy::SecretString;
+use strongroom_core::providers::{EgressPolicy, IpNetwork};
 
 pub const ENV_KEK: &str = "SECRET_VAULT_KEK";
 pub const ENV_PREVIOUS_KEKS: &str = "SECRET_VAULT_PREVIOUS_KEKS";
@@ -20,6 +21,8 @@ const ENV_CONFIG: &str = "STRONGROOM_CONFIG";
 const ENV_LOG: &str = "STRONGROOM_LOG";
 const ENV_PROVIDER_TIMEOUT: &str = "STRONGROOM_PROVIDER_TIMEOUT";
 const ENV_REFRESH_SKEW: &str = "STRONGROOM_REFRESH_SKEW";
+const ENV_EGRESS_DENY: &str = "STRONGROOM_EGRESS_DENY";
+const ENV_EGRESS_ALLOW: &str = "STRONGROOM_EGRESS_ALLOW";
 
 /// Every variable Strongroom reads. Any other `STRONGROOM_*` or `SECRET_VAULT_*` variable is a
 /// typo and an error (`STRONGROOM_TEST_*` belongs to the test suite and is ignored).
@@ -35,6 +38,8 @@ const KNOWN_ENV: &[&str] = &[
     ENV_LOG,
     ENV_PROVIDER_TIMEOUT,
     ENV_REFRESH_SKEW,
+    ENV_EGRESS_DENY,
+    ENV_EGRESS_ALLOW,
 ];
 
 /// The optional TOML file. Secrets are not accepted here.
@@ -48,6 +53,8 @@ struct FileConfig {
     log: Option<String>,
     provider_timeout: Option<u64>,
     refresh_skew: Option<u64>,
+    egress_deny: Option<Vec<String>>,
+    egress_allow: Option<Vec<String>>,
 }
 
 /// Where the database is.
@@ -72,6 +79,9 @@ pub struct Settings {
     pub provider_timeout_secs: u64,
     /// Seconds before expiry at which a stored access token is refreshed.
     pub refresh_skew_secs: u64,
+    /// Where calls to identity providers may go: the default deny list plus
+    /// `STRONGROOM_EGRESS_DENY`, with `STRONGROOM_EGRESS_ALLOW` exempt from it.
+    pub egress: EgressPolicy,
 }
 
 impl Settings {
@@ -246,6 +256,24 @@ impl Settings {
             0..=3600,
         )?;
 
+        // Comma-separated networks (`10.0.0.0/8, 192.0.2.7`) in the environment, an array of
+        // them in the file.
+        let networks = |var: &str, key: &str, from_file: Option<Vec<String>>| {
+            let (text, from_env) = match env(var)? {
+                Some(v) => (v, true),
+                None => (from_file.unwrap_or_default().join(","), false),
+            };
+            IpNetwork::parse_list(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", source(var, key, from_env)))
+        };
+        let egress = EgressPolicy::default()
+            .deny(networks(ENV_EGRESS_DENY, "egress_deny", file.egress_deny)?)
+            .allow(networks(
+                ENV_EGRESS_ALLOW,
+                "egress_allow",
+                file.egress_allow,
+            )?);
+
         Ok(Self {
             data_dir,
             database,
@@ -255,6 +283,7 @@ impl Settings {
             log,
             provider_timeout_secs,
             refresh_skew_secs,
+            egress,
         })
     }
 }

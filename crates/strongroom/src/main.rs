@@ -356,7 +356,7 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
         }
     }
     let timeout = std::time::Duration::from_secs(settings.provider_timeout_secs);
-    let providers = Providers::new(Http::new(timeout)?);
+    let providers = Providers::new(Http::with_egress(timeout, settings.egress.clone())?);
     let refresh = RefreshOptions {
         skew_secs: i64::try_from(settings.refresh_skew_secs)?,
         // A lease outlives one provider call, so a slow holder is never joined by a second.
