@@ -6,9 +6,13 @@ use std::sync::{Arc, OnceLock};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use secrecy::{ExposeSecret, SecretString};
-use strongroom_store::{AdminId, ConsoleAdmin, ConsoleSession, Store, StoreError};
+use std::net::IpAddr;
+use strongroom_store::{
+    AdminId, ConsoleAdmin, ConsoleSession, GuardKeys, Reservation, Store, StoreError,
+};
 
 use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::throttle::Throttle;
 use crate::{Clock, CoreError, Result};
 
 /// The username of the administrator created at first start.
@@ -87,8 +91,6 @@ pub async fn create_admin(
         id: AdminId::generate(),
         username: username.to_owned(),
         password_hash: hash_password(&password)?,
-        failed_sign_ins: 0,
-        locked_until: None,
         created_at: now,
         updated_at: now,
     };
@@ -96,8 +98,8 @@ pub async fn create_admin(
     Ok(generated)
 }
 
-/// Sets a new password (generated when `None`, and returned), unlocks the account and ends
-/// its sessions.
+/// Sets a new password (generated when `None`, and returned), lifts every sign-in lockout of
+/// the username and ends its sessions.
 pub async fn reset_password(
     store: &Store,
     username: &str,
@@ -109,7 +111,12 @@ pub async fn reset_password(
     })?;
     let (password, generated) = with_generated(password)?;
     store
-        .set_console_admin_password(&admin.id, &hash_password(&password)?, clock.now_ms())
+        .set_console_admin_password(
+            &admin.id,
+            &hash_password(&password)?,
+            &guard_key(&[username]),
+            clock.now_ms(),
+        )
         .await?;
     Ok(generated)
 }
@@ -145,20 +152,32 @@ fn valid_username(username: &str) -> Result<&str> {
     }
 }
 
-/// Failed sign-ins in a row that lock an account.
+/// Failed sign-ins in a row from one client address that lock that address out of a username.
 pub const MAX_FAILED_SIGN_INS: i64 = 5;
-/// How long a locked account stays locked.
+/// How long a lockout lasts.
 pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
 /// How long a console session lasts.
 pub const SESSION_MS: i64 = 8 * 60 * 60 * 1000;
+/// How long an attempt holds its username busy at most (a process that dies mid-check frees
+/// it after this).
+const ATTEMPT_MS: i64 = 30 * 1000;
+/// How long an idle guard row is kept.
+const GUARD_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+/// Sign-in attempts per client address: a burst, then a steady rate per minute.
+const ATTEMPTS_BURST: u32 = 10;
+const ATTEMPTS_PER_MINUTE: u32 = 10;
 
 /// Why a console sign-in was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignInRefusal {
     /// Unknown username or wrong password (the same answer for both).
     InvalidCredentials,
-    /// Too many failures: locked until this time (ms).
+    /// Too many failures from this address for this username: locked until this time (ms).
+    /// Unknown usernames lock the same way.
     Locked { until_ms: i64 },
+    /// Too many attempts: from this address, for this username at once, or in all (every
+    /// password check slot is taken). Try again shortly.
+    TooManyRequests,
 }
 
 /// A signed-in administrator, as a request sees it. `Debug` leaves out the CSRF token.
@@ -194,61 +213,106 @@ fn csrf_token_for(session_token: &str) -> String {
     token_hash(&format!("strongroom console csrf\0{session_token}"))
 }
 
-/// Console sign-in, sessions and sign-out. Passwords are checked against argon2id hashes;
-/// failures are counted in the database, so the lockout holds across server processes.
+/// Console sign-in, sessions and sign-out. Passwords are checked against argon2id hashes,
+/// at most one check per core at a time (each takes about 19 MiB and tens of milliseconds), so
+/// a flood of sign-ins costs bounded memory and CPU: beyond that, and beyond a rate per client
+/// address, attempts are refused before any hashing. Failures are counted in the database
+/// before the check, per username and client address, so the lockout holds across server
+/// processes and concurrent guesses; an attacker elsewhere cannot lock an administrator out.
 #[derive(Debug, Clone)]
 pub struct ConsoleAuth {
     store: Store,
     clock: Arc<dyn Clock>,
+    hash_slots: Arc<tokio::sync::Semaphore>,
+    per_address: Arc<Throttle>,
+}
+
+/// A guard row key: the SHA-256 of the lowercased username (and the address).
+fn guard_key(parts: &[&str]) -> String {
+    token_hash(&format!("strongroom console guard\0{}", parts.join("\0")).to_lowercase())
 }
 
 impl ConsoleAuth {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self {
+            store,
+            clock,
+            hash_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+            per_address: Arc::new(Throttle::new(ATTEMPTS_BURST, ATTEMPTS_PER_MINUTE)),
+        }
     }
 
-    /// Checks the credentials; on success starts a session and returns its token (for the
-    /// cookie). The argon2 check runs for unknown usernames too, so timing tells nothing.
+    /// Checks the credentials of a sign-in from `client`; on success starts a session and
+    /// returns its token (for the cookie). Unknown and existing usernames get the same
+    /// answers, with the same argon2 work.
     pub async fn sign_in(
         &self,
         username: &str,
         password: &SecretString,
+        client: IpAddr,
     ) -> Result<Result<String, SignInRefusal>> {
         let now = self.clock.now_ms();
-        let admin = self.store.find_console_admin(username.trim()).await?;
-        if let Some(until) = admin
-            .as_ref()
-            .and_then(|a| a.locked_until)
-            .filter(|u| *u > now)
-        {
-            return Ok(Err(SignInRefusal::Locked { until_ms: until }));
+        if !self.per_address.allow(client, now) {
+            return Ok(Err(SignInRefusal::TooManyRequests));
         }
-        let hash = admin
-            .as_ref()
-            .map_or_else(|| dummy_hash().to_owned(), |a| a.password_hash.clone());
-        let password = password.clone();
-        let verified = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
-        let Some(admin) = admin else {
-            return Ok(Err(SignInRefusal::InvalidCredentials));
+        let Ok(slot) = self.hash_slots.clone().try_acquire_owned() else {
+            return Ok(Err(SignInRefusal::TooManyRequests));
         };
-        if !verified {
-            let until = now + LOCKOUT_MS;
-            let locked = self
-                .store
-                .record_console_sign_in_failure(&admin.id, MAX_FAILED_SIGN_INS, until, now)
-                .await?;
+        let username = username.trim();
+        let (account, address) = (
+            guard_key(&[username]),
+            guard_key(&[username, &client.to_string()]),
+        );
+        let keys = GuardKeys {
+            account: &account,
+            address: &address,
+        };
+        match self
+            .store
+            .reserve_console_attempt(&keys, now, now + ATTEMPT_MS, now + GUARD_TTL_MS)
+            .await?
+        {
+            Reservation::Reserved => {}
+            Reservation::Busy => return Ok(Err(SignInRefusal::TooManyRequests)),
+            Reservation::Locked { until } => {
+                return Ok(Err(SignInRefusal::Locked { until_ms: until }));
+            }
+        }
+        let checked = self.check_password(username, password, slot).await;
+        let admin = match checked {
+            Ok(admin) => admin,
+            Err(e) => {
+                // The attempt stays counted; the username is freed.
+                let _ = self
+                    .store
+                    .finish_console_attempt(&keys, false, MAX_FAILED_SIGN_INS, now + LOCKOUT_MS)
+                    .await;
+                return Err(e);
+            }
+        };
+        let locked = self
+            .store
+            .finish_console_attempt(
+                &keys,
+                admin.is_some(),
+                MAX_FAILED_SIGN_INS,
+                now + LOCKOUT_MS,
+            )
+            .await?;
+        let Some(admin) = admin else {
             return Ok(Err(if locked {
-                SignInRefusal::Locked { until_ms: until }
+                SignInRefusal::Locked {
+                    until_ms: now + LOCKOUT_MS,
+                }
             } else {
                 SignInRefusal::InvalidCredentials
             }));
-        }
+        };
         let token = random_token()?;
         self.store
             .start_console_session(
-                &admin.id,
+                &admin,
                 &token_hash(&token),
                 &token_hash(&csrf_token_for(&token)),
                 now,
@@ -256,6 +320,31 @@ impl ConsoleAuth {
             )
             .await?;
         Ok(Ok(token))
+    }
+
+    /// The administrator whose password this is, checked in a hashing slot; an unknown
+    /// username is checked against a dummy hash, so timing tells nothing.
+    async fn check_password(
+        &self,
+        username: &str,
+        password: &SecretString,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<Option<AdminId>> {
+        let admin = self.store.find_console_admin(username).await?;
+        let hash = admin.as_ref().map(|a| a.password_hash.clone());
+        let password = password.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            let hash = match &hash {
+                Some(hash) => hash.as_str(),
+                None => dummy_hash(),
+            };
+            let verified = verify_password(hash, &password);
+            drop(slot);
+            verified
+        })
+        .await
+        .unwrap_or(false);
+        Ok(admin.filter(|_| verified).map(|a| a.id))
     }
 
     /// The live session of a session token.

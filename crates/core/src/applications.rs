@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use strongroom_store::{ApplicationId, ApplicationRow, Store};
 
 use crate::crypto::{random_token, token_hash};
-use crate::{Clock, CoreError, Result};
+use crate::oidc::Revocations;
+use crate::{Clock, CoreError, Result, limits};
 
 /// Logto's application types.
 pub const APPLICATION_TYPES: &[&str] = &["Traditional", "SPA", "Native", "MachineToMachine"];
@@ -26,6 +27,9 @@ pub struct NewApplication {
     pub oidc_client_metadata: Option<ClientMetadata>,
     pub custom_client_metadata: Option<Value>,
     pub is_third_party: Option<bool>,
+    /// Whether a third-party application may receive users' provider tokens (the `identities`
+    /// scope); Strongroom's own field, off by default.
+    pub allow_provider_tokens: Option<bool>,
 }
 
 /// A partial update (PATCH).
@@ -36,6 +40,7 @@ pub struct ApplicationPatch {
     pub description: Option<String>,
     pub oidc_client_metadata: Option<ClientMetadata>,
     pub custom_client_metadata: Option<Value>,
+    pub allow_provider_tokens: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
@@ -49,25 +54,47 @@ pub struct ClientMetadata {
 
 impl ClientMetadata {
     fn validate(&self) -> Result<()> {
+        if self.redirect_uris.len() > limits::REDIRECT_URIS
+            || self.post_logout_redirect_uris.len() > limits::REDIRECT_URIS
+        {
+            return Err(CoreError::Invalid(format!(
+                "an application has at most {} redirect URIs of each kind",
+                limits::REDIRECT_URIS
+            )));
+        }
         for uri in self
             .redirect_uris
             .iter()
             .chain(&self.post_logout_redirect_uris)
         {
-            let ok = uri.split_once("://").is_some_and(|(scheme, rest)| {
-                !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
-                    && !rest.is_empty()
-            }) && !uri.contains('#');
-            if !ok {
+            if !limits::is_redirect_uri(uri) {
                 return Err(CoreError::Invalid(format!(
-                    "`{uri}` is not an absolute URI without a fragment"
+                    "`{}` is not an absolute URI of at most {} characters, without a fragment, \
+                     whose scheme a browser does not execute (javascript:, data:, vbscript:, file:)",
+                    uri.chars().take(100).collect::<String>(),
+                    limits::URL
                 )));
             }
         }
         Ok(())
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(CoreError::Invalid("name must not be empty".into()));
+    }
+    limits::check_len("name", name, limits::APP_NAME)
+}
+
+/// `customClientMetadata` must be a JSON object (Logto's guard).
+fn check_custom_metadata(value: &Value) -> Result<()> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid(
+            "customClientMetadata must be a JSON object".into(),
+        ))
     }
 }
 
@@ -76,11 +103,20 @@ impl ClientMetadata {
 pub struct Applications {
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
+    revocations: std::sync::Arc<Revocations>,
 }
 
 impl Applications {
-    pub fn new(store: Store, clock: std::sync::Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(
+        store: Store,
+        clock: std::sync::Arc<dyn Clock>,
+        revocations: std::sync::Arc<Revocations>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            revocations,
+        }
     }
 
     /// Creates an application. Confidential types get a client secret, returned this once:
@@ -89,8 +125,14 @@ impl Applications {
         &self,
         new: NewApplication,
     ) -> Result<(ApplicationRow, Option<SecretString>)> {
-        if new.name.trim().is_empty() {
-            return Err(CoreError::Invalid("name must not be empty".into()));
+        check_name(&new.name)?;
+        limits::check_opt_len(
+            "description",
+            new.description.as_deref(),
+            limits::DESCRIPTION,
+        )?;
+        if let Some(c) = &new.custom_client_metadata {
+            check_custom_metadata(c)?;
         }
         if !APPLICATION_TYPES.contains(&new.app_type.as_str()) {
             return Err(CoreError::Invalid(format!(
@@ -114,6 +156,7 @@ impl Applications {
                 .map_err(|e| CoreError::Invalid(e.to_string()))?,
             custom_client_metadata: new.custom_client_metadata.unwrap_or_else(|| json!({})),
             is_third_party: new.is_third_party.unwrap_or(false),
+            allow_provider_tokens: new.allow_provider_tokens.unwrap_or(false),
             created_at: now,
             updated_at: now,
         };
@@ -138,12 +181,11 @@ impl Applications {
             return Ok(None);
         };
         if let Some(name) = patch.name {
-            if name.trim().is_empty() {
-                return Err(CoreError::Invalid("name must not be empty".into()));
-            }
+            check_name(&name)?;
             row.name = name;
         }
         if let Some(d) = patch.description {
+            limits::check_len("description", &d, limits::DESCRIPTION)?;
             row.description = Some(d);
         }
         if let Some(m) = patch.oidc_client_metadata {
@@ -152,15 +194,34 @@ impl Applications {
                 serde_json::to_value(&m).map_err(|e| CoreError::Invalid(e.to_string()))?;
         }
         if let Some(c) = patch.custom_client_metadata {
+            check_custom_metadata(&c)?;
             row.custom_client_metadata = c;
+        }
+        // Taking provider tokens away revokes the application's grants: the tokens it holds
+        // carry the `identities` scope.
+        let withdrawn = row.allow_provider_tokens && patch.allow_provider_tokens == Some(false);
+        if let Some(allow) = patch.allow_provider_tokens {
+            row.allow_provider_tokens = allow;
         }
         row.updated_at = self.clock.now_ms();
         self.store.save_application(&row).await?;
+        if withdrawn && row.is_third_party {
+            self.store
+                .revoke_application_grants(&row.id, row.updated_at)
+                .await?;
+            self.revocations.publish().await;
+        }
         Ok(Some(row))
     }
 
+    /// Deletes an application; its grants and tokens go with it, and its access tokens stop
+    /// working in every process (see [`Revocations`]).
     pub async fn delete(&self, id: &ApplicationId) -> Result<bool> {
-        Ok(self.store.delete_application(id).await?)
+        let deleted = self.store.delete_application(id).await?;
+        if deleted {
+            self.revocations.publish().await;
+        }
+        Ok(deleted)
     }
 }
 
@@ -177,6 +238,7 @@ pub fn application_json(row: &ApplicationRow, secret: Option<&str>) -> Value {
         "customClientMetadata": row.custom_client_metadata,
         "protectedAppMetadata": null,
         "isThirdParty": row.is_third_party,
+        "allowProviderTokens": row.allow_provider_tokens,
         "createdAt": row.created_at,
     })
 }
@@ -191,4 +253,10 @@ pub fn redirect_uris(row: &ApplicationRow) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether tokens issued to this application may carry the `identities` scope (provider tokens):
+/// first-party applications always, third-party ones only when an administrator allowed it.
+pub fn may_receive_provider_tokens(row: &ApplicationRow) -> bool {
+    !row.is_third_party || row.allow_provider_tokens
 }

@@ -124,13 +124,19 @@ impl Audit {
         }
     }
 
-    /// Records an event before returning. A failure to write is logged, never passed on: the
-    /// audited operation has already happened.
+    /// Records an event before returning. A failure to write is logged and the event set
+    /// aside, never passed on: the audited operation has already happened.
     pub async fn record(&self, entry: Entry) {
         let event = self.event(entry);
         if let Err(e) = self.store.insert_audit_event(&event).await {
-            tracing::error!(error = %e, action = event.action, "cannot write the audit event");
+            set_aside(&self.store, &event, &e).await;
         }
+    }
+
+    /// Records many events (a bulk deletion), in chunks, before returning.
+    pub async fn record_all(&self, entries: impl IntoIterator<Item = Entry>) {
+        let events: Vec<AuditEvent> = entries.into_iter().map(|e| self.event(e)).collect();
+        write_events(&self.store, &events).await;
     }
 
     /// Queues an event for the batch writer (token reads). A full queue makes the caller wait
@@ -142,7 +148,7 @@ impl Audit {
             .await
             && let Err(e) = self.store.insert_audit_event(&event).await
         {
-            tracing::error!(error = %e, action = event.action, "cannot write the audit event");
+            set_aside(&self.store, &event, &e).await;
         }
     }
 
@@ -161,12 +167,11 @@ impl Audit {
     pub async fn list(
         &self,
         filter: &AuditFilter,
-        page: i64,
-        page_size: i64,
+        page: crate::limits::Page,
     ) -> crate::Result<(Vec<AuditEvent>, i64)> {
         Ok(self
             .store
-            .list_audit_events(filter, page_size, (page - 1) * page_size)
+            .list_audit_events(filter, page.page_size, page.offset())
             .await?)
     }
 }
@@ -182,6 +187,7 @@ type FoldKey = (
     Option<String>,
     Option<String>,
     String,
+    Value,
 );
 
 /// Events of one window, identical reads folded into one event counting them, in order of
@@ -205,6 +211,7 @@ impl Folded {
             event.secret_id.clone(),
             event.target.clone(),
             event.outcome.clone(),
+            event.detail.clone(),
         );
         match self.index.get(&key) {
             Some(&i) => {
@@ -217,8 +224,15 @@ impl Folded {
             None => {
                 self.index.insert(key, self.events.len());
                 let at = event.occurred_at;
+                let mut detail = match &event.detail {
+                    Value::Object(fields) => fields.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                detail.insert("count".into(), json!(1));
+                detail.insert("firstAt".into(), json!(at));
+                detail.insert("lastAt".into(), json!(at));
                 self.events.push(AuditEvent {
-                    detail: json!({ "count": 1, "firstAt": at, "lastAt": at }),
+                    detail: Value::Object(detail),
                     ..event
                 });
             }
@@ -272,15 +286,36 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Queued>) {
     }
 }
 
-async fn write_events(store: &Store, events: &[AuditEvent]) {
+/// Writes a window's events in chunks. A chunk that fails is written again one event at a
+/// time, so one bad event (whoever caused it) never costs its neighbours their place in the
+/// trail; an event that fails alone is set aside with its error (`audit_rejected`) and logged.
+pub(crate) async fn write_events(store: &Store, events: &[AuditEvent]) {
     let mut rest = events;
     while !rest.is_empty() {
         let size = CHUNKS.into_iter().find(|c| *c <= rest.len()).unwrap_or(1);
         let (chunk, tail) = rest.split_at(size);
         if let Err(e) = store.insert_audit_events(chunk).await {
-            tracing::error!(error = %e, events = chunk.len(), "cannot write queued audit events");
+            tracing::warn!(error = %e, events = chunk.len(), "a chunk of audit events failed; writing them one by one");
+            for event in chunk {
+                if let Err(e) = store.insert_audit_event(event).await {
+                    set_aside(store, event, &e).await;
+                }
+            }
         }
         rest = tail;
+    }
+}
+
+/// Keeps an event that cannot be written where an operator finds it (`audit_rejected`).
+async fn set_aside(store: &Store, event: &AuditEvent, error: &strongroom_store::StoreError) {
+    tracing::error!(error = %error, action = event.action, id = event.id, "cannot write an audit event; set aside in audit_rejected");
+    // The JSON text escapes every character the audit table could refuse (U+0000 included).
+    let text = serde_json::to_string(event).unwrap_or_default();
+    if let Err(e) = store
+        .insert_rejected_audit_event(&text, &error.to_string(), event.occurred_at)
+        .await
+    {
+        tracing::error!(error = %e, id = event.id, "cannot set the audit event aside either");
     }
 }
 

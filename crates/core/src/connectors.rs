@@ -291,13 +291,28 @@ impl Connectors {
         }
     }
 
-    /// What deleting the token sets of a connector will need to revoke them.
+    /// The token sets of a connector about to be deleted: the first [`MAX_BULK_REVOCATIONS`]
+    /// with what revoking them needs, every other one to be audited all the same.
     async fn doomed(&self, id: &str, sso: bool) -> Result<Vec<crate::revocation::Doomed>> {
         let secrets = self
             .store
             .list_connector_secrets(id, sso, MAX_BULK_REVOCATIONS)
             .await?;
-        Ok(self.revoker.prepare(secrets).await)
+        let mut doomed = self.revoker.prepare(secrets).await;
+        if let Some(last) = doomed.last().map(|d| d.id().clone())
+            && i64::try_from(doomed.len()).is_ok_and(|n| n >= MAX_BULK_REVOCATIONS)
+        {
+            let rest = self
+                .store
+                .list_connector_secret_keys(id, sso, &last)
+                .await?;
+            doomed.extend(
+                rest.into_iter().map(|(id, user, target)| {
+                    crate::revocation::Doomed::unrevoked(id, user, target)
+                }),
+            );
+        }
+        Ok(doomed)
     }
 
     pub fn providers(&self) -> &Providers {

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use strongroom_store::{
-    AccessTokenRow, ApplicationId, ApplicationRow, AuthorizationCodeRow, GrantRow, RefreshTokenRow,
-    SigningKeyRow, Store, UserId,
+    AccessTokenRow, ApplicationId, ApplicationRow, AuthorizationCodeRow, GrantRow, Redemption,
+    RefreshTokenRow, SigningKeyRow, Store, UserId,
 };
 use strongroom_vault::{AssociatedData, Domain, Keyring};
 
@@ -45,14 +47,29 @@ impl OAuthError {
     }
 }
 
-/// A successful token response.
-#[derive(Debug, Clone)]
+/// A successful token response. `Debug` prints no token.
+#[derive(Clone)]
 pub struct Tokens {
     pub access_token: String,
     pub expires_in: i64,
     pub scope: String,
     pub refresh_token: Option<String>,
     pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl Tokens {
@@ -144,11 +161,17 @@ pub struct CodeRequest {
     pub auth_time: i64,
 }
 
-/// How long this process trusts an access token it has looked up: a token revoked by another
-/// process (grant revoked on code or refresh token reuse, user deleted) may be accepted here for
-/// this long. Revocations in this process take effect at once.
+/// How long this process trusts an access token it has looked up. Revocations reach it through
+/// [`Revocations`]: at once from this process, within [`REVOCATION_POLL`] (plus a query) from
+/// another process on the same database.
 pub const ACCESS_TOKEN_CACHE_MS: i64 = 5_000;
 const ACCESS_TOKEN_CACHE_ENTRIES: usize = 100_000;
+/// How often every process looks for revocations announced by the others.
+pub const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(400);
+/// How far back a poll looks (covers clock differences between processes and slow commits).
+const REVOCATION_LOOKBACK_MS: i64 = 10_000;
+/// How long an announcement is kept.
+const REVOCATION_TTL_MS: i64 = 60_000;
 
 /// Access tokens recently found in the database, by hash.
 #[derive(Debug, Default)]
@@ -186,6 +209,84 @@ impl TokenCache {
     }
 }
 
+/// The channel through which revoked tokens stop working everywhere: whoever revokes (a grant
+/// revoked on replay, an application or a user deleted) calls [`Revocations::publish`], which
+/// empties this process's access-token cache at once and announces the revocation in the
+/// database; every process's [`Revocations::poll`] empties its own cache when it sees a new
+/// announcement. Cached tokens are then looked up again, and the revoked ones are gone.
+#[derive(Debug)]
+pub struct Revocations {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    cache: TokenCache,
+    /// Announcements already acted on (those of the last lookback window).
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Revocations {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            cache: TokenCache::default(),
+            seen: Default::default(),
+        }
+    }
+
+    /// Tokens were revoked: forget them here now, and tell the other processes.
+    pub async fn publish(&self) {
+        self.cache.clear();
+        let now = self.clock.now_ms();
+        let id = strongroom_store::time_ordered_id(now);
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone());
+        if let Err(e) = self
+            .store
+            .insert_revocation_event(&id, now, now + REVOCATION_TTL_MS)
+            .await
+        {
+            // Other processes then trust their cached tokens until the cache expires them.
+            tracing::error!(error = %e, "cannot announce a revocation to the other processes");
+        }
+    }
+
+    /// Acts on announcements made since the last poll: forgets every cached token when there is
+    /// a new one. Returns whether there was.
+    pub async fn poll(&self) -> Result<bool> {
+        let since = self.clock.now_ms() - REVOCATION_LOOKBACK_MS;
+        let recent: std::collections::HashSet<String> = self
+            .store
+            .revocation_events_since(since)
+            .await?
+            .into_iter()
+            .collect();
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let fresh = recent.iter().any(|id| !seen.contains(id));
+        if fresh {
+            self.cache.clear();
+        }
+        *seen = recent;
+        Ok(fresh)
+    }
+
+    /// Polls every [`REVOCATION_POLL`] for as long as the server runs.
+    pub async fn watch(self: Arc<Self>) {
+        let mut interval = tokio::time::interval(REVOCATION_POLL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = self.poll().await {
+                tracing::warn!(error = %e, "cannot look for revocations by other processes");
+            }
+        }
+    }
+}
+
 /// The provider.
 #[derive(Debug, Clone)]
 pub struct Oidc {
@@ -194,7 +295,7 @@ pub struct Oidc {
     issuer: String,
     api_resource: String,
     key: Arc<SigningKey>,
-    cache: Arc<TokenCache>,
+    revocations: Arc<Revocations>,
 }
 
 impl Oidc {
@@ -241,12 +342,12 @@ impl Oidc {
             .map_err(|_| CoreError::Invalid("stored signing key is malformed".into()))?;
         let endpoint = endpoint.trim_end_matches('/');
         Ok(Self {
-            store,
-            clock,
             issuer: format!("{endpoint}/oidc"),
             api_resource: format!("{endpoint}/api"),
             key: Arc::new(SigningKey { kid: row.id, pair }),
-            cache: Arc::default(),
+            revocations: Arc::new(Revocations::new(store.clone(), clock.clone())),
+            store,
+            clock,
         })
     }
 
@@ -318,6 +419,28 @@ impl Oidc {
         Ok(format!("{signing_input}.{}", b64url(&signature)))
     }
 
+    /// The claims of a JWT this provider signed (an ID token sent back as `id_token_hint`):
+    /// the signature and the issuer are checked, the expiry is not (a logout may come with an
+    /// expired ID token). `None` for anything else.
+    pub fn verify_own_jwt(&self, jwt: &str) -> Option<Value> {
+        let (signing_input, signature) = jwt.rsplit_once('.')?;
+        let (header, payload) = signing_input.split_once('.')?;
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).ok();
+        let header: Value = serde_json::from_slice(&decode(header)?).ok()?;
+        if header["alg"] != "RS256" || header["kid"] != self.key.kid.as_str() {
+            return None;
+        }
+        let public = aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            self.key.pair.public_key().as_ref(),
+        );
+        public
+            .verify(signing_input.as_bytes(), &decode(signature)?)
+            .ok()?;
+        let claims: Value = serde_json::from_slice(&decode(payload)?).ok()?;
+        (claims["iss"] == self.issuer.as_str()).then_some(claims)
+    }
+
     /// Authenticates the client of a token request. Confidential clients must present their
     /// secret; public clients (SPA, Native) must not have one and rely on PKCE.
     pub async fn authenticate_client(
@@ -330,7 +453,7 @@ impl Oidc {
             .store
             .get_application(&ApplicationId(client_id.to_owned()))
             .await
-            .map_err(|_| OAuthError::new("server_error", "storage unavailable"))?
+            .map_err(server_error)?
             .ok_or_else(invalid)?;
         match (
             is_confidential(&app.app_type),
@@ -392,6 +515,7 @@ impl Oidc {
             application_id: req.application_id.clone(),
             scope: req.scope.clone(),
             resource: req.resource.clone(),
+            auth_time: Some(req.auth_time),
             created_at: now,
             revoked_at: None,
         };
@@ -430,18 +554,21 @@ impl Oidc {
         let invalid = |d: &str| OAuthError::new("invalid_grant", d);
         let code_row = match self
             .store
-            .consume_authorization_code(&token_hash(code), now)
+            .consume_authorization_code(&token_hash(code), &app.id, now)
             .await
             .map_err(server_error)?
         {
-            Ok(c) => c,
-            Err(Some(reused)) => {
+            Redemption::Fresh(c) => c,
+            Redemption::Reused(reused) => {
                 self.revoke_grant(&reused.grant_id, now).await?;
                 return Err(invalid(
                     "authorization code already used; its grant is revoked",
                 ));
             }
-            Err(None) => return Err(invalid("unknown authorization code")),
+            Redemption::OtherClient => {
+                return Err(invalid("authorization code was not issued to this client"));
+            }
+            Redemption::Unknown => return Err(invalid("unknown authorization code")),
         };
         if code_row.expires_at <= now {
             return Err(invalid("authorization code expired"));
@@ -451,8 +578,8 @@ impl Oidc {
             .get_grant(&code_row.grant_id)
             .await
             .map_err(server_error)?
-            .filter(|g| g.revoked_at.is_none() && g.application_id == app.id)
-            .ok_or_else(|| invalid("authorization code was not issued to this client"))?;
+            .filter(|g| g.revoked_at.is_none())
+            .ok_or_else(|| invalid("the grant of this authorization code was revoked"))?;
         if redirect_uri != Some(code_row.redirect_uri.as_str()) {
             return Err(invalid(
                 "redirect_uri does not match the authorization request",
@@ -503,16 +630,19 @@ impl Oidc {
         let invalid = |d: &str| OAuthError::new("invalid_grant", d);
         let row = match self
             .store
-            .consume_refresh_token(&token_hash(refresh_token), now)
+            .consume_refresh_token(&token_hash(refresh_token), &app.id, now)
             .await
             .map_err(server_error)?
         {
-            Ok(r) => r,
-            Err(Some(reused)) => {
+            Redemption::Fresh(r) => r,
+            Redemption::Reused(reused) => {
                 self.revoke_grant(&reused.grant_id, now).await?;
                 return Err(invalid("refresh token already used; its grant is revoked"));
             }
-            Err(None) => return Err(invalid("unknown refresh token")),
+            Redemption::OtherClient => {
+                return Err(invalid("refresh token was not issued to this client"));
+            }
+            Redemption::Unknown => return Err(invalid("unknown refresh token")),
         };
         if row.expires_at <= now {
             return Err(invalid("refresh token expired"));
@@ -522,8 +652,8 @@ impl Oidc {
             .get_grant(&row.grant_id)
             .await
             .map_err(server_error)?
-            .filter(|g| g.revoked_at.is_none() && g.application_id == app.id)
-            .ok_or_else(|| invalid("refresh token was not issued to this client"))?;
+            .filter(|g| g.revoked_at.is_none())
+            .ok_or_else(|| invalid("the grant of this refresh token was revoked"))?;
         let user_id = grant
             .user_id
             .clone()
@@ -536,7 +666,8 @@ impl Oidc {
             grant.resource.as_deref(),
             Some(&claims),
             None,
-            now / 1000,
+            // The time of the real sign-in, not of this refresh.
+            grant.auth_time.unwrap_or(now / 1000),
         )
         .await
     }
@@ -645,18 +776,25 @@ impl Oidc {
             name: user.name,
             username: user.username,
             picture: user.avatar,
-            email_verified: user.primary_email.is_some(),
+            // Only an address a trusted source verified is reported as verified.
+            email_verified: user.primary_email.is_some()
+                && user.primary_email_verified_by.is_some(),
             email: user.primary_email,
         })
     }
 
-    /// Revokes a grant and forgets the access tokens this process has cached.
+    /// The revocation channel (shared with the services that delete users and applications).
+    pub fn revocations(&self) -> Arc<Revocations> {
+        self.revocations.clone()
+    }
+
+    /// Revokes a grant; its access tokens stop working in every process.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), OAuthError> {
         self.store
             .revoke_grant(grant_id, now)
             .await
             .map_err(server_error)?;
-        self.cache.clear();
+        self.revocations.publish().await;
         Ok(())
     }
 
@@ -665,12 +803,12 @@ impl Oidc {
     pub async fn access_token(&self, bearer: &str) -> Result<Option<AccessTokenRow>> {
         let hash = token_hash(bearer);
         let now = self.clock.now_ms();
-        if let Some(row) = self.cache.get(&hash, now) {
+        if let Some(row) = self.revocations.cache.get(&hash, now) {
             return Ok(Some(row));
         }
         let row = self.store.find_access_token(&hash, now).await?;
         if let Some(row) = &row {
-            self.cache.put(row.clone(), now);
+            self.revocations.cache.put(row.clone(), now);
         }
         Ok(row)
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use serde_json::json;
 use strongroom_providers::{Providers, SocialConnector, SsoOidcConnector};
-use strongroom_store::{SecretRelation, SecretRow, Store};
+use strongroom_store::{SecretId, SecretRelation, SecretRow, Store, UserId};
 use strongroom_vault::Keyring;
 
 use crate::audit::{Actor, Audit, Entry};
@@ -28,11 +28,29 @@ enum Upstream {
     Sso(SsoOidcConnector),
 }
 
-/// A token set about to be deleted, with what revoking it needs.
+/// A token set about to be deleted, with what revoking it needs (when it is revoked).
 #[derive(Debug)]
 pub struct Doomed {
-    secret: SecretRow,
+    id: SecretId,
+    user_id: UserId,
+    target: String,
     revoke: Option<(Upstream, SecretString)>,
+}
+
+impl Doomed {
+    /// A set that is deleted and audited but not revoked (beyond a bulk deletion's limit).
+    pub fn unrevoked(id: SecretId, user_id: UserId, target: String) -> Self {
+        Self {
+            id,
+            user_id,
+            target,
+            revoke: None,
+        }
+    }
+
+    pub fn id(&self) -> &SecretId {
+        &self.id
+    }
 }
 
 /// Audits deletions and revokes at the provider.
@@ -80,7 +98,12 @@ impl Revoker {
                 tracing::warn!(secret = %secret.id, error = %e, "cannot prepare the provider revocation");
                 None
             });
-            out.push(Doomed { secret, revoke });
+            out.push(Doomed {
+                target: target_of(&secret),
+                id: secret.id,
+                user_id: secret.user_id,
+                revoke,
+            });
         }
         out
     }
@@ -117,14 +140,16 @@ impl Revoker {
     /// Records `token.delete` for each set (before returning), then revokes at the providers in
     /// the background, recording `token.revoke` with its outcome.
     pub async fn finish(&self, doomed: Vec<Doomed>, actor: &Actor, reason: &'static str) {
-        for d in &doomed {
-            let mut entry = Entry::new(actor.clone(), "token.delete", "success");
-            entry.user_id = Some(d.secret.user_id.0.clone());
-            entry.secret_id = Some(d.secret.id.0.clone());
-            entry.target = Some(target_of(&d.secret));
-            entry.detail = json!({ "reason": reason });
-            self.audit.record(entry).await;
-        }
+        self.audit
+            .record_all(doomed.iter().map(|d| {
+                let mut entry = Entry::new(actor.clone(), "token.delete", "success");
+                entry.user_id = Some(d.user_id.0.clone());
+                entry.secret_id = Some(d.id.0.clone());
+                entry.target = Some(d.target.clone());
+                entry.detail = json!({ "reason": reason });
+                entry
+            }))
+            .await;
         let this = self.clone();
         let actor = actor.clone();
         tokio::spawn(async move {
@@ -145,12 +170,12 @@ impl Revoker {
                     Err(_) => "failed".to_owned(),
                 };
                 if let Err(e) = &result {
-                    tracing::info!(secret = %d.secret.id, error = %e, "provider revocation did not succeed");
+                    tracing::info!(secret = %d.id, error = %e, "provider revocation did not succeed");
                 }
                 let mut entry = Entry::new(actor.clone(), "token.revoke", outcome);
-                entry.user_id = Some(d.secret.user_id.0.clone());
-                entry.secret_id = Some(d.secret.id.0.clone());
-                entry.target = Some(target_of(&d.secret));
+                entry.user_id = Some(d.user_id.0.clone());
+                entry.secret_id = Some(d.id.0.clone());
+                entry.target = Some(d.target.clone());
                 this.audit.record(entry).await;
             }
         });

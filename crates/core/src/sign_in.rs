@@ -10,22 +10,25 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use strongroom_providers::{AuthorizationRequest, Callback, ProviderError, UserProfile};
 use strongroom_store::{
-    ApplicationId, ApplicationRow, ConnectorId, InteractionRow, NewUser, SessionRow,
+    ApplicationId, ApplicationRow, ConnectorId, ConsentRow, InteractionRow, NewUser, SessionRow,
     SsoConnectorId, SsoConnectorRow, Store, StoreError, UserId,
 };
 use strongroom_vault::{AssociatedData, Domain, Keyring};
 use url::Url;
 
-use crate::applications::{is_confidential, redirect_uris};
+use crate::applications::{is_confidential, may_receive_provider_tokens, redirect_uris};
 use crate::audit::{Actor, Audit, Entry};
 use crate::connectors::{ConnectorError, Connectors};
 use crate::crypto::{b64url, constant_time_eq, random_token, token_hash};
 use crate::oidc::{CodeRequest, Oidc, SCOPES};
 use crate::token_sets::TokenSets;
+use crate::users::EmailVerifier;
 use crate::{Clock, CoreError};
 
 /// How long a started sign-in stays usable.
@@ -33,6 +36,10 @@ pub const INTERACTION_TTL_SECS: i64 = 10 * 60;
 /// How long a browser stays signed in at Strongroom.
 pub const SESSION_TTL_SECS: i64 = 14 * 24 * 3600;
 const INTERACTION_DOMAIN: Domain = Domain("oidc_interactions");
+/// The MAC purpose of logout confirmations.
+const LOGOUT_MAC: &str = "strongroom.logout_confirmation.v1";
+/// The MAC purpose of browser-binding cookies.
+const BINDING_MAC: &str = "strongroom.browser_binding.v1";
 
 /// Why a sign-in step failed. Shown on an error page; never carries a token or secret.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +110,58 @@ struct Pending {
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
     login_hint: Option<String>,
+    /// `prompt` values (space-separated), kept for the steps after the upstream sign-in.
+    #[serde(default)]
+    prompt: Option<String>,
+    /// Set on a consent interaction: who signed in, and when.
+    #[serde(default)]
+    consent: Option<PendingConsent>,
+}
+
+/// The signed-in user a consent page asks on behalf of.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct PendingConsent {
+    user_id: UserId,
+    auth_time: i64,
+}
+
+impl Pending {
+    fn prompts(&self) -> impl Iterator<Item = &str> {
+        self.prompt
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|p| !p.is_empty())
+    }
+}
+
+/// What the consent page shows.
+#[derive(Debug, Clone)]
+pub struct ConsentPage {
+    pub interaction_id: String,
+    pub application_name: String,
+    /// The scopes asked for, each with what it gives the application.
+    pub scopes: Vec<(String, &'static str)>,
+    /// Whether the application asks for provider tokens (`identities`).
+    pub provider_tokens: bool,
+}
+
+/// How long a consent to a third-party application lasts.
+pub const CONSENT_TTL_MS: i64 = 365 * 24 * 3600 * 1000;
+
+/// What a scope gives an application, for the consent page.
+pub fn scope_description(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Sign you in with your Strongroom account (your user id).",
+        "profile" => "Your name, username and picture.",
+        "email" => "Your e-mail address and whether it is verified.",
+        "offline_access" => "Keep access while you are away (a refresh token).",
+        "identities" => {
+            "Your connected accounts' access tokens (GitHub, Google, your company's sign-in...): \
+             the application can act as you at those providers."
+        }
+        _ => "",
+    }
 }
 
 /// Where the browser goes next, and which cookies to set on the way.
@@ -122,6 +181,24 @@ impl Step {
             set_browser: None,
             set_session: None,
         }
+    }
+}
+
+/// What a logout request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logout {
+    /// The session is over (or there was none).
+    Done,
+    /// The browser must confirm, posting this value back.
+    Confirm { confirmation: String },
+}
+
+/// Whether an ID token's `aud` (a string or an array) names `client`.
+fn audience_has(claims: &Value, client: &str) -> bool {
+    match &claims["aud"] {
+        Value::String(aud) => aud == client,
+        Value::Array(auds) => auds.iter().any(|a| a == client),
+        _ => false,
     }
 }
 
@@ -279,7 +356,12 @@ impl SignIn {
             .clone()
             .filter(|uri| redirect_uris(&app).contains(uri))
             .ok_or(SignInError::RedirectUriMismatch)?;
-        // From here on errors go back to the application (RFC 6749 4.1.2.1).
+        // From here on errors go back to the application (RFC 6749 4.1.2.1). An oversized
+        // state is not echoed back.
+        let state = req
+            .state
+            .as_deref()
+            .filter(|s| s.len() <= crate::limits::STATE);
         let pending = match validate(&app, &req, redirect_uri.clone()) {
             Ok(p) => p,
             Err((error, description)) => {
@@ -287,17 +369,11 @@ impl SignIn {
                     &redirect_uri,
                     error,
                     &description,
-                    req.state.as_deref(),
+                    state,
                 )));
             }
         };
-        let prompts: Vec<&str> = req
-            .prompt
-            .as_deref()
-            .unwrap_or("")
-            .split(' ')
-            .filter(|p| !p.is_empty())
-            .collect();
+        let prompts: Vec<&str> = pending.prompts().collect();
         let direct = match req.direct_sign_in.as_deref().filter(|d| !d.is_empty()) {
             None => None,
             Some(d) => match self.direct_upstream(d).await? {
@@ -308,7 +384,7 @@ impl SignIn {
                         &redirect_uri,
                         "invalid_request",
                         description,
-                        req.state.as_deref(),
+                        state,
                     )));
                 }
             },
@@ -317,10 +393,9 @@ impl SignIn {
             && !prompts.contains(&"login")
             && let Some(session) = self.live_session(session).await?
         {
-            return Ok(Step::to(
-                self.complete(&pending, &session.user_id, session.auth_time)
-                    .await?,
-            ));
+            return self
+                .finish(&pending, &session.user_id, session.auth_time, browser)
+                .await;
         }
         if prompts.contains(&"none") {
             let description = "the end user is not signed in";
@@ -328,13 +403,32 @@ impl SignIn {
                 &redirect_uri,
                 "login_required",
                 description,
-                req.state.as_deref(),
+                state,
             )));
         }
-        let (binding, set_browser) = match browser.filter(|b| b.len() >= 32) {
+        let (interaction, set_browser) = self.new_interaction(&pending, browser).await?;
+        let location = match direct {
+            Some(upstream) => self.start_upstream(&interaction, &upstream).await?,
+            None => format!("{}/sign-in/{}", self.endpoint, interaction.id),
+        };
+        Ok(Step {
+            location,
+            set_browser,
+            set_session: None,
+        })
+    }
+
+    /// Records a pending step of this browser (an interaction bound to its binding cookie, or
+    /// to a new one, returned to be set).
+    async fn new_interaction(
+        &self,
+        pending: &Pending,
+        browser: Option<&str>,
+    ) -> Result<(InteractionRow, Option<String>), SignInError> {
+        let (binding, set_browser) = match browser.filter(|b| self.issued_binding(b)) {
             Some(b) => (b.to_owned(), None),
             None => {
-                let b = random_token()?;
+                let b = self.new_binding()?;
                 (b.clone(), Some(b))
             }
         };
@@ -342,9 +436,8 @@ impl SignIn {
         let interaction = InteractionRow {
             id: strongroom_store::new_id(),
             browser_binding_hash: token_hash(&binding),
-            application_id: app.id.clone(),
-            params: serde_json::to_value(&pending)
-                .map_err(|e| CoreError::Invalid(e.to_string()))?,
+            application_id: ApplicationId(pending.client_id.clone()),
+            params: serde_json::to_value(pending).map_err(|e| CoreError::Invalid(e.to_string()))?,
             upstream_state_hash: None,
             upstream_kind: None,
             upstream_connector_id: None,
@@ -354,14 +447,164 @@ impl SignIn {
             consumed_at: None,
         };
         self.store.insert_interaction(&interaction).await?;
-        let location = match direct {
-            Some(upstream) => self.start_upstream(&interaction, &upstream).await?,
-            None => format!("{}/sign-in/{}", self.endpoint, interaction.id),
-        };
-        Ok(Step {
-            location,
-            set_browser,
-            set_session: None,
+        Ok((interaction, set_browser))
+    }
+
+    /// The last step of a sign-in: the code back to the application, unless a third-party
+    /// application first needs the user's consent to the scopes it asks for (the consent page;
+    /// `consent_required` with `prompt=none`).
+    async fn finish(
+        &self,
+        pending: &Pending,
+        user_id: &UserId,
+        auth_time: i64,
+        browser: Option<&str>,
+    ) -> Result<Step, SignInError> {
+        let app = self
+            .store
+            .get_application(&ApplicationId(pending.client_id.clone()))
+            .await?
+            .ok_or(SignInError::UnknownClient)?;
+        if app.is_third_party && !self.consented(pending, user_id).await? {
+            if pending.prompts().any(|p| p == "none") {
+                return Ok(Step::to(self.error_redirect(
+                    &pending.redirect_uri,
+                    "consent_required",
+                    "the user has not consented to this application's scopes",
+                    pending.state.as_deref(),
+                )));
+            }
+            let asking = Pending {
+                consent: Some(PendingConsent {
+                    user_id: user_id.clone(),
+                    auth_time,
+                }),
+                ..pending.clone()
+            };
+            let (interaction, set_browser) = self.new_interaction(&asking, browser).await?;
+            return Ok(Step {
+                location: format!("{}/consent/{}", self.endpoint, interaction.id),
+                set_browser,
+                set_session: None,
+            });
+        }
+        Ok(Step::to(self.complete(pending, user_id, auth_time).await?))
+    }
+
+    /// Whether the user's recorded consent covers every scope asked for (and the request does
+    /// not insist on asking again, `prompt=consent`).
+    async fn consented(&self, pending: &Pending, user_id: &UserId) -> Result<bool, SignInError> {
+        if pending.prompts().any(|p| p == "consent") {
+            return Ok(false);
+        }
+        let consent = self
+            .store
+            .get_consent(
+                user_id,
+                &ApplicationId(pending.client_id.clone()),
+                self.clock.now_ms(),
+            )
+            .await?;
+        Ok(consent.is_some_and(|c| {
+            let granted: Vec<&str> = c.scope.split(' ').collect();
+            pending.scope.split(' ').all(|s| granted.contains(&s))
+        }))
+    }
+
+    /// A consent interaction of this browser.
+    async fn pending_consent(
+        &self,
+        id: &str,
+        browser: Option<&str>,
+    ) -> Result<(InteractionRow, Pending, PendingConsent), SignInError> {
+        let row = self.pending(id, browser).await?;
+        let pending: Pending = serde_json::from_value(row.params.clone())
+            .map_err(|_| SignInError::InteractionNotFound)?;
+        let consent = pending
+            .consent
+            .clone()
+            .ok_or(SignInError::InteractionNotFound)?;
+        Ok((row, pending, consent))
+    }
+
+    /// The consent page of an interaction.
+    pub async fn consent_page(
+        &self,
+        id: &str,
+        browser: Option<&str>,
+    ) -> Result<ConsentPage, SignInError> {
+        let (row, pending, _) = self.pending_consent(id, browser).await?;
+        let app = self
+            .store
+            .get_application(&row.application_id)
+            .await?
+            .ok_or(SignInError::UnknownClient)?;
+        Ok(ConsentPage {
+            interaction_id: row.id,
+            application_name: app.name,
+            provider_tokens: pending.scope.split(' ').any(|s| s == "identities"),
+            scopes: pending
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(|s| (s.to_owned(), scope_description(s)))
+                .collect(),
+        })
+    }
+
+    /// The user's answer on the consent page: consent is recorded (per user, application and
+    /// scopes) and the code issued, or the application hears `access_denied`.
+    pub async fn decide_consent(
+        &self,
+        id: &str,
+        browser: Option<&str>,
+        allow: bool,
+    ) -> Result<Step, SignInError> {
+        let (row, pending, consent) = self.pending_consent(id, browser).await?;
+        let now = self.clock.now_ms();
+        if !self.store.consume_interaction(&row.id, now).await? {
+            return Err(SignInError::InteractionNotFound);
+        }
+        if !allow {
+            return Ok(Step::to(self.error_redirect(
+                &pending.redirect_uri,
+                "access_denied",
+                "the user did not consent",
+                pending.state.as_deref(),
+            )));
+        }
+        self.store
+            .save_consent(&ConsentRow {
+                id: strongroom_store::new_id(),
+                user_id: consent.user_id.clone(),
+                application_id: row.application_id.clone(),
+                scope: pending.scope.clone(),
+                created_at: now,
+                updated_at: now,
+                expires_at: now + CONSENT_TTL_MS,
+            })
+            .await?;
+        Ok(Step::to(
+            self.complete(&pending, &consent.user_id, consent.auth_time)
+                .await?,
+        ))
+    }
+
+    /// A new browser-binding value: random, with the server's MAC, so that only values this
+    /// deployment issued are ever accepted as a binding.
+    fn new_binding(&self) -> Result<String, CoreError> {
+        let value = random_token()?;
+        let tag = self.keyring.mac(BINDING_MAC, value.as_bytes());
+        Ok(format!("{value}.{}", b64url(&tag)))
+    }
+
+    /// Whether a browser-binding cookie is one this deployment issued.
+    fn issued_binding(&self, cookie: &str) -> bool {
+        cookie.split_once('.').is_some_and(|(value, tag)| {
+            value.len() == 43
+                && URL_SAFE_NO_PAD
+                    .decode(tag)
+                    .is_ok_and(|tag| self.keyring.verify_mac(BINDING_MAC, value.as_bytes(), &tag))
         })
     }
 
@@ -422,11 +665,41 @@ impl SignIn {
     }
 
     /// Ends a browser's session at Strongroom.
-    pub async fn end_session(&self, cookie: Option<&str>) -> Result<(), SignInError> {
-        if let Some(cookie) = cookie {
-            self.store.delete_session(&token_hash(cookie)).await?;
+    ///
+    /// A logout request can come from anywhere (a cross-site link or image), so the session
+    /// ends at once only when the request proves it comes from an application of this user: an
+    /// `id_token_hint` Strongroom signed for the session's user (and, when `client_id` is
+    /// given, for that application). Otherwise the browser is asked to confirm, with a form
+    /// carrying `confirmation`, a MAC of the session only this browser can present again.
+    pub async fn end_session(
+        &self,
+        cookie: Option<&str>,
+        id_token_hint: Option<&str>,
+        client_id: Option<&str>,
+        confirmation: Option<&str>,
+    ) -> Result<Logout, SignInError> {
+        let Some(cookie) = cookie else {
+            return Ok(Logout::Done);
+        };
+        let Some(session) = self.live_session(Some(cookie)).await? else {
+            return Ok(Logout::Done);
+        };
+        let expected = b64url(&self.keyring.mac(LOGOUT_MAC, session.id_hash.as_bytes()));
+        let confirmed = confirmation.is_some_and(|c| constant_time_eq(c, &expected));
+        let hinted = id_token_hint
+            .and_then(|hint| self.oidc.verify_own_jwt(hint))
+            .is_some_and(|claims| {
+                claims["sub"] == session.user_id.as_str()
+                    && client_id.is_none_or(|client| audience_has(&claims, client))
+            });
+        if confirmed || hinted {
+            self.store.delete_session(&session.id_hash).await?;
+            Ok(Logout::Done)
+        } else {
+            Ok(Logout::Confirm {
+                confirmation: expected,
+            })
         }
-        Ok(())
     }
 
     /// A pending interaction of this browser.
@@ -684,11 +957,10 @@ impl SignIn {
                 expires_at: now + SESSION_TTL_SECS * 1000,
             })
             .await?;
-        let location = self.complete(&pending, &user_id, auth_time).await?;
+        let step = self.finish(&pending, &user_id, auth_time, browser).await?;
         Ok(Step {
-            location,
-            set_browser: None,
             set_session: Some(session),
+            ..step
         })
     }
 
@@ -736,35 +1008,34 @@ impl SignIn {
             .exchange(&connector, callback)
             .await
             .map_err(SignInError::Provider)?;
-        let user_id = match self
+        let owner = match self
             .store
             .find_social_identity(&row.target, &profile.id)
             .await?
         {
-            Some(identity) => identity.user_id,
-            None => self.create_user(&profile).await?,
+            Some(identity) => Owner::Existing(identity.user_id),
+            None => Owner::Created(
+                self.create_user(&profile, EmailVerifier::Social(row.target.clone()))
+                    .await?,
+            ),
         };
-        let identity = match self
+        let linked = self
             .store
             .link_social_identity(
-                &user_id,
+                owner.id(),
                 &row.target,
                 &profile.id,
                 &profile.details,
                 self.clock.now_ms(),
             )
-            .await
-        {
-            Ok(identity) => identity,
-            Err(StoreError::Conflict(_)) => {
-                // A concurrent first sign-in of the same account won: use its user.
-                let _ = self.store.delete_user(&user_id).await;
-                self.store
-                    .find_social_identity(&row.target, &profile.id)
-                    .await?
-                    .ok_or(SignInError::StateMismatch)?
-            }
-            Err(e) => return Err(e.into()),
+            .await;
+        let identity = match self.settle_race(owner, linked).await? {
+            Some(identity) => identity,
+            None => self
+                .store
+                .find_social_identity(&row.target, &profile.id)
+                .await?
+                .ok_or(SignInError::StateMismatch)?,
         };
         if row.enable_token_storage {
             let outcome = self
@@ -796,24 +1067,35 @@ impl SignIn {
             .sso_exchange(&connector, callback)
             .await
             .map_err(SignInError::Provider)?;
-        let user_id = match self.store.find_sso_identity(&issuer, &profile.id).await? {
-            Some(identity) => identity.user_id,
+        let owner = match self.store.find_sso_identity(&issuer, &profile.id).await? {
+            Some(identity) => Owner::Existing(identity.user_id),
             None => match self.user_by_trusted_email(&row, &profile).await? {
-                Some(user) => user,
-                None => self.create_user(&profile).await?,
+                Some(user) => Owner::Existing(user),
+                None => Owner::Created(
+                    self.create_user(&profile, EmailVerifier::Sso(row.id.clone()))
+                        .await?,
+                ),
             },
         };
-        let identity = self
+        let linked = self
             .store
             .link_sso_identity(
-                &user_id,
+                owner.id(),
                 &row.id,
                 &issuer,
                 &profile.id,
                 &profile.details,
                 self.clock.now_ms(),
             )
-            .await?;
+            .await;
+        let identity = match self.settle_race(owner, linked).await? {
+            Some(identity) => identity,
+            None => self
+                .store
+                .find_sso_identity(&issuer, &profile.id)
+                .await?
+                .ok_or(SignInError::StateMismatch)?,
+        };
         if row.enable_token_storage {
             let outcome = self.token_sets.store_sso(&row.id, &identity, tokens).await;
             self.audit_store(
@@ -827,8 +1109,31 @@ impl SignIn {
         Ok(identity.user_id)
     }
 
-    /// An existing user whose e-mail address is in one of the SSO connector's domains: the
-    /// enterprise IdP speaks for that domain, so its sign-in joins the account.
+    /// The outcome of linking a provider account to `owner`. A conflict means a concurrent first
+    /// sign-in of the same provider account linked it first: the user this attempt created is
+    /// deleted again (never an existing one), and `None` tells the caller to use the winner's.
+    async fn settle_race<T>(
+        &self,
+        owner: Owner,
+        linked: Result<T, StoreError>,
+    ) -> Result<Option<T>, SignInError> {
+        match (linked, owner) {
+            (Ok(identity), _) => Ok(Some(identity)),
+            (Err(StoreError::Conflict(_)), Owner::Created(user)) => {
+                if let Err(e) = self.store.delete_user(&user).await {
+                    tracing::warn!(user = %user, error = %e, "cannot delete the user of a sign-in that lost a race");
+                }
+                Ok(None)
+            }
+            (Err(e), _) => Err(e.into()),
+        }
+    }
+
+    /// The existing user an SSO sign-in joins by e-mail address. Both sides must be verified:
+    /// the SSO provider says `email_verified: true` (a missing claim is "not verified") for an
+    /// address of the connector's domains, and the existing user's address was verified by a
+    /// source trusted for that domain (this connector, or an administrator). An address a
+    /// social provider reported, verified or not, never lets an SSO sign-in into that account.
     async fn user_by_trusted_email(
         &self,
         row: &SsoConnectorRow,
@@ -837,7 +1142,7 @@ impl SignIn {
         let Some(email) = profile
             .email
             .as_deref()
-            .filter(|_| profile.email_verified != Some(false))
+            .filter(|_| profile.email_verified == Some(true))
         else {
             return Ok(None);
         };
@@ -847,21 +1152,47 @@ impl SignIn {
         if !in_domain {
             return Ok(None);
         }
-        Ok(self.store.find_user_by_email(email).await?.map(|u| u.id))
+        Ok(self
+            .store
+            .find_user_by_email(email)
+            .await?
+            .filter(|u| {
+                EmailVerifier::trusted_for_sso(u.primary_email_verified_by.as_deref(), &row.id)
+            })
+            .map(|u| u.id))
     }
 
-    /// A new user from a provider profile. The e-mail address becomes the primary one unless
-    /// another user already has it.
-    async fn create_user(&self, profile: &UserProfile) -> Result<UserId, SignInError> {
+    /// A new user from a provider profile. The e-mail address becomes the primary one only when
+    /// the provider says it verified it (`email_verified: true`) and no other user has it; it is
+    /// then stored as verified by `verifier`. An unverified address stays in the identity's
+    /// details only. The name and avatar are taken when they are plausible (a name of at most
+    /// 128 characters, an http(s) avatar URL of at most 2,048).
+    async fn create_user(
+        &self,
+        profile: &UserProfile,
+        verifier: EmailVerifier,
+    ) -> Result<UserId, SignInError> {
         let id = UserId::generate();
         let email = match profile.email.as_deref() {
-            Some(e) if self.store.find_user_by_email(e).await?.is_none() => Some(e.to_owned()),
+            Some(e)
+                if profile.email_verified == Some(true)
+                    && self.store.find_user_by_email(e).await?.is_none() =>
+            {
+                Some(e.to_owned())
+            }
             _ => None,
         };
         let new = NewUser {
+            primary_email_verified_by: email.as_ref().map(|_| verifier.stored()),
             primary_email: email,
-            name: profile.name.clone(),
-            avatar: profile.avatar.clone(),
+            name: profile
+                .name
+                .as_deref()
+                .map(|n| n.chars().take(crate::limits::NAME).collect()),
+            avatar: profile
+                .avatar
+                .clone()
+                .filter(|a| crate::limits::is_web_url(a, crate::limits::URL)),
             ..NewUser::default()
         };
         match self.store.insert_user(&id, &new, self.clock.now_ms()).await {
@@ -873,6 +1204,7 @@ impl SignIn {
                         &id,
                         &NewUser {
                             primary_email: None,
+                            primary_email_verified_by: None,
                             ..new
                         },
                         self.clock.now_ms(),
@@ -907,6 +1239,23 @@ impl SignIn {
     }
 }
 
+/// The user a provider account is being linked to.
+#[derive(Debug)]
+enum Owner {
+    /// Found by the identity or by a trusted e-mail address.
+    Existing(UserId),
+    /// Created by this sign-in.
+    Created(UserId),
+}
+
+impl Owner {
+    fn id(&self) -> &UserId {
+        match self {
+            Self::Existing(id) | Self::Created(id) => id,
+        }
+    }
+}
+
 fn bound_to(row: &InteractionRow, browser: Option<&str>) -> bool {
     browser.is_some_and(|b| constant_time_eq(&token_hash(b), &row.browser_binding_hash))
 }
@@ -930,6 +1279,21 @@ fn validate(
             "request_not_supported",
             "request objects are not supported".into(),
         ));
+    }
+    for (name, value, max) in [
+        ("state", &req.state, crate::limits::STATE),
+        ("nonce", &req.nonce, crate::limits::STATE),
+        ("login_hint", &req.login_hint, crate::limits::STATE),
+        ("scope", &req.scope, crate::limits::SCOPE),
+        ("prompt", &req.prompt, crate::limits::STATE),
+        ("code_challenge", &req.code_challenge, crate::limits::STATE),
+    ] {
+        if value.as_deref().is_some_and(|v| v.len() > max) {
+            return Err((
+                "invalid_request",
+                format!("{name} must be at most {max} bytes long"),
+            ));
+        }
     }
     if req.response_type.as_deref() != Some("code") {
         return Err((
@@ -962,9 +1326,12 @@ fn validate(
     if !requested.contains(&"openid") {
         return Err(("invalid_scope", "scope must include openid".into()));
     }
+    // Unknown scopes are dropped, and so is `identities` (provider tokens) for a third-party
+    // application an administrator has not allowed to receive them.
+    let provider_tokens = may_receive_provider_tokens(app);
     let mut scope: Vec<&str> = Vec::new();
     for s in requested {
-        if SCOPES.contains(&s) && !scope.contains(&s) {
+        if SCOPES.contains(&s) && !scope.contains(&s) && (s != "identities" || provider_tokens) {
             scope.push(s);
         }
     }
@@ -1010,9 +1377,8 @@ fn validate(
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
         code_challenge_method: req.code_challenge_method.clone(),
-        login_hint: req
-            .login_hint
-            .clone()
-            .filter(|h| !h.is_empty() && h.len() <= 256),
+        login_hint: req.login_hint.clone().filter(|h| !h.is_empty()),
+        prompt: req.prompt.clone(),
+        consent: None,
     })
 }

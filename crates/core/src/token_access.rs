@@ -16,7 +16,8 @@ use secrecy::SecretString;
 use serde_json::json;
 use strongroom_providers::{ProviderError, TokenResponse};
 use strongroom_store::{
-    SecretId, SecretRelation, SecretRow, SsoConnectorId, Store, TokenSetMetadata, UserId,
+    ApplicationId, SecretId, SecretRelation, SecretRow, SsoConnectorId, Store, TokenSetMetadata,
+    UserId,
 };
 use strongroom_vault::Keyring;
 
@@ -143,6 +144,7 @@ pub struct TokenAccess {
     owner: String,
     skew_secs: i64,
     lease: Duration,
+    #[cfg(feature = "test-hooks")]
     crash_before_commit: bool,
 }
 
@@ -153,9 +155,37 @@ pub struct RefreshOptions {
     pub skew_secs: i64,
     /// How long a refresh lease lasts (at least a provider call's timeout).
     pub lease: Duration,
-    /// Test hook (`STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT`): abort the process after the
-    /// provider answered a refresh and before the answer is committed.
+    /// Test hook, compiled only with the `test-hooks` feature (never into a release build):
+    /// abort the process after the provider answered a refresh and before the answer is
+    /// committed.
+    #[cfg(feature = "test-hooks")]
     pub crash_before_commit: bool,
+}
+
+impl RefreshOptions {
+    pub fn new(skew_secs: i64, lease: Duration) -> Self {
+        Self {
+            skew_secs,
+            lease,
+            #[cfg(feature = "test-hooks")]
+            crash_before_commit: false,
+        }
+    }
+
+    /// In a build with the `test-hooks` feature (the test suite's), reads the crash hook from
+    /// `STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT=1`; otherwise does nothing.
+    pub fn with_test_hooks_from_env(self) -> Self {
+        #[cfg(feature = "test-hooks")]
+        {
+            let mut options = self;
+            options.crash_before_commit =
+                std::env::var("STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT")
+                    .is_ok_and(|v| v == "1");
+            options
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        self
+    }
 }
 
 impl TokenAccess {
@@ -182,6 +212,7 @@ impl TokenAccess {
             owner: strongroom_store::new_id(),
             skew_secs: options.skew_secs,
             lease: options.lease,
+            #[cfg(feature = "test-hooks")]
             crash_before_commit: options.crash_before_commit,
         }
     }
@@ -203,11 +234,13 @@ impl TokenAccess {
             .is_none_or(|at| now_secs + self.skew_secs < at)
     }
 
-    /// The user's access token for an identity, refreshed first when it expires within the
-    /// skew. Every read is audited.
+    /// The user's access token for an identity, read by `application` (the client the user's
+    /// bearer token was issued to), refreshed first when it expires within the skew. Every
+    /// read is audited, with the application.
     pub async fn access_token(
         &self,
         user: &UserId,
+        application: &ApplicationId,
         identity: Identity<'_>,
     ) -> Result<AccessToken, TokenError> {
         let result = self.read(user, identity).await;
@@ -229,6 +262,7 @@ impl TokenAccess {
         if let Ok((id, _)) = &result {
             entry.secret_id = Some(id.0.clone());
         }
+        entry.detail = serde_json::json!({ "applicationId": application });
         self.audit.record_soon(entry).await;
         result.map(|(_, token)| token)
     }
@@ -392,6 +426,7 @@ impl TokenAccess {
         response: TokenResponse,
         user: &UserId,
     ) -> Result<AccessToken, TokenError> {
+        #[cfg(feature = "test-hooks")]
         if self.crash_before_commit {
             tracing::error!(
                 "test hook: aborting between the provider's refresh answer and the commit"

@@ -8,6 +8,8 @@ use strongroom_store::{
 };
 
 use crate::audit::Actor;
+use crate::limits::{self, Page};
+use crate::oidc::Revocations;
 use crate::revocation::Revoker;
 use crate::{Clock, CoreError, Result};
 
@@ -34,11 +36,44 @@ pub enum UserError {
     LastSignInMethod,
     #[error("the user already has an identity at `{0}`")]
     TargetAlreadyLinked(String),
+    #[error("the user has no grant `{0}`")]
+    GrantNotFound(String),
 }
 
 impl From<UserError> for CoreError {
     fn from(e: UserError) -> Self {
         CoreError::User(e)
+    }
+}
+
+/// Who verified a primary e-mail address, as stored in `users.primary_email_verified_by`. An
+/// address no source verified is stored unverified (`None`); only these sources make it
+/// verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailVerifier {
+    /// An administrator set it (Management API).
+    Admin,
+    /// A social provider said `email_verified: true`.
+    Social(String),
+    /// An enterprise SSO connector said `email_verified: true`.
+    Sso(SsoConnectorId),
+}
+
+impl EmailVerifier {
+    pub fn stored(&self) -> String {
+        match self {
+            Self::Admin => "admin".to_owned(),
+            Self::Social(target) => format!("social:{target}"),
+            Self::Sso(id) => format!("sso:{id}"),
+        }
+    }
+
+    /// Whether this source may vouch for an address when an SSO connector joins a sign-in to
+    /// the existing user holding it: an administrator, or that same SSO connector.
+    pub fn trusted_for_sso(stored: Option<&str>, connector: &SsoConnectorId) -> bool {
+        stored.is_some_and(|s| {
+            s == Self::Admin.stored() || s == Self::Sso(connector.clone()).stored()
+        })
     }
 }
 
@@ -200,14 +235,21 @@ pub struct Users {
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
     revoker: Revoker,
+    revocations: std::sync::Arc<Revocations>,
 }
 
 impl Users {
-    pub fn new(store: Store, clock: std::sync::Arc<dyn Clock>, revoker: Revoker) -> Self {
+    pub fn new(
+        store: Store,
+        clock: std::sync::Arc<dyn Clock>,
+        revoker: Revoker,
+        revocations: std::sync::Arc<Revocations>,
+    ) -> Self {
         Self {
             store,
             clock,
             revoker,
+            revocations,
         }
     }
 
@@ -270,6 +312,7 @@ impl Users {
         let id = UserId::generate();
         let new = NewUser {
             username,
+            primary_email_verified_by: email.as_ref().map(|_| EmailVerifier::Admin.stored()),
             primary_email: email,
             primary_phone: phone,
             name: req.name,
@@ -292,13 +335,8 @@ impl Users {
     }
 
     /// A page of users (1-based `page`) and the total number of matches.
-    pub async fn list(
-        &self,
-        search: Option<&str>,
-        page: i64,
-        page_size: i64,
-    ) -> Result<(Vec<Value>, i64)> {
-        let (rows, total) = self.list_rows(search, page, page_size).await?;
+    pub async fn list(&self, search: Option<&str>, page: Page) -> Result<(Vec<Value>, i64)> {
+        let (rows, total) = self.list_rows(search, page).await?;
         let mut out = Vec::with_capacity(rows.len());
         for user in rows {
             let identities = self.store.list_social_identities(&user.id).await?;
@@ -308,19 +346,64 @@ impl Users {
     }
 
     /// A page (1-based) of users matching `search` (Logto's fuzzy match), and the total.
-    pub async fn list_rows(
-        &self,
-        search: Option<&str>,
-        page: i64,
-        page_size: i64,
-    ) -> Result<(Vec<UserRow>, i64)> {
+    pub async fn list_rows(&self, search: Option<&str>, page: Page) -> Result<(Vec<UserRow>, i64)> {
+        limits::check_opt_len("search", search, limits::SEARCH)?;
         let search = search
             .map(|s| s.trim_matches('%').trim())
             .filter(|s| !s.is_empty());
         Ok(self
             .store
-            .list_users(search, page_size, (page - 1) * page_size)
+            .list_users(search, page.page_size, page.offset())
             .await?)
+    }
+
+    /// The user's grants to applications, in Logto's shape (`{grants: [...]}`): the consents
+    /// the user gave third-party applications (first-party applications need none).
+    /// `app_type` is `firstParty`, `thirdParty` or absent (all).
+    pub async fn grants(&self, id: &UserId, app_type: Option<&str>) -> Result<Value> {
+        self.get(id).await?;
+        let consents = match app_type {
+            None | Some("thirdParty") => self.store.list_consents(id, self.clock.now_ms()).await?,
+            Some("firstParty") => Vec::new(),
+            Some(_) => {
+                return Err(CoreError::Invalid(
+                    "appType must be firstParty or thirdParty".into(),
+                ));
+            }
+        };
+        let grants: Vec<Value> = consents
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "payload": {
+                        "exp": c.expires_at / 1000,
+                        "iat": c.created_at / 1000,
+                        "jti": c.id,
+                        "kind": "Grant",
+                        "clientId": c.application_id,
+                        "accountId": c.user_id,
+                        "openid": { "scope": c.scope },
+                    },
+                    "expiresAt": c.expires_at,
+                })
+            })
+            .collect();
+        Ok(json!({ "grants": grants }))
+    }
+
+    /// Withdraws a consent: the application's codes and tokens of this user are revoked at
+    /// once in every process, and its next sign-in asks again.
+    pub async fn withdraw_grant(&self, id: &UserId, grant_id: &str) -> Result<()> {
+        if !self
+            .store
+            .withdraw_consent(id, grant_id, self.clock.now_ms())
+            .await?
+        {
+            return Err(UserError::GrantNotFound(grant_id.chars().take(64).collect()).into());
+        }
+        self.revocations.publish().await;
+        Ok(())
     }
 
     /// Deletes a user: identities, token sets (revoked at the provider), grants and sessions go.
@@ -333,6 +416,8 @@ impl Users {
         if !self.store.delete_user(id).await? {
             return Err(UserError::NotFound(id.0.clone()).into());
         }
+        // The user's access tokens went with the user: no process may accept them any more.
+        self.revocations.publish().await;
         self.revoker.finish(doomed, actor, "user_deleted").await;
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! user whose data is read always comes from the access token, never from the request. Paths
 //! are served under Logto's `/api/my-account` and the seed document's `/my-account`.
 
+use crate::extract::api::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use strongroom_core::ExposeSecret;
@@ -21,6 +22,8 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::new()
         .routes(routes!(my_account))
+        .routes(routes!(my_grants))
+        .routes(routes!(withdraw_my_grant))
         .routes(routes!(link_identity))
         .routes(routes!(unlink_identity));
     // Documented under the first prefix; `under` moves a route (and its documentation).
@@ -84,6 +87,72 @@ async fn my_account(p: UserPrincipal, State(state): State<AppState>) -> ApiResul
     Ok(Json(state.users.json(&p.user_id).await?))
 }
 
+/// `?appType=` of the grant lists.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct GrantFilter {
+    /// `firstParty` or `thirdParty`; all when absent.
+    pub app_type: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/my-account/grants",
+    tag = "My account",
+    summary = "List my grants",
+    description = "The consents the token's user gave third-party applications, in Logto's grant shape \
+                   (`payload.clientId` is the application, `payload.openid.scope` the scopes). First-party \
+                   applications need no consent and have no grant here.",
+    params(GrantFilter),
+    security(("user" = [])),
+    responses(
+        (status = 200, description = "`{grants: [{id, payload, expiresAt}]}`.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: an `appType` other than `firstParty` or `thirdParty`.",
+            body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_found`: the user no longer exists.", body = schemas::ErrorBody),
+        UserAuth,
+        Internal,
+    )
+)]
+async fn my_grants(
+    p: UserPrincipal,
+    State(state): State<AppState>,
+    Query(q): Query<GrantFilter>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        state
+            .users
+            .grants(&p.user_id, q.app_type.as_deref())
+            .await?,
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/my-account/grants/{grant_id}",
+    tag = "My account",
+    summary = "Withdraw a grant",
+    description = "Withdraws the consent: the application's codes, access and refresh tokens of this user stop \
+                   working at once, and its next sign-in asks for consent again.",
+    params(("grant_id" = String, Path, description = "The grant id.")),
+    security(("user" = [])),
+    responses(
+        (status = 204, description = "Withdrawn."),
+        (status = 404, description = "`entity.not_exists_with_id`: the user has no such grant.", body = schemas::ErrorBody),
+        UserAuth,
+        Internal,
+    )
+)]
+async fn withdraw_my_grant(
+    p: UserPrincipal,
+    State(state): State<AppState>,
+    Path(grant_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.users.withdraw_grant(&p.user_id, &grant_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(
     get,
     path = "/api/my-account/identities/{target}/access-token",
@@ -118,7 +187,7 @@ async fn social_access_token(
     forbidden_without_identities(&p)?;
     let token = state
         .token_access
-        .access_token(&p.user_id, Identity::Social(&target))
+        .access_token(&p.user_id, &p.application_id, Identity::Social(&target))
         .await?;
     Ok(token_json(&token))
 }
@@ -155,7 +224,7 @@ async fn sso_access_token(
     let id = SsoConnectorId(connector_id);
     let token = state
         .token_access
-        .access_token(&p.user_id, Identity::Sso(&id))
+        .access_token(&p.user_id, &p.application_id, Identity::Sso(&id))
         .await?;
     Ok(token_json(&token))
 }

@@ -1,7 +1,8 @@
 //! Management API: connector factories, social connectors and enterprise SSO connectors.
 
+use crate::extract::api::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 use strongroom_core::connectors::{

@@ -33,6 +33,26 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "guard.invalid_input", message)
     }
 
+    /// An extractor's rejection: 413 for a body over the limit, 415 for the wrong content
+    /// type, 400 `guard.invalid_input` for anything else that cannot be read (axum answers
+    /// 422 for well-formed data of the wrong shape; Logto answers 400).
+    pub fn rejected(status: StatusCode, message: String) -> Self {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::too_large(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(status, "guard.invalid_input", message),
+            _ => Self::invalid_input(message),
+        }
+    }
+
+    /// A request body over the limit.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "guard.payload_too_large",
+            "The request body is larger than the server accepts.",
+        )
+    }
+
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
@@ -126,8 +146,17 @@ impl From<ConnectorError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "single_sign_on.duplicate_connector_name",
             ),
-            ConnectorError::ProviderCheck(_) => {
-                (StatusCode::BAD_REQUEST, "connector.invalid_config")
+            ConnectorError::ProviderCheck(p) => {
+                // The check fetched a URL the caller chose: one text for every way it failed
+                // (a configuration mistake excepted), so the answer is no port scanner.
+                let message = match p {
+                    ProviderError::Config(_) => e.to_string(),
+                    other => {
+                        tracing::info!(error = %other, "connector check failed");
+                        other.public_message().to_owned()
+                    }
+                };
+                return Self::new(StatusCode::BAD_REQUEST, "connector.invalid_config", message);
             }
         };
         Self::new(status, code, e.to_string())
@@ -169,6 +198,7 @@ impl From<UserError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "user.social_account_exists_in_profile",
             ),
+            UserError::GrantNotFound(_) => (StatusCode::NOT_FOUND, "entity.not_exists_with_id"),
         };
         Self::new(status, code, e.to_string())
     }
@@ -220,7 +250,9 @@ pub fn provider_error(e: &ProviderError) -> ApiError {
             (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented")
         }
     };
-    ApiError::new(status, code, e.to_string())
+    // The detail (and any provider's error_description) goes to the log only.
+    tracing::info!(error = %e, code, "provider call failed");
+    ApiError::new(status, code, e.public_message())
 }
 
 impl From<VerificationError> for ApiError {

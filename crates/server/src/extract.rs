@@ -11,7 +11,8 @@ use strongroom_core::store::{ApplicationId, UserId};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// A JSON body; malformed or invalid bodies are 400 `guard.invalid_input`.
+/// A JSON body; malformed or invalid bodies are 400 `guard.invalid_input`, a body over the
+/// limit 413.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -21,7 +22,100 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(ApiError::invalid_input(rejection.body_text())),
+            Err(rejection) => Err(ApiError::rejected(
+                rejection.status(),
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// Query, path and form extractors whose rejections are Logto-style errors instead of axum's
+/// plain text: [`api`] answers `{code, message}` JSON, [`page`] an HTML error page (for the
+/// routes a browser navigates to).
+macro_rules! extractors {
+    ($rejection:ty) => {
+        use axum::extract::{FromRequest, FromRequestParts, Request};
+        use axum::http::request::Parts;
+        use serde::de::DeserializeOwned;
+
+        use crate::error::ApiError;
+
+        /// A query string (axum's `Query`).
+        #[derive(Debug)]
+        pub struct Query<T>(pub T);
+
+        impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+            type Rejection = $rejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+                    Ok(axum::extract::Query(v)) => Ok(Self(v)),
+                    Err(r) => Err(ApiError::rejected(r.status(), r.body_text()).into()),
+                }
+            }
+        }
+
+        /// Path parameters (axum's `Path`).
+        #[derive(Debug)]
+        pub struct Path<T>(pub T);
+
+        impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+            type Rejection = $rejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+                    Ok(axum::extract::Path(v)) => Ok(Self(v)),
+                    Err(r) => Err(ApiError::rejected(r.status(), r.body_text()).into()),
+                }
+            }
+        }
+
+        /// An `application/x-www-form-urlencoded` body (axum's `Form`).
+        #[derive(Debug)]
+        pub struct Form<T>(pub T);
+
+        impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+            type Rejection = $rejection;
+
+            async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+                match axum::extract::Form::<T>::from_request(req, state).await {
+                    Ok(axum::extract::Form(v)) => Ok(Self(v)),
+                    Err(r) => Err(ApiError::rejected(r.status(), r.body_text()).into()),
+                }
+            }
+        }
+    };
+}
+
+/// Extractors of the JSON APIs: rejections are `{code, message}` JSON.
+pub mod api {
+    extractors!(ApiError);
+}
+
+/// Extractors of the pages a browser navigates to: rejections are an HTML error page.
+pub mod page {
+    extractors!(PageRejection);
+
+    /// An [`ApiError`] shown as an HTML error page.
+    #[derive(Debug)]
+    pub struct PageRejection(pub ApiError);
+
+    impl From<ApiError> for PageRejection {
+        fn from(e: ApiError) -> Self {
+            Self(e)
+        }
+    }
+
+    impl axum::response::IntoResponse for PageRejection {
+        fn into_response(self) -> axum::response::Response {
+            crate::html::problem_page(self.0.status, self.0.code, &self.0.message)
         }
     }
 }
@@ -115,6 +209,8 @@ fn unauthorized() -> ApiError {
 #[derive(Debug, Clone)]
 pub struct UserPrincipal {
     pub user_id: UserId,
+    /// The application the token was issued to.
+    pub application_id: ApplicationId,
     pub scopes: Vec<String>,
 }
 
@@ -173,6 +269,10 @@ impl FromRequestParts<AppState> for UserPrincipal {
                 "Forbidden. Please check your permissions.",
             ));
         }
-        Ok(Self { user_id, scopes })
+        Ok(Self {
+            user_id,
+            application_id: row.application_id,
+            scopes,
+        })
     }
 }

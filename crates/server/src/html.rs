@@ -33,6 +33,16 @@ border:1px solid #8a939e;border-radius:8px;margin-bottom:.75rem}.divider{text-al
 code{font-size:.9em;background:#eef0f3;padding:.1rem .3rem;border-radius:4px}\
 @media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh;box-shadow:none}}";
 
+/// `sha256-<base64>` of the pages' inline stylesheet, for their content security policy.
+pub fn style_hash() -> String {
+    use base64::Engine as _;
+    let digest = strongroom_core::crypto::sha256(STYLE.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
 /// A whole page around `body`.
 pub fn page(title: &str, body: &str) -> String {
     format!(
@@ -52,6 +62,19 @@ pub fn error_page(status: StatusCode, code: &str, message: &str) -> Response {
         escape(code)
     );
     let mut response = (status, Html(page("Sign-in failed", &body))).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// A page refusing a request the browser sent (an unreadable query or form): the stable code
+/// and a message.
+pub fn problem_page(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<h1>Request refused</h1><p class=\"error\" role=\"alert\">{}</p><p>Error code: <code>{}</code></p>",
+        escape(message),
+        escape(code)
+    );
+    let mut response = (status, Html(page("Request refused", &body))).into_response();
     no_store(&mut response);
     response
 }

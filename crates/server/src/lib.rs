@@ -8,16 +8,19 @@ use std::sync::Arc;
 mod account;
 mod connectors;
 mod console;
+mod edge;
 mod error;
 pub mod extract;
 mod html;
 mod management;
+pub mod net;
 mod oidc;
 mod openapi;
 mod sign_in;
 mod users;
 
 pub use error::ApiError;
+pub use net::Network;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -72,6 +75,8 @@ pub struct Services {
     pub console_auth: ConsoleAuth,
     /// Public base URL; the OIDC issuer is `<endpoint>/oidc`.
     pub endpoint: String,
+    /// Connection limits, timeouts and trusted proxies.
+    pub network: Network,
 }
 
 impl AppState {
@@ -84,11 +89,12 @@ impl AppState {
         providers: Providers,
         refresh: RefreshOptions,
         endpoint: String,
+        network: Network,
     ) -> strongroom_core::Result<Self> {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let token_sets = TokenSets::new(store.clone(), keyring.clone(), clock.clone());
-        let applications = Applications::new(store.clone(), clock.clone());
         let oidc = Oidc::load(store.clone(), keyring.clone(), clock.clone(), &endpoint).await?;
+        let applications = Applications::new(store.clone(), clock.clone(), oidc.revocations());
         let audit = Audit::new(store.clone(), clock.clone());
         let revoker = Revoker::new(
             store.clone(),
@@ -124,7 +130,7 @@ impl AppState {
             revoker.clone(),
             refresh,
         );
-        let users = Users::new(store.clone(), clock.clone(), revoker);
+        let users = Users::new(store.clone(), clock.clone(), revoker, oidc.revocations());
         let verifications = Verifications::new(
             store.clone(),
             keyring.clone(),
@@ -149,19 +155,43 @@ impl AppState {
             verifications,
             console_auth,
             endpoint,
+            network,
         })))
     }
 }
 
+impl Services {
+    /// Whether cookies are `Secure` (and, where their path allows, `__Host-` prefixed): when
+    /// the public endpoint is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.endpoint.starts_with("https://")
+    }
+}
+
 /// The whole router: the documented routes of [`api`] and the console's pages.
+///
+/// Around every route, from the outside in: a request id and an INFO span (method, path, id),
+/// tower's request trace at DEBUG, the request timeout (408), the body deadline, the security
+/// headers, and the edge guard (U+0000 and the body limit).
 pub fn router(state: AppState) -> Router {
     let (router, _) = api().split_for_parts();
+    let network = state.network.clone();
     router
         .merge(console::router())
-        // Spans carry the path only: query strings hold authorization codes and states.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(axum::middleware::from_fn(edge::guard))
+        .layer(axum::middleware::map_response(edge::security_headers))
+        .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+            network.body_timeout,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            network.request_timeout,
+        ))
+        // The span carries no URI: query strings hold authorization codes and states.
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |_: &axum::http::Request<axum::body::Body>| tracing::debug_span!("http"),
+        ))
+        .layer(axum::middleware::from_fn(edge::request_context))
         .with_state(state)
 }
 
@@ -244,18 +274,95 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes in-flight requests (for at most
+    /// [`SHUTDOWN_GRACE`]).
+    ///
+    /// Each connection is served by hyper with a header-read timeout (which also closes idle
+    /// keep-alive connections), under a cap on open connections (beyond it, new ones wait in
+    /// the kernel's queue) and a cap per client address (beyond it, new ones are closed): a
+    /// client holding many half-sent requests cannot take every connection or file descriptor.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_expired(self.state.clone()));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let revocations = tokio::spawn(self.state.oidc.revocations().watch());
+        let network = self.state.network.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(network.max_connections));
+        let per_address = Arc::new(net::PerAddress::default());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(network.header_read_timeout)
+            .keep_alive(true);
+        tokio::pin!(shutdown);
+        loop {
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: wait for some to close.
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let address_slot = if network.is_trusted_proxy(peer.ip()) {
+                None
+            } else {
+                match per_address.enter(peer.ip(), network.max_connections_per_address) {
+                    Some(address_slot) => Some(address_slot),
+                    None => {
+                        tracing::debug!(peer = %peer.ip(), "too many connections from one address; closed");
+                        continue;
+                    }
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let mut request = request.map(axum::body::Body::new);
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    let mut router = router.clone();
+                    tower_service::Service::call(&mut router, request)
+                },
+            );
+            let connection = graceful
+                .watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(address_slot);
+                drop(slot);
+            });
+        }
+        drop(self.listener);
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after the shutdown grace period");
+        }
         purge.abort();
+        revocations.abort();
         // The queued token reads are written before the caller closes the database.
         self.state.audit.flush().await;
-        served
+        Ok(())
     }
 }
+
+/// How long a shutdown waits for in-flight requests.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);

@@ -1,7 +1,8 @@
 //! The Management API (admin), authorized by [`ManagementPrincipal`].
 
+use crate::extract::api::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 use strongroom_core::applications::{ApplicationPatch, NewApplication, application_json};

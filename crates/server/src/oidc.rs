@@ -1,12 +1,14 @@
 //! Strongroom's OpenID provider endpoints under `/oidc`.
 
+use crate::extract::page::{Form, Query};
 use axum::Json;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use serde_json::json;
 use strongroom_core::oidc::OAuthError;
+use strongroom_core::sign_in::{Logout, SignInError};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jwks))
         .routes(routes!(token))
         .routes(routes!(userinfo))
-        .routes(routes!(end_session))
+        .routes(routes!(end_session, end_session_confirmed))
 }
 
 #[utoipa::path(
@@ -48,8 +50,9 @@ async fn jwks(State(state): State<AppState>) -> Result<Json<serde_json::Value>, 
     Ok(Json(state.oidc.jwks().await?))
 }
 
-/// The token endpoint's form. Unknown parameters are ignored, as RFC 6749 requires.
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+/// The token endpoint's form. Unknown parameters are ignored, as RFC 6749 requires. `Debug`
+/// prints no code, token, verifier or secret.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 struct TokenForm {
     grant_type: Option<String>,
     code: Option<String>,
@@ -60,6 +63,23 @@ struct TokenForm {
     resource: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TokenForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("TokenForm")
+            .field("grant_type", &self.grant_type)
+            .field("code", &redacted(&self.code))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &redacted(&self.code_verifier))
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("scope", &self.scope)
+            .field("resource", &self.resource)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .finish()
+    }
 }
 
 fn oauth_error(e: OAuthError) -> Response {
@@ -156,25 +176,30 @@ fn form_urlencoded_decode(s: &str) -> Option<String> {
     security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "The tokens.", body = schemas::TokenResponse),
-        (status = 400, description = "`invalid_request`: no `grant_type`, `code` or `refresh_token`, or two client \
-            authentication methods. `invalid_grant`: an unknown, expired or used code or refresh token, or a redirect \
+        (status = 400, description = "`invalid_request`: no `grant_type`, `code` or `refresh_token`, two client \
+            authentication methods, or a form that cannot be read (a repeated parameter, not \
+            `application/x-www-form-urlencoded`). `invalid_grant`: an unknown, expired or used code or refresh token, or a redirect \
             URI or PKCE mismatch. `unsupported_grant_type`. `unauthorized_client`: `client_credentials` by an \
             application that is not machine-to-machine. `invalid_target`: a resource other than `<endpoint>/api`. \
             `invalid_scope`: a Management API scope other than `all`.", body = schemas::OAuthErrorBody),
         (status = 401, description = "`invalid_client`: an unknown client, a wrong secret, or malformed client \
             authentication; with `WWW-Authenticate: Basic`.", body = schemas::OAuthErrorBody),
-        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (plain-text answer of the \
-            form extractor)."),
-        (status = 422, description = "The form cannot be parsed, e.g. a repeated parameter (plain-text answer of the \
-            form extractor)."),
         (status = 500, description = "`server_error`.", body = schemas::OAuthErrorBody),
     )
 )]
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    form: Result<axum::extract::Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    // RFC 6749 5.2: a request that cannot be read (a repeated parameter, a wrong content
+    // type) is `invalid_request`.
+    let form = match form {
+        Ok(axum::extract::Form(form)) => form,
+        Err(rejection) => {
+            return oauth_error(OAuthError::new("invalid_request", rejection.body_text()));
+        }
+    };
     match token_inner(&state, &headers, &form).await {
         Ok(tokens) => no_store(Json(tokens.to_json()).into_response()),
         Err(e) => oauth_error(e),
@@ -277,71 +302,154 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
 #[into_params(parameter_in = Query)]
 struct EndSession {
     post_logout_redirect_uri: Option<String>,
     client_id: Option<String>,
     state: Option<String>,
+    /// An ID token Strongroom issued to the application for the signed-in user: with it the
+    /// session ends without a confirmation.
+    id_token_hint: Option<String>,
+    /// The confirmation form's value (POST only).
+    confirmation: Option<String>,
+}
+
+impl EndSession {
+    /// The `post_logout_redirect_uri` (with `state`), after checking it is registered for
+    /// `client_id`.
+    async fn target(&self, state: &AppState) -> Result<Option<String>, ApiError> {
+        let Some(uri) = self.post_logout_redirect_uri.clone() else {
+            return Ok(None);
+        };
+        let client_id = self.client_id.clone().ok_or_else(|| {
+            ApiError::invalid_input("client_id is required with post_logout_redirect_uri")
+        })?;
+        let app = state
+            .applications
+            .get(&strongroom_core::store::ApplicationId(client_id))
+            .await?
+            .ok_or_else(|| ApiError::invalid_input("unknown client_id"))?;
+        let registered = app.oidc_client_metadata["postLogoutRedirectUris"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(uri.as_str())));
+        if !registered {
+            return Err(ApiError::invalid_input(
+                "post_logout_redirect_uri is not registered for this client",
+            ));
+        }
+        Ok(Some(match &self.state {
+            Some(s) => format!(
+                "{uri}{}state={}",
+                if uri.contains('?') { '&' } else { '?' },
+                urlencode(s)
+            ),
+            None => uri,
+        }))
+    }
 }
 
 /// End session: forgets the browser's session at Strongroom, then sends the browser back to a
-/// registered post-logout redirect URI (or shows that it is signed out).
+/// registered post-logout redirect URI (or shows that it is signed out). Without a valid
+/// `id_token_hint` the browser is asked to confirm first, so a cross-site link cannot sign the
+/// user out.
 #[utoipa::path(
     get,
     path = "/oidc/session/end",
     tag = "OIDC",
     summary = "End session",
-    description = "RP-initiated logout: forgets the browser's session at Strongroom (its cookie is cleared), then \
-                   redirects to `post_logout_redirect_uri` (registered for `client_id`, with `state` appended) or \
-                   shows a signed-out page.",
+    description = "RP-initiated logout. With an `id_token_hint` that Strongroom issued for the signed-in user (to \
+                   `client_id`, when given), or without a session, it forgets the browser's session (its cookie is \
+                   cleared) and redirects to `post_logout_redirect_uri` (registered for `client_id`, with `state` \
+                   appended) or shows a signed-out page. Otherwise it answers a confirmation page whose form posts \
+                   the same parameters back to this endpoint.",
     params(EndSession),
     responses(
-        (status = 200, description = "The signed-out page.", body = String, content_type = "text/html"),
+        (status = 200, description = "The signed-out page, or the confirmation page.", body = String, content_type = "text/html"),
         (status = 303, description = "To the post-logout redirect URI.", headers(("Location" = String))),
         (status = 400, description = "`guard.invalid_input`: `post_logout_redirect_uri` without `client_id`, an \
-            unknown `client_id`, or a URI not registered for the client. A malformed query string is answered in \
-            plain text.", body = schemas::ErrorBody),
+            unknown `client_id`, or a URI not registered for the client.", body = schemas::ErrorBody),
         Internal,
     )
 )]
 async fn end_session(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<EndSession>,
+    Query(q): Query<EndSession>,
 ) -> Result<Response, ApiError> {
-    let target = match q.post_logout_redirect_uri {
-        None => None,
-        Some(uri) => {
-            let client_id = q.client_id.ok_or_else(|| {
-                ApiError::invalid_input("client_id is required with post_logout_redirect_uri")
-            })?;
-            let app = state
-                .applications
-                .get(&strongroom_core::store::ApplicationId(client_id))
-                .await?
-                .ok_or_else(|| ApiError::invalid_input("unknown client_id"))?;
-            let registered = app.oidc_client_metadata["postLogoutRedirectUris"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(uri.as_str())));
-            if !registered {
-                return Err(ApiError::invalid_input(
-                    "post_logout_redirect_uri is not registered for this client",
-                ));
-            }
-            Some(match q.state {
-                Some(s) => format!(
-                    "{uri}{}state={}",
-                    if uri.contains('?') { '&' } else { '?' },
-                    urlencode(&s)
-                ),
-                None => uri,
+    logout(state, headers, q, false).await
+}
+
+/// The confirmation of a logout.
+#[utoipa::path(
+    post,
+    path = "/oidc/session/end",
+    tag = "OIDC",
+    summary = "End session (confirmed)",
+    description = "The confirmation page's form: with the `confirmation` value of that page (or a valid \
+                   `id_token_hint`), forgets the session and answers as the `GET` does.",
+    request_body(content = EndSession, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The signed-out page, or the confirmation page again.", body = String, content_type = "text/html"),
+        (status = 303, description = "To the post-logout redirect URI.", headers(("Location" = String))),
+        (status = 400, description = "`guard.invalid_input`: as the `GET`.", body = schemas::ErrorBody),
+        Internal,
+    )
+)]
+async fn end_session_confirmed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(q): Form<EndSession>,
+) -> Result<Response, ApiError> {
+    logout(state, headers, q, true).await
+}
+
+async fn logout(
+    state: AppState,
+    headers: HeaderMap,
+    q: EndSession,
+    posted: bool,
+) -> Result<Response, ApiError> {
+    let target = q.target(&state).await?;
+    let session = crate::html::cookie(&headers, crate::sign_in::session_cookie(&state));
+    let outcome = state
+        .sign_in
+        .end_session(
+            session,
+            q.id_token_hint.as_deref(),
+            q.client_id.as_deref(),
+            q.confirmation.as_deref().filter(|_| posted),
+        )
+        .await
+        .map_err(|e| match e {
+            SignInError::Core(core) => ApiError::from(core),
+            other => ApiError::internal(&other),
+        })?;
+    if let Logout::Confirm { confirmation } = outcome {
+        let hidden = |name: &str, value: Option<&str>| {
+            value.map_or_else(String::new, |v| {
+                format!(
+                    "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+                    crate::html::escape(v)
+                )
             })
-        }
-    };
-    let session = crate::html::cookie(&headers, crate::sign_in::SESSION_COOKIE);
-    if let Err(e) = state.sign_in.end_session(session).await {
-        tracing::warn!(error = %e, "cannot delete the session");
+        };
+        let body = format!(
+            "<h1>Sign out?</h1><p class=\"sub\">Do you want to sign out of Strongroom?</p>\
+             <form method=\"post\" action=\"/oidc/session/end\">{}{}{}{}\
+             <button class=\"primary\" type=\"submit\">Sign out</button></form>",
+            hidden(
+                "post_logout_redirect_uri",
+                q.post_logout_redirect_uri.as_deref()
+            ),
+            hidden("client_id", q.client_id.as_deref()),
+            hidden("state", q.state.as_deref()),
+            hidden("confirmation", Some(&confirmation)),
+        );
+        let mut response =
+            axum::response::Html(crate::html::page("Sign out", &body)).into_response();
+        crate::html::no_store(&mut response);
+        return Ok(response);
     }
     let mut response = match target {
         Some(target) => Redirect::to(&target).into_response(),
@@ -354,10 +462,14 @@ async fn end_session(
         )
             .into_response(),
     };
-    let secure = state.endpoint.starts_with("https://");
     response.headers_mut().append(
         header::SET_COOKIE,
-        crate::html::set_cookie(crate::sign_in::SESSION_COOKIE, "", Some(0), secure),
+        crate::html::set_cookie(
+            crate::sign_in::session_cookie(&state),
+            "",
+            Some(0),
+            state.secure_cookies(),
+        ),
     );
     Ok(response)
 }

@@ -400,25 +400,37 @@ pub mod schemas {
     #[derive(ToSchema)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct NewApplication {
+        /// 1 to 256 characters.
+        #[schema(min_length = 1, max_length = 256)]
         pub name: String,
         #[serde(rename = "type")]
         pub app_type: ApplicationType,
+        #[schema(max_length = 2048)]
         pub description: Option<String>,
         pub oidc_client_metadata: Option<ClientMetadata>,
         #[schema(value_type = Option<Object>)]
         pub custom_client_metadata: Option<Value>,
+        /// A third-party application asks the user's consent and receives no provider tokens
+        /// unless `allowProviderTokens`.
         pub is_third_party: Option<bool>,
+        /// Strongroom: whether a third-party application may receive users' provider tokens
+        /// (the `identities` scope). Off by default; switching it off revokes the
+        /// application's tokens.
+        pub allow_provider_tokens: Option<bool>,
     }
 
     // Mirrors `strongroom_core::applications::ApplicationPatch`.
     #[derive(ToSchema)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct ApplicationPatch {
+        #[schema(min_length = 1, max_length = 256)]
         pub name: Option<String>,
+        #[schema(max_length = 2048)]
         pub description: Option<String>,
         pub oidc_client_metadata: Option<ClientMetadata>,
         #[schema(value_type = Option<Object>)]
         pub custom_client_metadata: Option<Value>,
+        pub allow_provider_tokens: Option<bool>,
     }
 
     // Mirrors `strongroom_core::connectors::NewConnector`.

@@ -1,11 +1,13 @@
 //! The browser side of signing in: `/oidc/auth`, the hosted sign-in page, and the provider
 //! callbacks. Everything here works without JavaScript.
 
-use axum::extract::{Form, Path, Query, State};
+use crate::extract::page::{Form, Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use strongroom_core::sign_in::{
-    AuthRequest, CallbackQuery, SESSION_TTL_SECS, SignInError, SignInPage, Step, Upstream,
+    AuthRequest, CallbackQuery, ConsentPage, SESSION_TTL_SECS, SignInError, SignInPage, Step,
+    Upstream,
 };
 use strongroom_core::store::{ConnectorId, SsoConnectorId};
 use strongroom_providers::ProviderError;
@@ -17,10 +19,24 @@ use crate::openapi::schemas;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The cookie binding interactions to a browser.
-pub const BROWSER_COOKIE: &str = "sr_browser";
-/// The cookie of a signed-in browser session.
-pub const SESSION_COOKIE: &str = "sr_session";
+/// The cookie binding interactions to a browser. On an https endpoint it is `__Host-`
+/// prefixed, so no other host (a sibling subdomain tossing cookies) can set it.
+pub fn browser_cookie(state: &AppState) -> &'static str {
+    if state.secure_cookies() {
+        "__Host-sr_browser"
+    } else {
+        "sr_browser"
+    }
+}
+
+/// The cookie of a signed-in browser session (`__Host-` prefixed on https, as above).
+pub fn session_cookie(state: &AppState) -> &'static str {
+    if state.secure_cookies() {
+        "__Host-sr_session"
+    } else {
+        "sr_session"
+    }
+}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,6 +46,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(choose_sso))
         .routes(routes!(social_callback))
         .routes(routes!(sso_callback))
+        .routes(routes!(consent_page, consent_decision))
 }
 
 /// The HTTP status and stable code of a sign-in failure.
@@ -70,23 +87,32 @@ fn failure(e: SignInError) -> Response {
     }
     let (status, code) = status_and_code(&e);
     tracing::info!(code, error = %e, "sign-in step failed");
-    error_page(status, code, &e.to_string())
+    let message = match &e {
+        SignInError::Provider(p) => p.public_message().to_owned(),
+        other => other.to_string(),
+    };
+    error_page(status, code, &message)
 }
 
 /// A 303 to the step's location, setting its cookies.
 fn respond(state: &AppState, step: Step) -> Response {
-    let secure = state.endpoint.starts_with("https://");
+    let secure = state.secure_cookies();
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, step.location)]).into_response();
     if let Some(browser) = step.set_browser {
         response.headers_mut().append(
             header::SET_COOKIE,
-            set_cookie(BROWSER_COOKIE, &browser, None, secure),
+            set_cookie(browser_cookie(state), &browser, None, secure),
         );
     }
     if let Some(session) = step.set_session {
         response.headers_mut().append(
             header::SET_COOKIE,
-            set_cookie(SESSION_COOKIE, &session, Some(SESSION_TTL_SECS), secure),
+            set_cookie(
+                session_cookie(state),
+                &session,
+                Some(SESSION_TTL_SECS),
+                secure,
+            ),
         );
     }
     no_store(&mut response);
@@ -105,8 +131,8 @@ async fn authorize(state: AppState, headers: HeaderMap, req: AuthRequest) -> Res
         .sign_in
         .authorize(
             req,
-            cookie(&headers, BROWSER_COOKIE),
-            cookie(&headers, SESSION_COOKIE),
+            cookie(&headers, browser_cookie(&state)),
+            cookie(&headers, session_cookie(&state)),
         )
         .await;
     outcome(&state, result)
@@ -246,7 +272,7 @@ async fn sign_in_page(
 ) -> Response {
     match state
         .sign_in
-        .page(&id, cookie(&headers, BROWSER_COOKIE))
+        .page(&id, cookie(&headers, browser_cookie(&state)))
         .await
     {
         Ok(p) => {
@@ -286,7 +312,7 @@ async fn choose_social(
         .sign_in
         .choose_social(
             &id,
-            cookie(&headers, BROWSER_COOKIE),
+            cookie(&headers, browser_cookie(&state)),
             &ConnectorId(connector),
         )
         .await;
@@ -334,7 +360,7 @@ async fn choose_sso(
     Path(id): Path<String>,
     Form(form): Form<EmailForm>,
 ) -> Response {
-    let browser = cookie(&headers, BROWSER_COOKIE);
+    let browser = cookie(&headers, browser_cookie(&state));
     match state
         .sign_in
         .choose_sso_by_email(&id, browser, &form.email)
@@ -391,7 +417,7 @@ async fn social_callback(
         .callback(
             Upstream::Social(ConnectorId(connector)),
             query,
-            cookie(&headers, BROWSER_COOKIE),
+            cookie(&headers, browser_cookie(&state)),
         )
         .await;
     outcome(&state, result)
@@ -428,7 +454,113 @@ async fn sso_callback(
         .callback(
             Upstream::Sso(SsoConnectorId(connector)),
             query,
-            cookie(&headers, BROWSER_COOKIE),
+            cookie(&headers, browser_cookie(&state)),
+        )
+        .await;
+    outcome(&state, result)
+}
+
+fn render_consent(p: &ConsentPage) -> String {
+    let mut body = format!(
+        "<h1>Allow access?</h1><p class=\"sub\"><strong>{}</strong> is a third-party application. \
+         It asks for:</p><ul>",
+        escape(&p.application_name)
+    );
+    for (scope, description) in &p.scopes {
+        body.push_str(&format!(
+            "<li><code>{}</code> {}</li>",
+            escape(scope),
+            escape(description)
+        ));
+    }
+    body.push_str("</ul>");
+    if p.provider_tokens {
+        body.push_str(
+            "<p class=\"error\" role=\"alert\">This includes your connected accounts' access tokens: \
+             the application will be able to call GitHub, Google and your other providers as you, \
+             while you are away.</p>",
+        );
+    }
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"/consent/{id}\"><input type=\"hidden\" name=\"decision\" value=\"allow\">\
+         <button class=\"primary\" type=\"submit\">Allow</button></form>\
+         <form method=\"post\" action=\"/consent/{id}\"><input type=\"hidden\" name=\"decision\" value=\"deny\">\
+         <button type=\"submit\">Deny</button></form>\
+         <p>You can withdraw this consent later in your account settings.</p>",
+        id = escape(&p.interaction_id),
+    ));
+    page("Allow access?", &body)
+}
+
+#[utoipa::path(
+    get,
+    path = "/consent/{id}",
+    tag = "Sign-in",
+    summary = "The consent page of a third-party application",
+    description = "Lists the scopes a third-party application asks for (provider tokens, the `identities` scope, \
+                   called out) with Allow and Deny. Only the browser that signed in (its cookie) sees it.",
+    params(("id" = String, Path, description = "The interaction id.")),
+    responses(
+        (status = 200, description = "The consent page.", body = String, content_type = "text/html"),
+        (status = 400, description = "An HTML error page: `session.not_found` (unknown, expired or used, or another \
+            browser's).", body = String, content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
+async fn consent_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match state
+        .sign_in
+        .consent_page(&id, cookie(&headers, browser_cookie(&state)))
+        .await
+    {
+        Ok(p) => {
+            let mut response = Html(render_consent(&p)).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+struct ConsentForm {
+    /// `allow` or `deny`.
+    decision: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/consent/{id}",
+    tag = "Sign-in",
+    summary = "Answer the consent page",
+    description = "`decision=allow` records the consent (per user, application and scopes) and sends the browser back \
+                   to the application with a code; anything else sends it back with `error=access_denied`.",
+    params(("id" = String, Path, description = "The interaction id.")),
+    request_body(content = ConsentForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Back to the application's redirect URI, with a code or `error=access_denied`.",
+            headers(("Location" = String))),
+        (status = 400, description = "An HTML error page: `session.not_found`, `guard.invalid_input`.", body = String,
+            content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
+    )
+)]
+async fn consent_decision(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    let result = state
+        .sign_in
+        .decide_consent(
+            &id,
+            cookie(&headers, browser_cookie(&state)),
+            form.decision == "allow",
         )
         .await;
     outcome(&state, result)

@@ -1,10 +1,12 @@
 //! Management API: users, their identities and token secrets, and the audit trail.
 
+use crate::extract::api::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use strongroom_core::limits::Page;
 use strongroom_core::store::{AuditFilter, SecretId, SsoConnectorId, UserId};
 use strongroom_core::users::{CreateUser, IdentityBody, yes};
 
@@ -19,6 +21,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, delete_user))
+        .routes(routes!(user_grants))
+        .routes(routes!(withdraw_user_grant))
         .routes(routes!(get_identity, put_identity, delete_identity))
         .routes(routes!(get_sso_identity))
         .routes(routes!(all_identities))
@@ -39,25 +43,19 @@ pub struct Paging {
 }
 
 impl Paging {
-    pub fn get(&self) -> ApiResult<(i64, i64)> {
-        let invalid = || {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "guard.invalid_pagination",
-                "page must be 1 or more and page_size 1 to 100.",
-            )
+    pub fn get(&self) -> ApiResult<Page> {
+        let invalid = |message: String| {
+            ApiError::new(StatusCode::BAD_REQUEST, "guard.invalid_pagination", message)
         };
         let number = |v: &Option<String>, default: i64| {
             v.as_deref().map_or(Ok(default), |v| {
-                v.trim().parse::<i64>().map_err(|_| invalid())
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| invalid("page and page_size must be whole numbers.".into()))
             })
         };
-        let page = number(&self.page, 1)?;
-        let size = number(&self.page_size, 20)?;
-        if page < 1 || !(1..=100).contains(&size) {
-            return Err(invalid());
-        }
-        Ok((page, size))
+        Page::new(number(&self.page, 1)?, number(&self.page_size, 20)?)
+            .map_err(|e| invalid(e.to_string()))
     }
 }
 
@@ -104,12 +102,12 @@ async fn list_users(
     State(state): State<AppState>,
     Query(q): Query<UserSearch>,
 ) -> ApiResult<Response> {
-    let (page, size) = Paging {
+    let page = Paging {
         page: q.page,
         page_size: q.page_size,
     }
     .get()?;
-    let (users, total) = state.users.list(q.search.as_deref(), page, size).await?;
+    let (users, total) = state.users.list(q.search.as_deref(), page).await?;
     Ok(page_response(users, total))
 }
 
@@ -181,6 +179,67 @@ async fn delete_user(
     Path(user_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.users.delete(&UserId(user_id), &p.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/users/{user_id}/grants",
+    tag = "Users",
+    summary = "List a user's grants",
+    description = "The consents the user gave third-party applications, in Logto's grant shape.",
+    params(("user_id" = String, Path, description = "The user id."), crate::account::GrantFilter),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "`{grants: [{id, payload, expiresAt}]}`.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: an `appType` other than `firstParty` or `thirdParty`.",
+            body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
+async fn user_grants(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Query(q): Query<crate::account::GrantFilter>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        state
+            .users
+            .grants(&UserId(user_id), q.app_type.as_deref())
+            .await?,
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/users/{user_id}/grants/{grant_id}",
+    tag = "Users",
+    summary = "Withdraw a user's grant",
+    description = "Withdraws the consent: the application's codes and tokens of this user stop working at once.",
+    params(
+        ("user_id" = String, Path, description = "The user id."),
+        ("grant_id" = String, Path, description = "The grant id."),
+    ),
+    security(("management" = [])),
+    responses(
+        (status = 204, description = "Withdrawn."),
+        (status = 404, description = "`entity.not_exists_with_id`: the user has no such grant.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
+async fn withdraw_user_grant(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    Path((user_id, grant_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .users
+        .withdraw_grant(&UserId(user_id), &grant_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -447,7 +506,7 @@ async fn list_audit_events(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Response> {
-    let (page, size) = Paging {
+    let page = Paging {
         page: q.page,
         page_size: q.page_size,
     }
@@ -457,7 +516,7 @@ async fn list_audit_events(
         secret_id: q.secret_id,
         action: q.action,
     };
-    let (events, total) = state.audit.list(&filter, page, size).await?;
+    let (events, total) = state.audit.list(&filter, page).await?;
     Ok(page_response(
         events.iter().map(|e| json!(e)).collect(),
         total,

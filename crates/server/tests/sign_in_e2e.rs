@@ -272,9 +272,39 @@ async fn re_sign_in_merges_the_token_set_and_sessions_end() {
     );
     assert_eq!(w.user_count().await, 1);
 
-    // After end session, /oidc/auth shows the sign-in page again.
-    let (status, _) = browser.location(&w.app.url("/oidc/session/end")).await;
+    // A logout without an id_token_hint asks first; the session lives on until confirmed.
+    let (status, page) = browser
+        .follow(&w.app.url("/oidc/session/end"), "http://never/")
+        .await
+        .page();
     assert_eq!(status, 200);
+    assert!(page.contains("Sign out?"), "{page}");
+    let (_, challenge) = pkce();
+    let (status, location) = browser.location(&w.auth_url(&[], &challenge)).await;
+    assert_eq!(status, 303);
+    assert!(
+        location
+            .expect("location")
+            .as_str()
+            .starts_with(APP_REDIRECT),
+        "still signed in: straight back with a code"
+    );
+    let confirmation = page
+        .split("name=\"confirmation\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the confirmation field")
+        .to_owned();
+    let (status, page) = browser
+        .post_form(
+            &w.app.url("/oidc/session/end"),
+            &[("confirmation", &confirmation)],
+            "http://never/",
+        )
+        .await
+        .page();
+    assert_eq!((status, page.contains("Signed out")), (200, true), "{page}");
+    // After end session, /oidc/auth shows the sign-in page again.
     let (_, challenge) = pkce();
     let (status, location) = browser.location(&w.auth_url(&[], &challenge)).await;
     assert_eq!(status, 303);

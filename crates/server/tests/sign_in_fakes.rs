@@ -710,7 +710,8 @@ async fn github_app_with_expiring_user_tokens_stores_the_refresh_token_and_expir
         "token_type": "bearer",
     });
     mount_github_token(&w.fake, Grant::issued(GH_CODE, &authorize), answer).await;
-    // The app lacks the e-mail permission: /user/emails answers 403, the public address counts.
+    // The app lacks the e-mail permission: /user/emails answers 403, so nothing says the public
+    // address is verified.
     mount_github_api(
         &w.fake,
         ACCESS,
@@ -747,9 +748,9 @@ async fn github_app_with_expiring_user_tokens_stores_the_refresh_token_and_expir
             .await
             .expect("get")
             .expect("user")
-            .primary_email
-            .as_deref(),
-        Some("octo@example.net")
+            .primary_email,
+        None,
+        "an address nobody verified is not the user's primary e-mail"
     );
     let secret = w.stored(&user).await;
     assert!(secret.metadata.has_refresh_token);
@@ -1278,7 +1279,10 @@ async fn facebook_sign_in_stores_the_long_lived_token() {
         .expect("linked");
     assert_eq!(identity.identity_id, "10158765432109876");
     let account = store.get_user(&user).await.expect("get").expect("user");
-    assert_eq!(account.primary_email.as_deref(), Some("grace@example.org"));
+    // Facebook says nothing about verification: the address stays in the identity's details,
+    // never the user's (verified) primary e-mail.
+    assert_eq!(account.primary_email, None);
+    assert!(identity.details.to_string().contains("grace@example.org"));
     assert_eq!(account.name.as_deref(), Some("Grace Hopper"));
     assert!(
         account
@@ -1419,7 +1423,9 @@ async fn oauth2_query_string_token_answer_and_nested_profile_map() {
         .expect("linked");
     assert_eq!(identity.identity_id, "4242", "a numeric id at data.user.id");
     let account = store.get_user(&user).await.expect("get").expect("user");
-    assert_eq!(account.primary_email.as_deref(), Some("lin@example.io"));
+    // The provider's profile has no `email_verified`: not the user's primary e-mail.
+    assert_eq!(account.primary_email, None);
+    assert!(identity.details.to_string().contains("lin@example.io"));
     assert_eq!(account.name.as_deref(), Some("Lin Q"));
     assert_eq!(
         account.avatar.as_deref(),

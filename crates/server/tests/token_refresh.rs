@@ -38,6 +38,7 @@ impl World {
             clock: Arc::new(clock.clone()),
             provider_timeout: std::time::Duration::from_secs(provider_timeout_secs),
             skew_secs: 60,
+            ..Options::default()
         })
         .await;
         let upstream = Upstream::start(

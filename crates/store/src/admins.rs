@@ -9,8 +9,6 @@ pub struct ConsoleAdmin {
     pub id: AdminId,
     pub username: String,
     pub password_hash: String,
-    pub failed_sign_ins: i64,
-    pub locked_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -23,6 +21,26 @@ impl std::fmt::Debug for ConsoleAdmin {
             .field("password_hash", &"[redacted]")
             .finish_non_exhaustive()
     }
+}
+
+/// The two guard rows of a console sign-in attempt (hashes; see the migration).
+#[derive(Debug, Clone, Copy)]
+pub struct GuardKeys<'a> {
+    /// The username's row: one attempt in flight.
+    pub account: &'a str,
+    /// The username-and-address row: failures and lockout.
+    pub address: &'a str,
+}
+
+/// What reserving a console sign-in attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Go ahead and check the password.
+    Reserved,
+    /// Another attempt for this username is in flight.
+    Busy,
+    /// This address is locked out of this username until then (ms).
+    Locked { until: i64 },
 }
 
 /// A signed-in console session, with its administrator.
@@ -40,8 +58,6 @@ fn admin_from_row(row: &AnyRow) -> Result<ConsoleAdmin> {
         id: AdminId(row.try_get("id")?),
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
-        failed_sign_ins: row.try_get("failed_sign_ins")?,
-        locked_until: row.try_get("locked_until")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -58,8 +74,8 @@ impl Store {
     /// Inserts an administrator; an existing username is a conflict.
     pub async fn insert_console_admin(&self, admin: &ConsoleAdmin) -> Result<()> {
         sqlx::query(
-            "INSERT INTO console_admins (id, username, password_hash, failed_sign_ins, locked_until, created_at, updated_at) \
-             VALUES ($1, $2, $3, 0, NULL, $4, $5)",
+            "INSERT INTO console_admins (id, username, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(admin.id.as_str())
         .bind(admin.username.as_str())
@@ -73,7 +89,7 @@ impl Store {
 
     pub async fn find_console_admin(&self, username: &str) -> Result<Option<ConsoleAdmin>> {
         let row = sqlx::query(
-            "SELECT id, username, password_hash, failed_sign_ins, locked_until, created_at, updated_at \
+            "SELECT id, username, password_hash, created_at, updated_at \
              FROM console_admins WHERE username = $1",
         )
         .bind(username)
@@ -82,16 +98,18 @@ impl Store {
         row.as_ref().map(admin_from_row).transpose()
     }
 
-    /// Sets a new password hash, clears the failure counter and ends the admin's sessions.
+    /// Sets a new password hash, ends the admin's sessions and clears the sign-in guards of
+    /// `account_key` (every lockout of the username).
     pub async fn set_console_admin_password(
         &self,
         id: &AdminId,
         password_hash: &str,
+        account_key: &str,
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE console_admins SET password_hash = $2, failed_sign_ins = 0, locked_until = NULL, updated_at = $3 WHERE id = $1",
+            "UPDATE console_admins SET password_hash = $2, updated_at = $3 WHERE id = $1",
         )
         .bind(id.as_str())
         .bind(password_hash)
@@ -102,42 +120,126 @@ impl Store {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM console_sign_in_guards WHERE account_key = $1")
+            .bind(account_key)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Counts a failed sign-in. The `limit`-th failure in a row locks the account until
-    /// `locked_until` and restarts the count. Returns whether the account is now locked.
-    pub async fn record_console_sign_in_failure(
+    /// Reserves a sign-in attempt before the password is checked, in one transaction: marks
+    /// the account busy until `busy_until` (refused while another attempt is in flight) and
+    /// counts a failure on the address row (refused while it is locked). The attempt counts as
+    /// failed until [`Store::finish_console_attempt`] says otherwise, so a crash or a burst of
+    /// concurrent guesses cannot get more checks than the limit.
+    pub async fn reserve_console_attempt(
         &self,
-        id: &AdminId,
-        limit: i64,
-        locked_until: i64,
+        keys: &GuardKeys<'_>,
         now: i64,
-    ) -> Result<bool> {
+        busy_until: i64,
+        expires_at: i64,
+    ) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE console_admins SET failed_sign_ins = failed_sign_ins + 1, updated_at = $2 WHERE id = $1",
+        for key in [keys.account, keys.address] {
+            sqlx::query(
+                "INSERT INTO console_sign_in_guards (key, account_key, failures, expires_at) \
+                 VALUES ($1, $2, 0, $3) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(keys.account)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let locked: Option<i64> = sqlx::query(
+            "SELECT locked_until FROM console_sign_in_guards WHERE key = $1 AND locked_until > $2",
         )
-        .bind(id.as_str())
+        .bind(keys.address)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let locked = sqlx::query(
-            "UPDATE console_admins SET failed_sign_ins = 0, locked_until = $2 WHERE id = $1 AND failed_sign_ins >= $3",
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| row.try_get("locked_until"))
+        .transpose()?;
+        if let Some(until) = locked {
+            tx.rollback().await?;
+            return Ok(Reservation::Locked { until });
+        }
+        let free = sqlx::query(
+            "UPDATE console_sign_in_guards SET busy_until = $2, expires_at = $3 \
+             WHERE key = $1 AND (busy_until IS NULL OR busy_until <= $4)",
         )
-        .bind(id.as_str())
-        .bind(locked_until)
-        .bind(limit)
+        .bind(keys.account)
+        .bind(busy_until)
+        .bind(expires_at)
+        .bind(now)
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
+        if !free {
+            tx.rollback().await?;
+            return Ok(Reservation::Busy);
+        }
+        let counted = sqlx::query(
+            "UPDATE console_sign_in_guards SET failures = failures + 1, expires_at = $2 \
+             WHERE key = $1 AND (locked_until IS NULL OR locked_until <= $3)",
+        )
+        .bind(keys.address)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !counted {
+            // Locked between the check and here by another process.
+            tx.rollback().await?;
+            return Ok(Reservation::Busy);
+        }
+        tx.commit().await?;
+        Ok(Reservation::Reserved)
+    }
+
+    /// Ends a reserved attempt: the account is free again; a success clears the address's
+    /// failures, a failure locks the address out until `locked_until` when it reached `limit`
+    /// (and restarts the count). Returns whether the address is now locked.
+    pub async fn finish_console_attempt(
+        &self,
+        keys: &GuardKeys<'_>,
+        success: bool,
+        limit: i64,
+        locked_until: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE console_sign_in_guards SET busy_until = NULL WHERE key = $1")
+            .bind(keys.account)
+            .execute(&mut *tx)
+            .await?;
+        let locked = if success {
+            sqlx::query("UPDATE console_sign_in_guards SET failures = 0 WHERE key = $1")
+                .bind(keys.address)
+                .execute(&mut *tx)
+                .await?;
+            false
+        } else {
+            sqlx::query(
+                "UPDATE console_sign_in_guards SET failures = 0, locked_until = $2 \
+                 WHERE key = $1 AND failures >= $3",
+            )
+            .bind(keys.address)
+            .bind(locked_until)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1
+        };
         tx.commit().await?;
         Ok(locked)
     }
 
-    /// Starts a session (the failure count restarts). Only hashes are stored.
+    /// Starts a session. Only hashes are stored.
     pub async fn start_console_session(
         &self,
         admin: &AdminId,
@@ -146,13 +248,6 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE console_admins SET failed_sign_ins = 0, locked_until = NULL WHERE id = $1",
-        )
-        .bind(admin.as_str())
-        .execute(&mut *tx)
-        .await?;
         sqlx::query(
             "INSERT INTO console_sessions (id_hash, admin_id, csrf_token_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -162,9 +257,8 @@ impl Store {
         .bind(csrf_token_hash)
         .bind(now)
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -15,12 +15,14 @@ pub struct ApplicationRow {
     pub oidc_client_metadata: serde_json::Value,
     pub custom_client_metadata: serde_json::Value,
     pub is_third_party: bool,
+    /// Whether a third-party application may receive users' provider tokens.
+    pub allow_provider_tokens: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const APP_COLUMNS: &str = "id, name, description, type, secret_hash, oidc_client_metadata, \
-    custom_client_metadata, is_third_party, created_at, updated_at";
+    custom_client_metadata, is_third_party, allow_provider_tokens, created_at, updated_at";
 
 fn app_from_row(row: &AnyRow) -> Result<ApplicationRow> {
     Ok(ApplicationRow {
@@ -38,6 +40,7 @@ fn app_from_row(row: &AnyRow) -> Result<ApplicationRow> {
             "custom client metadata",
         )?,
         is_third_party: row.try_get::<i64, _>("is_third_party")? != 0,
+        allow_provider_tokens: row.try_get::<i64, _>("allow_provider_tokens")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -48,10 +51,11 @@ impl Store {
     pub async fn save_application(&self, a: &ApplicationRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO applications (id, name, description, type, secret_hash, oidc_client_metadata, \
-             custom_client_metadata, is_third_party, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             custom_client_metadata, is_third_party, created_at, updated_at, allow_provider_tokens) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (id) DO UPDATE SET name = $2, description = $3, type = $4, secret_hash = $5, \
-             oidc_client_metadata = $6, custom_client_metadata = $7, is_third_party = $8, updated_at = $10",
+             oidc_client_metadata = $6, custom_client_metadata = $7, is_third_party = $8, updated_at = $10, \
+             allow_provider_tokens = $11",
         )
         .bind(a.id.as_str())
         .bind(a.name.as_str())
@@ -63,6 +67,7 @@ impl Store {
         .bind(flag(a.is_third_party))
         .bind(a.created_at)
         .bind(a.updated_at)
+        .bind(flag(a.allow_provider_tokens))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -95,4 +100,156 @@ impl Store {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// A user's consent to an application's scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRow {
+    pub id: String,
+    pub user_id: crate::UserId,
+    pub application_id: ApplicationId,
+    /// The scopes consented to, space-separated.
+    pub scope: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+}
+
+fn consent_from_row(row: &AnyRow) -> Result<ConsentRow> {
+    Ok(ConsentRow {
+        id: row.try_get("id")?,
+        user_id: crate::UserId(row.try_get("user_id")?),
+        application_id: ApplicationId(row.try_get("application_id")?),
+        scope: row.try_get("scope")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+const CONSENT_COLUMNS: &str =
+    "id, user_id, application_id, scope, created_at, updated_at, expires_at";
+
+impl Store {
+    /// The user's unexpired consent to the application.
+    pub async fn get_consent(
+        &self,
+        user: &crate::UserId,
+        app: &ApplicationId,
+        now: i64,
+    ) -> Result<Option<ConsentRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONSENT_COLUMNS} FROM oidc_consents \
+             WHERE user_id = $1 AND application_id = $2 AND expires_at > $3"
+        )))
+        .bind(user.as_str())
+        .bind(app.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(consent_from_row).transpose()
+    }
+
+    /// Records (or replaces) the user's consent to the application.
+    pub async fn save_consent(&self, c: &ConsentRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oidc_consents (id, user_id, application_id, scope, created_at, updated_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (user_id, application_id) DO UPDATE SET scope = $4, updated_at = $6, expires_at = $7",
+        )
+        .bind(c.id.as_str())
+        .bind(c.user_id.as_str())
+        .bind(c.application_id.as_str())
+        .bind(c.scope.as_str())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user's unexpired consents, oldest first.
+    pub async fn list_consents(&self, user: &crate::UserId, now: i64) -> Result<Vec<ConsentRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONSENT_COLUMNS} FROM oidc_consents WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY created_at, id"
+        )))
+        .bind(user.as_str())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(consent_from_row).collect()
+    }
+
+    /// Withdraws a consent of the user: deletes it and revokes every grant of that user and
+    /// application (with their codes and tokens), in one transaction. Returns whether the
+    /// consent existed.
+    pub async fn withdraw_consent(&self, user: &crate::UserId, id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let Some(app) =
+            sqlx::query("SELECT application_id FROM oidc_consents WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get::<String, _>("application_id"))
+                .transpose()?
+        else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM oidc_consents WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        revoke_grants_where(
+            &mut tx,
+            "user_id = $1 AND application_id = $2",
+            &[user.as_str(), &app],
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes every grant of the application (when it may no longer receive provider tokens).
+    pub async fn revoke_application_grants(&self, app: &ApplicationId, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        revoke_grants_where(&mut tx, "application_id = $1", &[app.as_str()], now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Marks the grants matching `filter` revoked and deletes their codes and tokens.
+async fn revoke_grants_where(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    filter: &str,
+    binds: &[&str],
+    now: i64,
+) -> Result<()> {
+    let grants = format!("SELECT id FROM oidc_grants WHERE {filter}");
+    for table in [
+        "oidc_authorization_codes",
+        "oidc_refresh_tokens",
+        "oidc_access_tokens",
+    ] {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE grant_id IN ({grants})"
+        )));
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE oidc_grants SET revoked_at = ${} WHERE revoked_at IS NULL AND {filter}",
+        binds.len() + 1
+    )));
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.bind(now).execute(&mut **tx).await?;
+    Ok(())
 }

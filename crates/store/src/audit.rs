@@ -70,6 +70,35 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps an event that could not be written (its JSON and the error).
+    pub async fn insert_rejected_audit_event(
+        &self,
+        event: &str,
+        error: &str,
+        occurred_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_rejected (id, event, error, occurred_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(crate::new_id())
+        .bind(event)
+        .bind(error.chars().take(1000).collect::<String>())
+        .bind(occurred_at)
+        .execute(&self.audit)
+        .await?;
+        Ok(())
+    }
+
+    /// The events set aside: `(event JSON, error)`, oldest first.
+    pub async fn list_rejected_audit_events(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT event, error FROM audit_rejected ORDER BY occurred_at, id")
+            .fetch_all(&self.audit)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("event")?, r.try_get("error")?)))
+            .collect()
+    }
+
     /// Inserts several events in one statement.
     pub async fn insert_audit_events(&self, events: &[AuditEvent]) -> Result<()> {
         if events.is_empty() {

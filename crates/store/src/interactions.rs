@@ -201,6 +201,8 @@ impl Store {
             "oidc_refresh_tokens",
             "verification_records",
             "console_sessions",
+            "revocation_events",
+            "console_sign_in_guards",
         ] {
             deleted += sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE expires_at < $1"

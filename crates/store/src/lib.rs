@@ -20,14 +20,17 @@ mod secrets;
 mod users;
 mod verifications;
 
-pub use admins::{ConsoleAdmin, ConsoleSession};
-pub use applications::ApplicationRow;
+pub use admins::{ConsoleAdmin, ConsoleSession, GuardKeys, Reservation};
+pub use applications::{ApplicationRow, ConsentRow};
 pub use audit::{AuditEvent, AuditFilter};
 pub use connectors::{ConnectorRow, SsoConnectorRow};
 pub use identities::{SocialIdentity, SsoIdentity};
 pub use ids::*;
 pub use interactions::{InteractionRow, SessionRow};
-pub use oidc::{AccessTokenRow, AuthorizationCodeRow, GrantRow, RefreshTokenRow, SigningKeyRow};
+pub use migrate::latest_schema_version;
+pub use oidc::{
+    AccessTokenRow, AuthorizationCodeRow, GrantRow, Redemption, RefreshTokenRow, SigningKeyRow,
+};
 pub use sealed::{KekCount, RewrapItem, SEALED_TABLES, SealedTable};
 pub use secret_cache::SECRET_CACHE_TTL;
 pub use secrets::{NewSecret, SecretRelation, SecretRow, TokenSetMetadata};
@@ -116,6 +119,12 @@ CREATE TABLE IF NOT EXISTS audit_events (
 );
 CREATE INDEX IF NOT EXISTS audit_events__user_id ON audit_events (user_id, occurred_at);
 CREATE INDEX IF NOT EXISTS audit_events__secret_id ON audit_events (secret_id);
+CREATE TABLE IF NOT EXISTS audit_rejected (
+    id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    error TEXT NOT NULL,
+    occurred_at BIGINT NOT NULL
+);
 ";
 
 fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {

@@ -19,7 +19,42 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit trail ordered by id",
         include_str!("../migrations/0003_audit_order_by_id.sql"),
     ),
+    (
+        4,
+        "who verified a primary e-mail address",
+        include_str!("../migrations/0004_email_verification.sql"),
+    ),
+    (
+        5,
+        "the sign-in time of a grant",
+        include_str!("../migrations/0005_grant_auth_time.sql"),
+    ),
+    (
+        6,
+        "revocation events for every process",
+        include_str!("../migrations/0006_revocation_events.sql"),
+    ),
+    (
+        7,
+        "console sign-in guards per username and address",
+        include_str!("../migrations/0007_console_sign_in_guards.sql"),
+    ),
+    (
+        8,
+        "consent to third-party applications",
+        include_str!("../migrations/0008_consents.sql"),
+    ),
+    (
+        9,
+        "audit events set aside",
+        include_str!("../migrations/0009_audit_rejected.sql"),
+    ),
 ];
+
+/// The schema version the migrations lead to.
+pub fn latest_schema_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |(version, _, _)| *version)
+}
 
 /// An arbitrary constant naming Strongroom's migration lock on PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x5354_524f_4e47;

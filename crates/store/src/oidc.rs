@@ -27,8 +27,24 @@ pub struct GrantRow {
     pub application_id: ApplicationId,
     pub scope: String,
     pub resource: Option<String>,
+    /// When the user really signed in (unix seconds), for `auth_time` in every ID token issued
+    /// under the grant, refreshes included. `None` for client credentials.
+    pub auth_time: Option<i64>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+/// What presenting a one-time credential (an authorization code, a refresh token) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption<T> {
+    /// Issued to this client and not used before: it is consumed now.
+    Fresh(T),
+    /// Issued to this client and already used: a replay.
+    Reused(T),
+    /// Issued to another client: left as it is.
+    OtherClient,
+    /// No such credential.
+    Unknown,
 }
 
 /// An authorization code (by hash).
@@ -79,8 +95,37 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRow> {
         application_id: ApplicationId(row.try_get("application_id")?),
         scope: row.try_get("scope")?,
         resource: row.try_get("resource")?,
+        auth_time: row.try_get("auth_time")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRow> {
+    Ok(AuthorizationCodeRow {
+        code_hash: row.try_get("code_hash")?,
+        grant_id: row.try_get("grant_id")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        scope: row.try_get("scope")?,
+        resource: row.try_get("resource")?,
+        nonce: row.try_get("nonce")?,
+        code_challenge: row.try_get("code_challenge")?,
+        code_challenge_method: row.try_get("code_challenge_method")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        consumed_at: row.try_get("consumed_at")?,
+    })
+}
+
+fn refresh_token_from_row(row: &AnyRow) -> Result<RefreshTokenRow> {
+    Ok(RefreshTokenRow {
+        token_hash: row.try_get("token_hash")?,
+        grant_id: row.try_get("grant_id")?,
+        scope: row.try_get("scope")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        consumed_at: row.try_get("consumed_at")?,
     })
 }
 
@@ -132,8 +177,8 @@ impl Store {
 
     pub async fn insert_grant(&self, g: &GrantRow) -> Result<()> {
         sqlx::query(
-            "INSERT INTO oidc_grants (id, user_id, application_id, scope, resource, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO oidc_grants (id, user_id, application_id, scope, resource, created_at, revoked_at, auth_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(g.id.as_str())
         .bind(g.user_id.as_ref().map(UserId::as_str))
@@ -142,6 +187,7 @@ impl Store {
         .bind(g.resource.as_deref())
         .bind(g.created_at)
         .bind(g.revoked_at)
+        .bind(g.auth_time)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -149,7 +195,8 @@ impl Store {
 
     pub async fn get_grant(&self, id: &str) -> Result<Option<GrantRow>> {
         let row = sqlx::query(
-            "SELECT id, user_id, application_id, scope, resource, created_at, revoked_at FROM oidc_grants WHERE id = $1",
+            "SELECT id, user_id, application_id, scope, resource, auth_time, created_at, revoked_at \
+             FROM oidc_grants WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -203,52 +250,34 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a code consumed and returns it, if it existed and was not consumed before. A
-    /// second redemption gets `Err(Some(code))` (the caller revokes its grant); an unknown code
-    /// gets `Err(None)`.
+    /// Redeems a code for `client`: consumes it when it was issued to that client and is
+    /// unused. A code of another client is neither consumed nor reported as a replay, so
+    /// whoever holds a leaked code without its client's credentials cannot burn it.
     pub async fn consume_authorization_code(
         &self,
         code_hash: &str,
+        client: &ApplicationId,
         now: i64,
-    ) -> Result<std::result::Result<AuthorizationCodeRow, Option<AuthorizationCodeRow>>> {
+    ) -> Result<Redemption<AuthorizationCodeRow>> {
         let updated = sqlx::query(
-            "UPDATE oidc_authorization_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL",
+            "UPDATE oidc_authorization_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL \
+             AND grant_id IN (SELECT id FROM oidc_grants WHERE application_id = $3)",
         )
         .bind(code_hash)
         .bind(now)
+        .bind(client.as_str())
         .execute(&self.pool)
         .await?
         .rows_affected();
         let row = sqlx::query(
-            "SELECT code_hash, grant_id, redirect_uri, scope, resource, nonce, code_challenge, \
-             code_challenge_method, auth_time, created_at, expires_at, consumed_at \
-             FROM oidc_authorization_codes WHERE code_hash = $1",
+            "SELECT c.code_hash, c.grant_id, c.redirect_uri, c.scope, c.resource, c.nonce, c.code_challenge, \
+             c.code_challenge_method, c.auth_time, c.created_at, c.expires_at, c.consumed_at, g.application_id \
+             FROM oidc_authorization_codes c JOIN oidc_grants g ON g.id = c.grant_id WHERE c.code_hash = $1",
         )
         .bind(code_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let code = row
-            .map(|row| -> Result<AuthorizationCodeRow> {
-                Ok(AuthorizationCodeRow {
-                    code_hash: row.try_get("code_hash")?,
-                    grant_id: row.try_get("grant_id")?,
-                    redirect_uri: row.try_get("redirect_uri")?,
-                    scope: row.try_get("scope")?,
-                    resource: row.try_get("resource")?,
-                    nonce: row.try_get("nonce")?,
-                    code_challenge: row.try_get("code_challenge")?,
-                    code_challenge_method: row.try_get("code_challenge_method")?,
-                    auth_time: row.try_get("auth_time")?,
-                    created_at: row.try_get("created_at")?,
-                    expires_at: row.try_get("expires_at")?,
-                    consumed_at: row.try_get("consumed_at")?,
-                })
-            })
-            .transpose()?;
-        Ok(match (updated, code) {
-            (1, Some(code)) => Ok(code),
-            (_, code) => Err(code),
-        })
+        redemption(updated, client, row, code_from_row)
     }
 
     pub async fn insert_access_token(&self, t: &AccessTokenRow) -> Result<()> {
@@ -313,42 +342,79 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a refresh token consumed (rotation) and returns it; as
-    /// [`Store::consume_authorization_code`], a reused token comes back as `Err(Some(_))`.
+    /// Redeems a refresh token for `client` (rotation), as
+    /// [`Store::consume_authorization_code`] does a code.
     pub async fn consume_refresh_token(
         &self,
         token_hash: &str,
+        client: &ApplicationId,
         now: i64,
-    ) -> Result<std::result::Result<RefreshTokenRow, Option<RefreshTokenRow>>> {
+    ) -> Result<Redemption<RefreshTokenRow>> {
         let updated = sqlx::query(
-            "UPDATE oidc_refresh_tokens SET consumed_at = $2 WHERE token_hash = $1 AND consumed_at IS NULL",
+            "UPDATE oidc_refresh_tokens SET consumed_at = $2 WHERE token_hash = $1 AND consumed_at IS NULL \
+             AND grant_id IN (SELECT id FROM oidc_grants WHERE application_id = $3)",
         )
         .bind(token_hash)
         .bind(now)
+        .bind(client.as_str())
         .execute(&self.pool)
         .await?
         .rows_affected();
         let row = sqlx::query(
-            "SELECT token_hash, grant_id, scope, created_at, expires_at, consumed_at FROM oidc_refresh_tokens WHERE token_hash = $1",
+            "SELECT t.token_hash, t.grant_id, t.scope, t.created_at, t.expires_at, t.consumed_at, g.application_id \
+             FROM oidc_refresh_tokens t JOIN oidc_grants g ON g.id = t.grant_id WHERE t.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let token = row
-            .map(|row| -> Result<RefreshTokenRow> {
-                Ok(RefreshTokenRow {
-                    token_hash: row.try_get("token_hash")?,
-                    grant_id: row.try_get("grant_id")?,
-                    scope: row.try_get("scope")?,
-                    created_at: row.try_get("created_at")?,
-                    expires_at: row.try_get("expires_at")?,
-                    consumed_at: row.try_get("consumed_at")?,
-                })
-            })
-            .transpose()?;
-        Ok(match (updated, token) {
-            (1, Some(token)) => Ok(token),
-            (_, token) => Err(token),
-        })
+        redemption(updated, client, row, refresh_token_from_row)
     }
+}
+
+impl Store {
+    /// Announces that tokens were revoked, to every process sharing the database.
+    pub async fn insert_revocation_event(&self, id: &str, now: i64, expires_at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revocation_events (id, created_at, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The ids of the revocation events announced since `since`.
+    pub async fn revocation_events_since(&self, since: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM revocation_events WHERE created_at > $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("id")?))
+            .collect()
+    }
+}
+
+/// What a redemption found: the row (with its grant's `application_id`) read after the
+/// conditional update that consumed it, or did not.
+fn redemption<T>(
+    updated: u64,
+    client: &ApplicationId,
+    row: Option<AnyRow>,
+    parse: fn(&AnyRow) -> Result<T>,
+) -> Result<Redemption<T>> {
+    let Some(row) = row else {
+        return Ok(Redemption::Unknown);
+    };
+    if row.try_get::<String, _>("application_id")? != client.as_str() {
+        return Ok(Redemption::OtherClient);
+    }
+    let parsed = parse(&row)?;
+    Ok(if updated == 1 {
+        Redemption::Fresh(parsed)
+    } else {
+        Redemption::Reused(parsed)
+    })
 }

@@ -292,6 +292,38 @@ impl Store {
         rows.iter().map(secret_from_row).collect()
     }
 
+    /// `(id, user, target)` of a connector's token sets after `after` (by id), without their
+    /// ciphertext: what auditing a bulk deletion needs. The target of an SSO set is its
+    /// connector id.
+    pub async fn list_connector_secret_keys(
+        &self,
+        connector_id: &str,
+        sso: bool,
+        after: &SecretId,
+    ) -> Result<Vec<(SecretId, UserId, String)>> {
+        let (column, target) = if sso {
+            ("sso_connector_id", "sso_connector_id")
+        } else {
+            ("connector_id", "target")
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, user_id, {target} AS target FROM secrets WHERE {column} = $1 AND id > $2 ORDER BY id"
+        )))
+        .bind(connector_id)
+        .bind(after.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    SecretId(row.try_get("id")?),
+                    UserId(row.try_get("user_id")?),
+                    row.try_get("target")?,
+                ))
+            })
+            .collect()
+    }
+
     pub async fn list_user_secrets(&self, user_id: &UserId) -> Result<Vec<SecretRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 ORDER BY created_at, id"

@@ -9,6 +9,8 @@ pub struct UserRow {
     pub id: UserId,
     pub username: Option<String>,
     pub primary_email: Option<String>,
+    /// Who verified `primary_email` (`admin`, `social:<target>`, `sso:<id>`); `None`: nobody.
+    pub primary_email_verified_by: Option<String>,
     pub primary_phone: Option<String>,
     pub name: Option<String>,
     pub avatar: Option<String>,
@@ -25,6 +27,8 @@ pub struct UserRow {
 pub struct NewUser {
     pub username: Option<String>,
     pub primary_email: Option<String>,
+    /// Who verified `primary_email`; `None` stores it as unverified.
+    pub primary_email_verified_by: Option<String>,
     pub primary_phone: Option<String>,
     pub name: Option<String>,
     pub avatar: Option<String>,
@@ -33,7 +37,7 @@ pub struct NewUser {
     pub custom_data: Option<serde_json::Value>,
 }
 
-const USER_COLUMNS: &str = "id, username, primary_email, primary_phone, name, avatar, profile, \
+const USER_COLUMNS: &str = "id, username, primary_email, primary_email_verified_by, primary_phone, name, avatar, profile, \
     custom_data, is_suspended, last_sign_in_at, created_at, updated_at";
 
 fn user_from_row(row: &AnyRow) -> Result<UserRow> {
@@ -41,6 +45,7 @@ fn user_from_row(row: &AnyRow) -> Result<UserRow> {
         id: UserId(row.try_get("id")?),
         username: row.try_get("username")?,
         primary_email: row.try_get("primary_email")?,
+        primary_email_verified_by: row.try_get("primary_email_verified_by")?,
         primary_phone: row.try_get("primary_phone")?,
         name: row.try_get("name")?,
         avatar: row.try_get("avatar")?,
@@ -60,7 +65,8 @@ impl Store {
     pub async fn insert_user(&self, id: &UserId, user: &NewUser, now: i64) -> Result<UserRow> {
         sqlx::query(
             "INSERT INTO users (id, username, primary_email, primary_phone, name, avatar, profile, custom_data, \
-             is_suspended, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+             is_suspended, created_at, updated_at, primary_email_verified_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
         )
         .bind(id.as_str())
         .bind(user.username.as_deref())
@@ -72,6 +78,11 @@ impl Store {
         .bind(user.custom_data.as_ref().map_or_else(|| "{}".to_owned(), ToString::to_string))
         .bind(flag(false))
         .bind(now)
+        .bind(
+            user.primary_email_verified_by
+                .as_deref()
+                .filter(|_| user.primary_email.is_some()),
+        )
         .execute(&self.pool)
         .await?;
         self.get_user(id)

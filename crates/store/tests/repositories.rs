@@ -185,12 +185,13 @@ async fn exists(store: &Store, id: &SecretId) -> bool {
 #[tokio::test]
 async fn migrations_are_idempotent() {
     let (db, store) = TestDb::migrated().await;
-    assert_eq!(store.schema_version().await.expect("version"), 3);
+    let latest = strongroom_store::latest_schema_version();
+    assert_eq!(store.schema_version().await.expect("version"), latest);
     store.migrate().await.expect("second migrate");
     let again = Store::connect_and_migrate(&db.url)
         .await
         .expect("reconnect");
-    assert_eq!(again.schema_version().await.expect("version"), 3);
+    assert_eq!(again.schema_version().await.expect("version"), latest);
 }
 
 #[tokio::test]
@@ -724,6 +725,7 @@ async fn applications_and_admins() {
         oidc_client_metadata: json!({"redirectUris": []}),
         custom_client_metadata: json!({}),
         is_third_party: false,
+        allow_provider_tokens: false,
         created_at: NOW,
         updated_at: NOW,
     };
@@ -749,8 +751,6 @@ async fn applications_and_admins() {
         id: AdminId::generate(),
         username: "admin".into(),
         password_hash: "$argon2id$...".into(),
-        failed_sign_ins: 0,
-        locked_until: None,
         created_at: NOW,
         updated_at: NOW,
     };
@@ -761,7 +761,7 @@ async fn applications_and_admins() {
     ));
     assert!(
         store
-            .set_console_admin_password(&admin.id, "new-hash", NOW + 1)
+            .set_console_admin_password(&admin.id, "new-hash", "account-key", NOW + 1)
             .await
             .expect("set")
     );
@@ -772,6 +772,99 @@ async fn applications_and_admins() {
         .expect("some");
     assert_eq!(found.password_hash, "new-hash");
     assert!(!format!("{found:?}").contains("new-hash"));
+}
+
+#[tokio::test]
+async fn console_sign_in_guards_count_before_the_check_one_attempt_at_a_time() {
+    let (_db, store) = TestDb::migrated().await;
+    let keys = GuardKeys {
+        account: "acct",
+        address: "acct+192.0.2.1",
+    };
+    let other = GuardKeys {
+        account: "acct",
+        address: "acct+198.51.100.7",
+    };
+    let far = NOW + 86_400_000;
+    assert_eq!(
+        store
+            .reserve_console_attempt(&keys, NOW, NOW + 30_000, far)
+            .await
+            .expect("reserve"),
+        Reservation::Reserved
+    );
+    // In flight: a second attempt for the same username, from any address, is refused.
+    for k in [&keys, &other] {
+        assert_eq!(
+            store
+                .reserve_console_attempt(k, NOW + 1, NOW + 30_000, far)
+                .await
+                .expect("reserve"),
+            Reservation::Busy
+        );
+    }
+    // A holder that never finishes frees the username when its reservation runs out.
+    assert_eq!(
+        store
+            .reserve_console_attempt(&other, NOW + 30_000, NOW + 60_000, far)
+            .await
+            .expect("reserve"),
+        Reservation::Reserved
+    );
+    assert!(
+        !store
+            .finish_console_attempt(&other, true, 3, NOW + 900_000)
+            .await
+            .expect("finish")
+    );
+    // Failures count before the check: the attempt abandoned above counted as one, so two
+    // more failures make the third in a row, which locks the address.
+    let mut locked = false;
+    for i in 0..2 {
+        let now = NOW + 40_000 + i;
+        assert_eq!(
+            store
+                .reserve_console_attempt(&keys, now, now + 30_000, far)
+                .await
+                .expect("reserve"),
+            Reservation::Reserved,
+            "attempt {i}"
+        );
+        locked = store
+            .finish_console_attempt(&keys, false, 3, NOW + 900_000)
+            .await
+            .expect("finish");
+    }
+    assert!(locked, "the limit locks the address");
+    assert_eq!(
+        store
+            .reserve_console_attempt(&keys, NOW + 50_000, NOW + 80_000, far)
+            .await
+            .expect("reserve"),
+        Reservation::Locked {
+            until: NOW + 900_000
+        }
+    );
+    // Another address is not locked out of the username.
+    assert_eq!(
+        store
+            .reserve_console_attempt(&other, NOW + 50_000, NOW + 80_000, far)
+            .await
+            .expect("reserve"),
+        Reservation::Reserved
+    );
+    store
+        .finish_console_attempt(&other, true, 3, NOW + 900_000)
+        .await
+        .expect("finish");
+    // The lock ends on time.
+    assert_eq!(
+        store
+            .reserve_console_attempt(&keys, NOW + 900_000, NOW + 930_000, far)
+            .await
+            .expect("reserve"),
+        Reservation::Reserved
+    );
 }
 
 #[tokio::test]
@@ -813,6 +906,7 @@ async fn interactions_are_single_use_and_expired_rows_are_purged() {
         oidc_client_metadata: json!({}),
         custom_client_metadata: json!({}),
         is_third_party: false,
+        allow_provider_tokens: false,
         created_at: NOW,
         updated_at: NOW,
     };

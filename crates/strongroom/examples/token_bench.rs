@@ -58,6 +58,7 @@ async fn mint(store: &Store, app: &ApplicationId, n: u64, now: i64) -> String {
         application_id: app.clone(),
         scope: SCOPE.to_owned(),
         resource: None,
+        auth_time: Some(now / 1000),
         created_at: now,
         revoked_at: None,
     };
@@ -118,6 +119,7 @@ async fn main() {
             oidc_client_metadata: serde_json::json!({"redirectUris": ["http://127.0.0.1/callback"]}),
             custom_client_metadata: serde_json::json!({}),
             is_third_party: false,
+            allow_provider_tokens: false,
             created_at: now,
             updated_at: now,
         })

@@ -23,6 +23,9 @@ const ENV_PROVIDER_TIMEOUT: &str = "STRONGROOM_PROVIDER_TIMEOUT";
 const ENV_REFRESH_SKEW: &str = "STRONGROOM_REFRESH_SKEW";
 const ENV_EGRESS_DENY: &str = "STRONGROOM_EGRESS_DENY";
 const ENV_EGRESS_ALLOW: &str = "STRONGROOM_EGRESS_ALLOW";
+const ENV_TRUSTED_PROXIES: &str = "STRONGROOM_TRUSTED_PROXIES";
+const ENV_MAX_CONNECTIONS: &str = "STRONGROOM_MAX_CONNECTIONS";
+const ENV_MAX_CONNECTIONS_PER_IP: &str = "STRONGROOM_MAX_CONNECTIONS_PER_IP";
 
 /// Every variable Strongroom reads. Any other `STRONGROOM_*` or `SECRET_VAULT_*` variable is a
 /// typo and an error (`STRONGROOM_TEST_*` belongs to the test suite and is ignored).
@@ -40,6 +43,9 @@ const KNOWN_ENV: &[&str] = &[
     ENV_REFRESH_SKEW,
     ENV_EGRESS_DENY,
     ENV_EGRESS_ALLOW,
+    ENV_TRUSTED_PROXIES,
+    ENV_MAX_CONNECTIONS,
+    ENV_MAX_CONNECTIONS_PER_IP,
 ];
 
 /// The optional TOML file. Secrets are not accepted here.
@@ -55,6 +61,9 @@ struct FileConfig {
     refresh_skew: Option<u64>,
     egress_deny: Option<Vec<String>>,
     egress_allow: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    max_connections: Option<u64>,
+    max_connections_per_ip: Option<u64>,
 }
 
 /// Where the database is.
@@ -82,6 +91,12 @@ pub struct Settings {
     /// Where calls to identity providers may go: the default deny list plus
     /// `STRONGROOM_EGRESS_DENY`, with `STRONGROOM_EGRESS_ALLOW` exempt from it.
     pub egress: EgressPolicy,
+    /// Load balancers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// Open connections in all; `None`: from the open-file limit.
+    pub max_connections: Option<usize>,
+    /// Open connections per client address; `None`: a quarter of the whole.
+    pub max_connections_per_ip: Option<usize>,
 }
 
 impl Settings {
@@ -274,6 +289,30 @@ impl Settings {
                 file.egress_allow,
             )?);
 
+        let trusted_proxies =
+            networks(ENV_TRUSTED_PROXIES, "trusted_proxies", file.trusted_proxies)?;
+        let count =
+            |var: &str, key: &str, from_file: Option<u64>| -> anyhow::Result<Option<usize>> {
+                let (value, from_env) = match env(var)? {
+                    Some(v) => (Some(v.trim().parse::<u64>().ok()), true),
+                    None => (from_file.map(Some), false),
+                };
+                match value {
+                    None => Ok(None),
+                    Some(Some(v)) if (16..=1_000_000).contains(&v) => Ok(usize::try_from(v).ok()),
+                    Some(_) => bail!(
+                        "{}: expected a number of connections from 16 to 1000000",
+                        source(var, key, from_env)
+                    ),
+                }
+            };
+        let max_connections = count(ENV_MAX_CONNECTIONS, "max_connections", file.max_connections)?;
+        let max_connections_per_ip = count(
+            ENV_MAX_CONNECTIONS_PER_IP,
+            "max_connections_per_ip",
+            file.max_connections_per_ip,
+        )?;
+
         Ok(Self {
             data_dir,
             database,
@@ -284,6 +323,9 @@ impl Settings {
             provider_timeout_secs,
             refresh_skew_secs,
             egress,
+            trusted_proxies,
+            max_connections,
+            max_connections_per_ip,
         })
     }
 }

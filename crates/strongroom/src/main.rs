@@ -182,7 +182,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             command: AppsCommand::CreateM2m { name },
         } => {
             let store = connect(&settings).await?;
-            let apps = strongroom_core::applications::Applications::new(store.clone(), clock);
+            let revocations = std::sync::Arc::new(strongroom_core::oidc::Revocations::new(
+                store.clone(),
+                clock.clone(),
+            ));
+            let apps =
+                strongroom_core::applications::Applications::new(store.clone(), clock, revocations);
             let (app, secret) = apps
                 .create(strongroom_core::applications::NewApplication {
                     name,
@@ -357,13 +362,12 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
     }
     let timeout = std::time::Duration::from_secs(settings.provider_timeout_secs);
     let providers = Providers::new(Http::with_egress(timeout, settings.egress.clone())?);
-    let refresh = RefreshOptions {
-        skew_secs: i64::try_from(settings.refresh_skew_secs)?,
+    let refresh = RefreshOptions::new(
+        i64::try_from(settings.refresh_skew_secs)?,
         // A lease outlives one provider call, so a slow holder is never joined by a second.
-        lease: timeout * 2 + std::time::Duration::from_secs(1),
-        crash_before_commit: std::env::var("STRONGROOM_TEST_CRASH_BEFORE_REFRESH_COMMIT")
-            .is_ok_and(|v| v == "1"),
-    };
+        timeout * 2 + std::time::Duration::from_secs(1),
+    )
+    .with_test_hooks_from_env();
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {} (STRONGROOM_BIND)", settings.bind))?;
@@ -380,6 +384,7 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
         providers,
         refresh,
         endpoint.clone(),
+        network(&settings),
     )
     .await?;
     let app = Application::from_listener(listener, state);
@@ -389,6 +394,20 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
     app.run_until(shutdown_signal()).await?;
     store.close().await;
     Ok(())
+}
+
+/// The server's connection limits and trusted proxies from the settings.
+fn network(settings: &Settings) -> strongroom_server::Network {
+    let defaults = strongroom_server::Network::default();
+    let max_connections = settings.max_connections.unwrap_or(defaults.max_connections);
+    strongroom_server::Network {
+        trusted_proxies: settings.trusted_proxies.clone(),
+        max_connections,
+        max_connections_per_address: settings
+            .max_connections_per_ip
+            .unwrap_or_else(|| strongroom_server::Network::per_address_for(max_connections)),
+        ..defaults
+    }
 }
 
 async fn shutdown_signal() {

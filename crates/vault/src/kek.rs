@@ -163,6 +163,45 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// A MAC of `message` under a key derived from the active KEK for `purpose` (HMAC-SHA256
+    /// with an HMAC-derived subkey, so each purpose has its own key). Every process holding the
+    /// same KEK computes the same tag.
+    pub fn mac(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        mac_with(&self.active, purpose, message)
+    }
+
+    /// Whether `tag` is the MAC of `message` for `purpose` under the active or a previous KEK
+    /// (constant time).
+    pub fn verify_mac(&self, purpose: &str, message: &[u8], tag: &[u8]) -> bool {
+        std::iter::once(&self.active)
+            .chain(self.previous.iter())
+            .any(|k| {
+                aws_lc_rs::constant_time::verify_slices_are_equal(
+                    &mac_with(k, purpose, message),
+                    tag,
+                )
+                .is_ok()
+            })
+    }
+}
+
+fn mac_with(kek: &Kek, purpose: &str, message: &[u8]) -> [u8; 32] {
+    let mut label = b"strongroom mac subkey v1\0".to_vec();
+    label.extend_from_slice(purpose.as_bytes());
+    let mut subkey = Zeroizing::new([0u8; 32]);
+    subkey.copy_from_slice(
+        hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, kek.key_bytes()), &label).as_ref(),
+    );
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, subkey.as_slice()),
+        message,
+    );
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
 fn key_check_aad(id: &str) -> AssociatedData {
     AssociatedData::new("strongroom.key_check.v1").field("kek", id)
 }

@@ -185,3 +185,27 @@ fn key_check_values() {
     tampered.ciphertext[14] ^= 1;
     assert!(ring.verify_key_check(&tampered).is_err());
 }
+
+#[test]
+fn macs_are_per_purpose_and_survive_a_kek_rotation() {
+    let old = Kek::generate().expect("kek");
+    let old_b64 = old.to_base64();
+    let ring = Keyring::new(old, vec![]);
+    let tag = ring.mac("browser", b"value");
+    assert!(ring.verify_mac("browser", b"value", &tag));
+    assert!(!ring.verify_mac("browser", b"other", &tag));
+    assert!(!ring.verify_mac("session", b"value", &tag));
+    let mut flipped = tag;
+    flipped[0] ^= 1;
+    assert!(!ring.verify_mac("browser", b"value", &flipped));
+    // After a rotation the old KEK still verifies (as a previous one), and new tags differ.
+    let rotated = Keyring::new(
+        Kek::generate().expect("kek"),
+        vec![Kek::from_base64(&old_b64).expect("old kek")],
+    );
+    assert!(rotated.verify_mac("browser", b"value", &tag));
+    assert_ne!(rotated.mac("browser", b"value"), tag);
+    // Another KEK altogether does not.
+    let other = Keyring::new(Kek::generate().expect("kek"), vec![]);
+    assert!(!other.verify_mac("browser", b"value", &tag));
+}

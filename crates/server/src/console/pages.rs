@@ -1,11 +1,14 @@
 //! The console's handlers: each reads its input, calls one core service and renders a page.
 
-use axum::extract::{Path, Query, State};
+use crate::extract::page::{Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use strongroom_core::admins::{AdminSession, SignInRefusal};
+
+use crate::net::ClientAddr;
 use strongroom_core::applications::{
     APPLICATION_TYPES, ApplicationPatch, ClientMetadata, NewApplication,
 };
@@ -15,6 +18,7 @@ use strongroom_core::connectors::{
     SsoConnectorPatch, display_name, factory,
 };
 use strongroom_core::crypto::{constant_time_eq, random_token};
+use strongroom_core::limits;
 use strongroom_core::providers::{FactoryMetadata, social_factories};
 use strongroom_core::store::{ApplicationId, AuditFilter, ConnectorId, SsoConnectorId, UserId};
 use strongroom_core::users::{Connection, ConnectionKey, TokenStatus};
@@ -89,7 +93,7 @@ fn segment(text: &str) -> String {
 }
 
 fn secure(state: &AppState) -> bool {
-    state.endpoint.starts_with("https://")
+    state.secure_cookies()
 }
 
 /// `?saved=1` / `?deleted=1` and the like: what the previous POST did.
@@ -166,7 +170,11 @@ pub async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap) -> 
     Ok(response)
 }
 
-pub async fn sign_in(State(state): State<AppState>, req: axum::extract::Request) -> Page {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    req: axum::extract::Request,
+) -> Page {
     check_origin(req.headers(), &state.endpoint)?;
     let expected = cookie(req.headers(), LOGIN_COOKIE).map(str::to_owned);
     let fields = read_fields(req, &state).await?;
@@ -187,7 +195,11 @@ pub async fn sign_in(State(state): State<AppState>, req: axum::extract::Request)
             }),
         )
     };
-    match state.console_auth.sign_in(&username, &password).await {
+    match state
+        .console_auth
+        .sign_in(&username, &password, client)
+        .await
+    {
         Ok(Ok(token)) => {
             let mut response = see_other("/console/users");
             let headers = response.headers_mut();
@@ -223,10 +235,15 @@ pub async fn sign_in(State(state): State<AppState>, req: axum::extract::Request)
             StatusCode::TOO_MANY_REQUESTS,
             "console.too_many_attempts",
             format!(
-                "Too many failed sign-ins: this account is locked until {}. \
+                "Too many failed sign-ins: this account is locked for your address until {}. \
                  `strongroom admin reset-password` unlocks it.",
                 view::time(until_ms)
             ),
+        )),
+        Ok(Err(SignInRefusal::TooManyRequests)) => Ok(refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "console.too_many_requests",
+            "Too many sign-in attempts right now. Wait a moment and try again.".into(),
         )),
         Err(e) => Err(internal(&e)),
     }
@@ -1040,11 +1057,19 @@ pub async fn users(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Page {
-    let page = q.page.unwrap_or(1).max(1);
-    let search = q.search.unwrap_or_default();
+    let page = q.page.unwrap_or(1).clamp(1, limits::PAGE);
+    let search: String = q
+        .search
+        .unwrap_or_default()
+        .chars()
+        .take(limits::SEARCH)
+        .collect();
     let (rows, total) = state
         .users
-        .list_rows(Some(search.as_str()), page, PAGE_SIZE)
+        .list_rows(
+            Some(search.as_str()),
+            limits::Page::new(page, PAGE_SIZE).map_err(|e| internal(&e))?,
+        )
         .await
         .map_err(|e| internal(&e))?;
     let rows = rows
@@ -1520,7 +1545,7 @@ pub async fn audit(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Page {
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, limits::PAGE);
     let user = q.user.unwrap_or_default().trim().to_owned();
     let action = q.action.unwrap_or_default().trim().to_owned();
     let filter = AuditFilter {
@@ -1530,7 +1555,10 @@ pub async fn audit(
     };
     let (events, total) = state
         .audit
-        .list(&filter, page, AUDIT_PAGE_SIZE)
+        .list(
+            &filter,
+            limits::Page::new(page, AUDIT_PAGE_SIZE).map_err(|e| internal(&e))?,
+        )
         .await
         .map_err(|e| internal(&e))?;
     let rows = events

@@ -23,6 +23,12 @@ pub struct TestApp {
     _db: TestDb,
 }
 
+/// Another server process on a [`TestApp`]'s database.
+pub struct Sibling {
+    pub base: String,
+    pub state: AppState,
+}
+
 /// How a [`TestApp`] runs.
 pub struct Options {
     pub clock: Arc<dyn Clock>,
@@ -30,6 +36,8 @@ pub struct Options {
     pub provider_timeout: std::time::Duration,
     /// Refresh this long before expiry.
     pub skew_secs: i64,
+    /// Connection limits, timeouts, trusted proxies.
+    pub network: strongroom_server::Network,
 }
 
 impl Default for Options {
@@ -38,6 +46,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             provider_timeout: std::time::Duration::from_secs(5),
             skew_secs: 60,
+            network: strongroom_server::Network::default(),
         }
     }
 }
@@ -55,11 +64,10 @@ impl TestApp {
         drop(listener);
         let base = format!("http://{addr}");
         let providers = Providers::new(Http::new(options.provider_timeout).expect("http"));
-        let refresh = RefreshOptions {
-            skew_secs: options.skew_secs,
-            lease: options.provider_timeout * 2 + std::time::Duration::from_secs(1),
-            crash_before_commit: false,
-        };
+        let refresh = RefreshOptions::new(
+            options.skew_secs,
+            options.provider_timeout * 2 + std::time::Duration::from_secs(1),
+        );
         let state = AppState::new(
             store,
             keyring,
@@ -67,6 +75,7 @@ impl TestApp {
             providers,
             refresh,
             base.clone(),
+            options.network,
         )
         .await
         .expect("state");
@@ -82,6 +91,29 @@ impl TestApp {
             http,
             _db: db,
         }
+    }
+
+    /// A second server process on the same database and keys (its own caches).
+    pub async fn sibling(&self) -> Sibling {
+        let store = Store::connect(&self._db.url).await.expect("connect");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let base = format!("http://{addr}");
+        let state = AppState::new(
+            store,
+            self.state.keyring.clone(),
+            Arc::new(SystemClock),
+            Providers::new(Http::new(std::time::Duration::from_secs(5)).expect("http")),
+            RefreshOptions::new(60, std::time::Duration::from_secs(11)),
+            base.clone(),
+            strongroom_server::Network::default(),
+        )
+        .await
+        .expect("state");
+        let app = Application::build(addr, state.clone()).await.expect("bind");
+        tokio::spawn(app.run_until(std::future::pending()));
+        Sibling { base, state }
     }
 
     pub fn db(&self) -> &TestDb {
