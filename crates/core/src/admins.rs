@@ -251,7 +251,7 @@ impl ConsoleAuth {
         username: &str,
         password: &SecretString,
         client: IpAddr,
-    ) -> Result<Result<String, SignInRefusal>> {
+    ) -> Result<Result<SecretString, SignInRefusal>> {
         let now = self.clock.now_ms();
         if !self.per_address.allow(client, now) {
             return Ok(Err(SignInRefusal::TooManyRequests));
@@ -319,7 +319,7 @@ impl ConsoleAuth {
                 now + SESSION_MS,
             )
             .await?;
-        Ok(Ok(token))
+        Ok(Ok(SecretString::from(token)))
     }
 
     /// The administrator whose password this is, checked in a hashing slot; an unknown

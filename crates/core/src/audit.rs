@@ -339,6 +339,35 @@ mod tests {
         }
     }
 
+    /// The fuzzing run's F3: one event the database refuses cost up to 255 neighbours (other
+    /// users' reads) their place in the trail. Here the poisoned event is a duplicate id, which
+    /// both engines refuse.
+    #[tokio::test]
+    async fn one_bad_event_never_costs_its_neighbours_their_place() {
+        let (_db, store) = strongroom_testkit::TestDb::migrated().await;
+        let first = read("a", 1);
+        store.insert_audit_event(&first).await.expect("first");
+        let poisoned = AuditEvent {
+            user_id: Some("mallory".into()),
+            ..first.clone()
+        };
+        let neighbours: Vec<AuditEvent> = (2..20).map(|i| read(&format!("u{i}"), i)).collect();
+        let mut window = neighbours.clone();
+        window.insert(7, poisoned);
+        write_events(&store, &window).await;
+        let (listed, total) = store
+            .list_audit_events(&AuditFilter::default(), 100, 0)
+            .await
+            .expect("list");
+        assert_eq!(total, 19, "the first event and every neighbour: {listed:?}");
+        for n in &neighbours {
+            assert!(listed.iter().any(|e| e.id == n.id), "{} lost", n.id);
+        }
+        let rejected = store.list_rejected_audit_events().await.expect("rejected");
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert!(rejected[0].0.contains("mallory"), "{rejected:?}");
+    }
+
     #[test]
     fn identical_reads_of_a_window_fold_into_one_counted_event() {
         let refresh = AuditEvent {

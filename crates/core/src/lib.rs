@@ -46,3 +46,63 @@ pub enum CoreError {
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod redaction_tests {
+    //! The structs that carry codes, tokens, states and passwords print without them.
+
+    const PLANTED: &str = "PLANTED-secret-value";
+
+    fn assert_redacted(printed: String) {
+        assert!(!printed.contains(PLANTED), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
+    }
+
+    #[test]
+    fn secrets_print_redacted() {
+        let p = || Some(PLANTED.to_owned());
+        assert_redacted(format!(
+            "{:?}",
+            crate::sign_in::CallbackQuery {
+                code: p(),
+                state: p(),
+                ..Default::default()
+            }
+        ));
+        assert_redacted(format!(
+            "{:?}",
+            crate::verifications::ConnectorData {
+                code: PLANTED.into(),
+                state: p(),
+                redirect_uri: None,
+                iss: None,
+            }
+        ));
+        assert_redacted(format!(
+            "{:?}",
+            crate::users::CreateUser {
+                password: p(),
+                password_digest: p(),
+                ..Default::default()
+            }
+        ));
+        assert_redacted(format!(
+            "{:?}",
+            crate::oidc::Tokens {
+                access_token: PLANTED.into(),
+                expires_in: 1,
+                scope: "openid".into(),
+                refresh_token: p(),
+                id_token: p(),
+            }
+        ));
+        assert_redacted(format!(
+            "{:?}",
+            crate::sign_in::Step {
+                location: format!("https://app.example/cb?code={PLANTED}"),
+                set_browser: p(),
+                set_session: p(),
+            }
+        ));
+    }
+}

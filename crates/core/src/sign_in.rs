@@ -164,14 +164,31 @@ pub fn scope_description(scope: &str) -> &'static str {
     }
 }
 
-/// Where the browser goes next, and which cookies to set on the way.
-#[derive(Debug, Clone)]
+/// Where the browser goes next, and which cookies to set on the way. `Debug` prints neither
+/// the location (it can carry an authorization code) nor the cookie values.
+#[derive(Clone)]
 pub struct Step {
     pub location: String,
     /// A new browser-binding cookie value (when the browser had none).
     pub set_browser: Option<String>,
     /// A new session cookie value (after a completed sign-in).
     pub set_session: Option<String>,
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step")
+            .field("location", &"[redacted]")
+            .field(
+                "set_browser",
+                &self.set_browser.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "set_session",
+                &self.set_session.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 impl Step {
@@ -245,14 +262,25 @@ impl Upstream {
     }
 }
 
-/// The provider's answer at a callback URL.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// The provider's answer at a callback URL. `Debug` prints neither the code nor the state.
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
     pub iss: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackQuery")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("state", &self.state.as_ref().map(|_| "[redacted]"))
+            .field("iss", &self.iss)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -77,8 +77,8 @@ impl EmailVerifier {
     }
 }
 
-/// `POST /api/users`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// `POST /api/users`. `Debug` prints no password.
+#[derive(Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUser {
     pub username: Option<String>,
@@ -90,6 +90,22 @@ pub struct CreateUser {
     pub profile: Option<Map<String, Value>>,
     pub password: Option<String>,
     pub password_digest: Option<String>,
+}
+
+impl std::fmt::Debug for CreateUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUser")
+            .field("username", &self.username)
+            .field("primary_email", &self.primary_email)
+            .field("primary_phone", &self.primary_phone)
+            .field("name", &self.name)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field(
+                "password_digest",
+                &self.password_digest.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// `PUT /api/users/:userId/identities/:target`.

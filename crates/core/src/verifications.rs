@@ -16,6 +16,7 @@ use strongroom_vault::{AssociatedData, Domain, Keyring};
 use crate::audit::{Actor, Audit, Entry};
 use crate::connectors::{ConnectorError, Connectors};
 use crate::crypto::{b64url, random_token};
+use crate::limits;
 use crate::token_access::AccessToken;
 use crate::token_sets::TokenSets;
 use crate::users::UserError;
@@ -75,14 +76,29 @@ pub struct CreateSocial {
     pub scope: Option<String>,
 }
 
-/// `connectorData` of `POST /api/verifications/social/verify`.
-#[derive(Debug, Clone, serde::Deserialize)]
+/// Live verification records one user keeps at most; creating another drops the oldest.
+pub const MAX_RECORDS_PER_USER: i64 = 20;
+
+/// `connectorData` of `POST /api/verifications/social/verify`. `Debug` prints neither the code
+/// nor the state.
+#[derive(Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorData {
     pub code: String,
     pub state: Option<String>,
     pub redirect_uri: Option<String>,
     pub iss: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectorData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorData")
+            .field("code", &"[redacted]")
+            .field("state", &self.state.as_ref().map(|_| "[redacted]"))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("iss", &self.iss)
+            .finish()
+    }
 }
 
 /// A created record: its id, where to send the user, when it expires (ms).
@@ -190,6 +206,15 @@ impl Verifications {
         if req.state.is_empty() || req.redirect_uri.is_empty() {
             return Err(VerificationError::InsufficientInfo);
         }
+        limits::check_len("state", &req.state, limits::STATE)?;
+        limits::check_opt_len("scope", req.scope.as_deref(), limits::SCOPE)?;
+        if !limits::is_redirect_uri(&req.redirect_uri) {
+            return Err(CoreError::Invalid(format!(
+                "redirectUri must be an absolute URI of at most {} characters, without a fragment",
+                limits::URL
+            ))
+            .into());
+        }
         let connector_row = match self
             .connectors
             .get(&ConnectorId(req.connector_id.clone()))
@@ -245,6 +270,10 @@ impl Verifications {
             },
         )?);
         self.store.insert_verification(&row).await?;
+        // A user's live records are capped: the oldest beyond the cap go.
+        self.store
+            .trim_verifications(user, MAX_RECORDS_PER_USER)
+            .await?;
         Ok(Created {
             id: row.id,
             authorization_uri: uri.into(),

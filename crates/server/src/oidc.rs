@@ -302,7 +302,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
+#[derive(serde::Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
 #[into_params(parameter_in = Query)]
 struct EndSession {
     post_logout_redirect_uri: Option<String>,
@@ -313,6 +313,23 @@ struct EndSession {
     id_token_hint: Option<String>,
     /// The confirmation form's value (POST only).
     confirmation: Option<String>,
+}
+
+impl std::fmt::Debug for EndSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndSession")
+            .field("post_logout_redirect_uri", &self.post_logout_redirect_uri)
+            .field("client_id", &self.client_id)
+            .field(
+                "id_token_hint",
+                &self.id_token_hint.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "confirmation",
+                &self.confirmation.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl EndSession {
@@ -484,4 +501,42 @@ pub fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_print_without_codes_tokens_or_secrets() {
+        let planted = || Some("PLANTED-secret-value".to_owned());
+        let token = format!(
+            "{:?}",
+            TokenForm {
+                grant_type: Some("authorization_code".into()),
+                code: planted(),
+                redirect_uri: None,
+                code_verifier: planted(),
+                refresh_token: planted(),
+                scope: None,
+                resource: None,
+                client_id: Some("app".into()),
+                client_secret: planted(),
+            }
+        );
+        let logout = format!(
+            "{:?}",
+            EndSession {
+                post_logout_redirect_uri: None,
+                client_id: None,
+                state: None,
+                id_token_hint: planted(),
+                confirmation: planted(),
+            }
+        );
+        for printed in [token, logout] {
+            assert!(!printed.contains("PLANTED"), "{printed}");
+            assert!(printed.contains("[redacted]"), "{printed}");
+        }
+    }
 }

@@ -107,7 +107,7 @@ impl Store {
         account_key: &str,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE console_admins SET password_hash = $2, updated_at = $3 WHERE id = $1",
         )
@@ -140,7 +140,7 @@ impl Store {
         busy_until: i64,
         expires_at: i64,
     ) -> Result<Reservation> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for key in [keys.account, keys.address] {
             sqlx::query(
                 "INSERT INTO console_sign_in_guards (key, account_key, failures, expires_at) \
@@ -211,7 +211,7 @@ impl Store {
         limit: i64,
         locked_until: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE console_sign_in_guards SET busy_until = NULL WHERE key = $1")
             .bind(keys.account)
             .execute(&mut *tx)

@@ -186,7 +186,7 @@ impl Store {
     /// application (with their codes and tokens), in one transaction. Returns whether the
     /// consent existed.
     pub async fn withdraw_consent(&self, user: &crate::UserId, id: &str, now: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(app) =
             sqlx::query("SELECT application_id FROM oidc_consents WHERE id = $1 AND user_id = $2")
                 .bind(id)
@@ -215,7 +215,7 @@ impl Store {
 
     /// Revokes every grant of the application (when it may no longer receive provider tokens).
     pub async fn revoke_application_grants(&self, app: &ApplicationId, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         revoke_grants_where(&mut tx, "application_id = $1", &[app.as_str()], now).await?;
         tx.commit().await?;
         Ok(())

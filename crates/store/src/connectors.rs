@@ -93,7 +93,7 @@ impl Store {
     /// keeps no token sets: they are deleted in the same transaction.
     pub async fn save_connector(&self, c: &ConnectorRow) -> Result<()> {
         let sealed = c.sealed_config.as_ref();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO connectors (id, connector_id, target, config, metadata, sync_profile, \
              enable_token_storage, format_version, kek_id, encrypted_dek, ciphertext, created_at, updated_at) \
@@ -172,7 +172,7 @@ impl Store {
         let sealed = c.sealed_config.as_ref();
         let domains = serde_json::to_string(&c.domains)
             .map_err(|e| crate::StoreError::Malformed(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO sso_connectors (id, provider_name, connector_name, config, domains, branding, \
              sync_profile, enable_token_storage, format_version, kek_id, encrypted_dek, ciphertext, created_at, updated_at) \
@@ -259,7 +259,7 @@ impl Store {
         enabled: bool,
         now: i64,
     ) -> Result<Option<u64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {table} SET enable_token_storage = $2, updated_at = $3 WHERE id = $1"
         )))

@@ -71,7 +71,7 @@ impl Store {
         details: &serde_json::Value,
         now: i64,
     ) -> Result<SocialIdentity> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query(
             "SELECT id, identity_id FROM user_social_identities WHERE user_id = $1 AND target = $2",
         )
@@ -183,7 +183,7 @@ impl Store {
         detail: &serde_json::Value,
         now: i64,
     ) -> Result<SsoIdentity> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query(
             "SELECT id, issuer, identity_id FROM user_sso_identities WHERE user_id = $1 AND sso_connector_id = $2",
         )

@@ -202,6 +202,17 @@ impl Store {
         self.secret_cache.invalidate();
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first cannot upgrade once another
+    /// connection has written (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out), so two
+    /// concurrent sign-ins of one account would end in a 500 instead of a conflict.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -255,14 +266,22 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if !path.is_empty() && path != ":memory:" {
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Malformed(format!(
-                        "cannot create the folder of the SQLite database: {e}"
-                    ))
-                })?;
-            }
+        let path = std::path::Path::new(path);
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            let mut folder = std::fs::DirBuilder::new();
+            folder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+            folder.create(parent).map_err(|e| {
+                StoreError::Malformed(format!(
+                    "cannot create the folder of the SQLite database: {e}"
+                ))
+            })?;
+        }
+        for file in [path.to_path_buf(), sqlite_audit_path(path)] {
+            owner_only(&file)?;
         }
     }
     let query = if query.contains("mode=") {
@@ -273,6 +292,29 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
         format!("{query}&mode=rwc")
     };
     Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
+}
+
+/// Creates a SQLite file with mode 0600 before SQLite opens it, or restricts an existing one
+/// to 0600: the database holds users' PII, the audit trail and password hashes. SQLite creates
+/// the `-wal` and `-shm` files with the database file's mode.
+fn owner_only(file: &std::path::Path) -> Result<()> {
+    let fail = |e: std::io::Error| {
+        StoreError::Malformed(format!(
+            "cannot create {} with owner-only permissions: {e}",
+            file.display()
+        ))
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(file).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// The URL of the audit file beside a SQLite database: `x/strongroom.db` → `x/strongroom-audit.db`.

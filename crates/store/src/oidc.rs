@@ -206,7 +206,7 @@ impl Store {
 
     /// Revokes a grant: marks it and deletes every code and token issued under it.
     pub async fn revoke_grant(&self, id: &str, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE oidc_grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(now)

@@ -110,6 +110,19 @@ impl Store {
     }
 
     /// Deletes a record (once used). True when this call deleted it.
+    /// Keeps the user's `keep` newest records and deletes the others.
+    pub async fn trim_verifications(&self, user: &UserId, keep: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM verification_records WHERE user_id = $1 AND id NOT IN \
+             (SELECT id FROM verification_records WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)",
+        )
+        .bind(user.as_str())
+        .bind(keep)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     pub async fn delete_verification(&self, id: &str) -> Result<bool> {
         Ok(
             sqlx::query("DELETE FROM verification_records WHERE id = $1")

@@ -66,12 +66,35 @@ struct FileConfig {
     max_connections_per_ip: Option<u64>,
 }
 
-/// Where the database is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the database is. `Debug` prints a URL without its password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// The quick start: `<data_dir>/strongroom.db`.
     QuickStartSqlite,
     Url(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::QuickStartSqlite => f.write_str("QuickStartSqlite"),
+            Self::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
+        }
+    }
+}
+
+/// A database URL without its password, for messages and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Effective settings.
@@ -327,5 +350,21 @@ impl Settings {
             max_connections,
             max_connections_per_ip,
         })
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_prints_without_its_password() {
+        let db = Database::Url("postgres://strongroom:PLANTED-pw@db.internal:5432/sr".into());
+        let printed = format!("{db:?}");
+        assert!(!printed.contains("PLANTED"), "{printed}");
+        assert!(
+            printed.contains("strongroom:[redacted]@db.internal"),
+            "{printed}"
+        );
     }
 }

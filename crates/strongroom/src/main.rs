@@ -320,24 +320,33 @@ fn read_password() -> anyhow::Result<SecretString> {
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    if settings.database == config::Database::QuickStartSqlite {
+        // The data folder holds the database (users' PII, the audit trail, hashes) and maybe
+        // the key file: its owner only, whatever the KEK's source.
+        private_dir(&settings.data_dir)?;
+    }
     let url = settings.database_url();
     Store::connect_and_migrate(&url)
         .await
-        .with_context(|| format!("cannot open the database at {}", redact_url(&url)))
+        .with_context(|| format!("cannot open the database at {}", config::redact_url(&url)))
 }
 
-/// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+/// Creates `dir` with mode 0700, or restricts it to 0700 when it exists.
+fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {} to its owner", dir.display()))?;
     }
+    Ok(())
 }
 
 async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {

@@ -529,3 +529,45 @@ async fn rewrap_killed_at_random_instants_then_rerun_leaves_every_secret_readabl
     assert_eq!(count_for(&counts, &kek_id(&new)), COUNT as i64);
     assert_all_readable(&db, &new, None, COUNT as usize).await;
 }
+
+/// Security review finding 18: with `SECRET_VAULT_KEK` set (no key file), the data folder was
+/// 0755 and the databases 0644. Now the folder is 0700 and every database file 0600 whatever
+/// the KEK's source, and a folder left loose by an older version is tightened.
+#[cfg(unix)]
+#[test]
+fn the_data_folder_and_databases_are_private_whatever_the_kek_source() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kek = Kek::generate().expect("kek").to_base64();
+    for (name, existing) in [("fresh", false), ("loose", true)] {
+        let data = dir.path().join(name);
+        if existing {
+            std::fs::create_dir(&data).expect("create");
+            std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let out = run(strongroom(dir.path())
+            .arg("migrate")
+            .env("STRONGROOM_DATA_DIR", &data)
+            .env("SECRET_VAULT_KEK", kek.as_str()));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(mode(&data), 0o700, "{name}: the data folder");
+        assert!(
+            !data.join("secret-vault.kek").exists(),
+            "no key file with a KEK set"
+        );
+        for file in ["strongroom.db", "strongroom-audit.db"] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{name}: {file}");
+        }
+        for entry in std::fs::read_dir(&data).expect("list") {
+            let path = entry.expect("entry").path();
+            assert_eq!(mode(&path), 0o600, "{name}: {}", path.display());
+        }
+    }
+}

@@ -208,7 +208,7 @@ pub async fn sign_in(
                 header::SET_COOKIE,
                 cookie_header(
                     SESSION_COOKIE,
-                    &token,
+                    token.expose_secret(),
                     "/console",
                     Some(max_age),
                     secure(&state),

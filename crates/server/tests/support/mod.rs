@@ -93,27 +93,30 @@ impl TestApp {
         }
     }
 
-    /// A second server process on the same database and keys (its own caches).
+    /// A second server process on the same database, keys and public endpoint (its own
+    /// caches and port).
     pub async fn sibling(&self) -> Sibling {
         let store = Store::connect(&self._db.url).await.expect("connect");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
         let addr = listener.local_addr().expect("addr");
         drop(listener);
-        let base = format!("http://{addr}");
         let state = AppState::new(
             store,
             self.state.keyring.clone(),
             Arc::new(SystemClock),
             Providers::new(Http::new(std::time::Duration::from_secs(5)).expect("http")),
             RefreshOptions::new(60, std::time::Duration::from_secs(11)),
-            base.clone(),
+            self.base.clone(),
             strongroom_server::Network::default(),
         )
         .await
         .expect("state");
         let app = Application::build(addr, state.clone()).await.expect("bind");
         tokio::spawn(app.run_until(std::future::pending()));
-        Sibling { base, state }
+        Sibling {
+            base: format!("http://{addr}"),
+            state,
+        }
     }
 
     pub fn db(&self) -> &TestDb {
