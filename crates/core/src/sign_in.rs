@@ -1138,22 +1138,25 @@ impl SignIn {
     }
 
     /// The outcome of linking a provider account to `owner`. A conflict means a concurrent first
-    /// sign-in of the same provider account linked it first: the user this attempt created is
-    /// deleted again (never an existing one), and `None` tells the caller to use the winner's.
+    /// sign-in of the same provider account linked it first: the user this attempt created, if
+    /// any, is deleted again (never an existing one), and `None` tells the caller to use the
+    /// winner's identity.
     async fn settle_race<T>(
         &self,
         owner: Owner,
         linked: Result<T, StoreError>,
     ) -> Result<Option<T>, SignInError> {
-        match (linked, owner) {
-            (Ok(identity), _) => Ok(Some(identity)),
-            (Err(StoreError::Conflict(_)), Owner::Created(user)) => {
-                if let Err(e) = self.store.delete_user(&user).await {
+        match linked {
+            Ok(identity) => Ok(Some(identity)),
+            Err(StoreError::Conflict(_)) => {
+                if let Owner::Created(user) = owner
+                    && let Err(e) = self.store.delete_user(&user).await
+                {
                     tracing::warn!(user = %user, error = %e, "cannot delete the user of a sign-in that lost a race");
                 }
                 Ok(None)
             }
-            (Err(e), _) => Err(e.into()),
+            Err(e) => Err(e.into()),
         }
     }
 

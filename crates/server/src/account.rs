@@ -49,7 +49,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
                 routes!(verify_social_verification),
             ));
     }
-    router
+    // Bearer-token APIs, called by browser applications (SPA) from their own origin.
+    router.layer(crate::edge::cors())
 }
 
 fn forbidden_without_identities(p: &UserPrincipal) -> ApiResult<()> {

@@ -85,7 +85,7 @@ struct TargetFilter {
     security(("management" = [])),
     responses(
         (status = 200, description = "The connectors (without secret config fields).", body = [Object]),
-        (status = 400, description = "A malformed query string (plain-text answer of the query extractor)."),
+        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = schemas::ErrorBody),
         ManagementAuth,
         Internal,
     )

@@ -139,8 +139,9 @@ fn json_has_nul(bytes: &[u8]) -> bool {
     false
 }
 
-/// Whether the path is one a browser navigates to (answered with HTML pages).
-fn is_page(path: &str) -> bool {
+/// Whether the path is one a browser navigates to (answered with HTML pages). Takes request
+/// paths and the document's path templates alike.
+pub fn is_page(path: &str) -> bool {
     path == "/oidc/auth"
         || path.starts_with("/oidc/session/")
         || path.starts_with("/sign-in/")
@@ -169,6 +170,25 @@ fn refuse(path: &str, e: ApiError) -> Response {
     } else {
         e.into_response()
     }
+}
+
+/// CORS for the APIs browser applications call with a bearer token or PKCE (discovery, JWKS,
+/// token, userinfo, the Account and Verification APIs): any origin, never credentials (no
+/// cookie is sent or needed, so another site gains nothing it could not do without CORS).
+pub fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::Method;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// The content security policy of Strongroom's own HTML pages (sign-in, errors, consent,

@@ -120,6 +120,14 @@ pub mod page {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 7235).
+pub fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The bearer token of a request.
 pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts
@@ -135,12 +143,7 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = header
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+        .and_then(bearer_credentials)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,

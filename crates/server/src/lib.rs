@@ -214,6 +214,7 @@ fn api() -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut document = api().into_openapi();
     openapi::unique_operation_ids(&mut document);
+    openapi::edge_responses(&mut document);
     document
 }
 

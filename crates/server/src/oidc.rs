@@ -1,6 +1,6 @@
 //! Strongroom's OpenID provider endpoints under `/oidc`.
 
-use crate::extract::page::{Form, Query};
+use crate::extract::page::{Form, PageRejection, Query};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,11 +18,15 @@ use crate::error::ApiError;
 use crate::openapi::{Internal, schemas};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    // Browser applications (SPA) call these from their own origin.
+    let for_applications = OpenApiRouter::new()
         .routes(routes!(discovery))
         .routes(routes!(jwks))
         .routes(routes!(token))
         .routes(routes!(userinfo))
+        .layer(crate::edge::cors());
+    OpenApiRouter::new()
+        .merge(for_applications)
         .routes(routes!(end_session, end_session_confirmed))
 }
 
@@ -281,11 +285,11 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(crate::extract::bearer_credentials)
     else {
         return unauthorized();
     };
-    let row = match state.oidc.access_token(token.trim()).await {
+    let row = match state.oidc.access_token(token).await {
         Ok(Some(row)) => row,
         Ok(None) => return unauthorized(),
         Err(e) => return ApiError::from(e).into_response(),
@@ -384,17 +388,18 @@ impl EndSession {
     responses(
         (status = 200, description = "The signed-out page, or the confirmation page.", body = String, content_type = "text/html"),
         (status = 303, description = "To the post-logout redirect URI.", headers(("Location" = String))),
-        (status = 400, description = "`guard.invalid_input`: `post_logout_redirect_uri` without `client_id`, an \
-            unknown `client_id`, or a URI not registered for the client.", body = schemas::ErrorBody),
-        Internal,
+        (status = 400, description = "An HTML error page: `guard.invalid_input`: `post_logout_redirect_uri` without \
+            `client_id`, an unknown `client_id`, or a URI not registered for the client.", body = String,
+            content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
     )
 )]
 async fn end_session(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<EndSession>,
-) -> Result<Response, ApiError> {
-    logout(state, headers, q, false).await
+) -> Result<Response, PageRejection> {
+    Ok(logout(state, headers, q, false).await?)
 }
 
 /// The confirmation of a logout.
@@ -409,16 +414,17 @@ async fn end_session(
     responses(
         (status = 200, description = "The signed-out page, or the confirmation page again.", body = String, content_type = "text/html"),
         (status = 303, description = "To the post-logout redirect URI.", headers(("Location" = String))),
-        (status = 400, description = "`guard.invalid_input`: as the `GET`.", body = schemas::ErrorBody),
-        Internal,
+        (status = 400, description = "An HTML error page: `guard.invalid_input`, as the `GET`.", body = String,
+            content_type = "text/html"),
+        (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
     )
 )]
 async fn end_session_confirmed(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(q): Form<EndSession>,
-) -> Result<Response, ApiError> {
-    logout(state, headers, q, true).await
+) -> Result<Response, PageRejection> {
+    Ok(logout(state, headers, q, true).await?)
 }
 
 async fn logout(

@@ -170,6 +170,65 @@ pub fn unique_operation_ids(document: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// Adds to every operation the answers the edge can give before its handler runs (see
+/// `crate::edge`): 400 (U+0000 anywhere, an unreadable path or query), and for operations with
+/// a body 413 (over 2 MiB) and 415 (another content type). Each in the form the route speaks:
+/// an HTML page on the routes a browser navigates to, RFC 6749's error body at `/oidc/token`,
+/// `{code, message}` elsewhere.
+pub fn edge_responses(document: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in document.paths.paths.iter_mut() {
+        let page = crate::edge::is_page(path);
+        let token = path == "/oidc/token";
+        for (_, operation) in operations_mut(item) {
+            let has_body = operation.request_body.is_some();
+            let mut add = |status: &str, description: &str| {
+                let response = if page {
+                    ResponseBuilder::new()
+                        .description(format!("An HTML error page: {description}"))
+                        .content("text/html", ContentBuilder::new().build())
+                        .build()
+                        .into()
+                } else if token {
+                    ResponseBuilder::new()
+                        .description(format!("`invalid_request`: {description}"))
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("OAuthErrorBody")))
+                                .build(),
+                        )
+                        .build()
+                        .into()
+                } else {
+                    error_response(description)
+                };
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert(response);
+            };
+            add(
+                "400",
+                "`guard.invalid_input`: U+0000 in the path, query or body, or a path or query \
+                 string that cannot be read.",
+            );
+            if has_body && !token {
+                add(
+                    "415",
+                    "`guard.invalid_input`: the body is not of the documented content type.",
+                );
+            }
+            if has_body {
+                add(
+                    "413",
+                    "`guard.payload_too_large`: the body is larger than 2 MiB.",
+                );
+            }
+        }
+    }
+}
+
 fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> {
     [
         ("get", &item.get),

@@ -185,9 +185,8 @@ async fn authorize_get(
             `session.not_found`, `connector.invalid_config`, `connector.authorization_failed`, `guard.invalid_input`.",
             body = String, content_type = "text/html"),
         (status = 404, description = "An HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
-        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (plain-text answer of the \
-            form extractor)."),
-        (status = 422, description = "The form cannot be parsed (plain-text answer of the form extractor)."),
+        (status = 415, description = "An HTML error page: the body is not `application/x-www-form-urlencoded`.",
+            body = String, content_type = "text/html"),
         (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response`.",
             body = String, content_type = "text/html"),
         (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
@@ -346,9 +345,8 @@ struct EmailForm {
             `connector.authorization_failed`.", body = String, content_type = "text/html"),
         (status = 404, description = "`single_sign_on.connector_not_found`: the sign-in page again, with the error at \
             the e-mail field. Or an HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
-        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (plain-text answer of the \
-            form extractor)."),
-        (status = 422, description = "No `email` in the form (plain-text answer of the form extractor)."),
+        (status = 415, description = "An HTML error page: the body is not `application/x-www-form-urlencoded`.",
+            body = String, content_type = "text/html"),
         (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response`.",
             body = String, content_type = "text/html"),
         (status = 500, description = "An HTML error page: `unexpected_error`.", body = String, content_type = "text/html"),
@@ -398,7 +396,7 @@ async fn choose_sso(
             cookie), or with `error=access_denied` when the provider refused.", headers(("Location" = String), ("Set-Cookie" = String))),
         (status = 400, description = "An HTML error page: `session.state_mismatch` (unknown, used or foreign state), \
             `session.not_found`, `connector.authorization_failed`, `connector.invalid_id_token`, \
-            `connector.invalid_config`, `guard.invalid_input`. A malformed query string is answered in plain text.",
+            `connector.invalid_config`, `guard.invalid_input`. A malformed query string is `guard.invalid_input`.",
             body = String, content_type = "text/html"),
         (status = 404, description = "An HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
         (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response` \
@@ -436,7 +434,7 @@ async fn social_callback(
             cookie), or with `error=access_denied` when the provider refused.", headers(("Location" = String), ("Set-Cookie" = String))),
         (status = 400, description = "An HTML error page: `session.state_mismatch`, `session.not_found`, \
             `connector.authorization_failed`, `connector.invalid_id_token`, `connector.invalid_config`, \
-            `guard.invalid_input`. A malformed query string is answered in plain text.", body = String, content_type = "text/html"),
+            `guard.invalid_input`. A malformed query string is `guard.invalid_input`.", body = String, content_type = "text/html"),
         (status = 404, description = "An HTML error page: `session.invalid_connector_id`.", body = String, content_type = "text/html"),
         (status = 502, description = "An HTML error page: `connector.provider_unavailable`, `connector.invalid_response`.",
             body = String, content_type = "text/html"),

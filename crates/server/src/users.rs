@@ -35,7 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// `page` (1-based) and `page_size` (1 to 100, default 20), as Logto pages. (Query structs
 /// carry the two fields themselves: `serde(flatten)` loses their number type in query strings.)
 /// The values stay text until [`Paging::get`]: a non-numeric one is Logto's
-/// `guard.invalid_pagination`, not the query extractor's plain-text rejection.
+/// `guard.invalid_pagination`, not the query extractor's `guard.invalid_input`.
 #[derive(Debug)]
 pub struct Paging {
     page: Option<String>,
@@ -92,7 +92,7 @@ struct UserSearch {
         (status = 200, description = "A page of users with their social identities.", body = [Object],
             headers(("Total-Number" = i64, description = "The number of matching users."))),
         (status = 400, description = "`guard.invalid_pagination`: `page` below 1, `page_size` outside 1 to 100, or \
-            either not a number. A malformed query string is answered in plain text.", body = schemas::ErrorBody),
+            either not a number. A malformed query string is `guard.invalid_input`.", body = schemas::ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -265,7 +265,7 @@ struct IncludeSecret {
     security(("management" = [])),
     responses(
         (status = 200, description = "`{identity, tokenSecret?}`.", body = Object),
-        (status = 400, description = "A malformed query string (plain-text answer of the query extractor)."),
+        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = schemas::ErrorBody),
         (status = 404, description = "`entity.not_found`: no such user. `user.identity_not_exist`: no identity at \
             the target.", body = schemas::ErrorBody),
         ManagementAuth,
@@ -376,7 +376,7 @@ async fn delete_identity(
     security(("management" = [])),
     responses(
         (status = 200, description = "`{ssoIdentity, tokenSecret?}`.", body = Object),
-        (status = 400, description = "A malformed query string (plain-text answer of the query extractor)."),
+        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = schemas::ErrorBody),
         (status = 404, description = "`entity.not_found`: no such user. `user.enterprise_sso_identity_not_exists`.",
             body = schemas::ErrorBody),
         ManagementAuth,
@@ -409,7 +409,7 @@ async fn get_sso_identity(
     security(("management" = [])),
     responses(
         (status = 200, description = "`{socialIdentities, ssoIdentities}`.", body = Object),
-        (status = 400, description = "A malformed query string (plain-text answer of the query extractor)."),
+        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = schemas::ErrorBody),
         (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
         ManagementAuth,
         Internal,
@@ -496,7 +496,7 @@ struct AuditQuery {
         (status = 200, description = "A page of audit events, newest first.", body = [Object],
             headers(("Total-Number" = i64, description = "The number of matching events."))),
         (status = 400, description = "`guard.invalid_pagination`: `page` below 1, `page_size` outside 1 to 100, or \
-            either not a number. A malformed query string is answered in plain text.", body = schemas::ErrorBody),
+            either not a number. A malformed query string is `guard.invalid_input`.", body = schemas::ErrorBody),
         ManagementAuth,
         Internal,
     )

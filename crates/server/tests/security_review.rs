@@ -1315,3 +1315,71 @@ async fn bulk_deletions_beyond_the_revocation_limit_are_audited_too() {
         .expect("events");
     assert_eq!(u64::try_from(deleted).expect("count"), sets);
 }
+
+// ----------------------------------------------------------------------------------------------
+// Finding 19 (info): a browser application's calls
+// ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn browser_applications_may_call_the_token_apis_without_credentials() {
+    let app = TestApp::spawn().await;
+    for (path, method) in [
+        ("/oidc/token", "POST"),
+        ("/oidc/me", "GET"),
+        ("/api/my-account/identities/github/access-token", "GET"),
+    ] {
+        let response = app
+            .http
+            .request(Method::OPTIONS, app.url(path))
+            .header("Origin", "https://spa.example")
+            .header("Access-Control-Request-Method", method)
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+            .await
+            .expect("preflight");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            header("access-control-allow-origin").as_deref(),
+            Some("*"),
+            "{path}"
+        );
+        assert_eq!(header("access-control-allow-credentials"), None, "{path}");
+    }
+    // The Management API and the console are not for browsers of other origins.
+    let response = app
+        .http
+        .request(Method::OPTIONS, app.url("/api/users"))
+        .header("Origin", "https://spa.example")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    // userinfo takes the bearer scheme in any case, as the Account API does.
+    let user = app.user("lower").await;
+    let token = app.user_token(&user, "openid").await;
+    let response = app
+        .http
+        .get(app.url("/oidc/me"))
+        .header("Authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(response.status(), 200);
+}
