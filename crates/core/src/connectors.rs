@@ -623,6 +623,7 @@ impl Connectors {
         if name.is_empty() {
             return Err(CoreError::Invalid("connectorName must not be empty".into()));
         }
+        crate::limits::check_len("connectorName", &name, crate::limits::NAME)?;
         let domains = normalize_domains(new.domains.unwrap_or_default())?;
         let config = config_object(new.config)?;
         let id = SsoConnectorId::generate();
@@ -665,6 +666,7 @@ impl Connectors {
             if name.is_empty() {
                 return Err(CoreError::Invalid("connectorName must not be empty".into()));
             }
+            crate::limits::check_len("connectorName", &name, crate::limits::NAME)?;
             row.connector_name = name;
         }
         if let Some(domains) = patch.domains {

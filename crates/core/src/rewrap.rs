@@ -142,11 +142,14 @@ async fn finish_writes(
     Ok(())
 }
 
+/// A record to write back: the item read, and its DEK wrapped under the active KEK.
+type Rewrapped = (RewrapItem, KekId, Vec<u8>);
+
 fn rewrap_batch(
     keyring: &Keyring,
     table: &SealedTable,
     items: Vec<RewrapItem>,
-) -> (Vec<(RewrapItem, KekId, Vec<u8>)>, Vec<RewrapFailure>) {
+) -> (Vec<Rewrapped>, Vec<RewrapFailure>) {
     let mut rewraps = Vec::with_capacity(items.len());
     let mut failures = Vec::new();
     for item in items {

@@ -315,6 +315,15 @@ impl Users {
                 return Err(UserError::EmailTaken.into());
             }
         }
+        limits::check_opt_len("name", req.name.as_deref(), limits::NAME)?;
+        if let Some(avatar) = req.avatar.as_deref().filter(|a| !a.is_empty())
+            && !limits::is_web_url(avatar, limits::URL)
+        {
+            return Err(CoreError::Invalid(format!(
+                "avatar must be an http(s) URL of at most {} characters",
+                limits::URL
+            )));
+        }
         if let Some(p) = &phone {
             if !valid_phone(p) {
                 return Err(CoreError::Invalid(

@@ -865,6 +865,16 @@ async fn nul_bytes_bad_paging_and_plain_text_rejections_are_clean_400s() {
             "{body}: {answer}"
         );
     }
+    // Logto's 128 characters for a user's name; an avatar is a web URL.
+    for body in [
+        json!({"name": "x".repeat(129)}),
+        json!({"avatar": "javascript:alert(1)"}),
+    ] {
+        let (status, answer) = app
+            .api(&token, Method::POST, "/api/users", Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+    }
     // Over the body limit: 413.
     let response = app
         .http

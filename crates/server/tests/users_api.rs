@@ -953,6 +953,7 @@ async fn all_identities_includes_secrets_for_any_non_empty_flag_even_false() {
 /// After a deletion: the secret row is gone, the Account API (when the user can still call it)
 /// finds no token at `target` on both prefixes, and the audit trail holds exactly one
 /// `token.delete` of the secret, by `actor_type`, for `reason`, without token material.
+#[allow(clippy::too_many_arguments)]
 async fn assert_deleted(
     app: &TestApp,
     mgmt: &str,

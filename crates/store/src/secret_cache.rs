@@ -18,10 +18,13 @@ const MAX_ENTRIES: usize = 50_000;
 /// `(user id, target or SSO connector id, is SSO)`.
 pub(crate) type Key = (String, String, bool);
 
+/// A cached answer: the row (or its absence), when it was read, and the generation then.
+type Entry = (Option<SecretRow>, Instant, u64);
+
 #[derive(Debug, Default)]
 pub(crate) struct SecretCache {
     generation: AtomicU64,
-    entries: Mutex<HashMap<Key, (Option<SecretRow>, Instant, u64)>>,
+    entries: Mutex<HashMap<Key, Entry>>,
 }
 
 impl SecretCache {

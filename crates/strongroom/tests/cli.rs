@@ -247,7 +247,7 @@ fn postgres_without_a_kek_is_refused() {
 #[test]
 fn configuration_errors_name_their_source() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str); 8] = [
         (
             "STRONGROOM_BINDD",
             "127.0.0.1:1",
@@ -267,6 +267,26 @@ fn configuration_errors_name_their_source() {
             "STRONGROOM_ENDPOINT",
             "ftp://x",
             "STRONGROOM_ENDPOINT: `ftp://x` is not an http(s) base URL",
+        ),
+        (
+            "STRONGROOM_EGRESS_DENY",
+            "10.0.0.0/33",
+            "STRONGROOM_EGRESS_DENY: `10.0.0.0/33`",
+        ),
+        (
+            "STRONGROOM_TRUSTED_PROXIES",
+            "the-load-balancer",
+            "STRONGROOM_TRUSTED_PROXIES: `the-load-balancer`",
+        ),
+        (
+            "STRONGROOM_MAX_CONNECTIONS",
+            "3",
+            "STRONGROOM_MAX_CONNECTIONS: expected a number of connections",
+        ),
+        (
+            "STRONGROOM_MAX_CONNECTIONS_PER_IP",
+            "many",
+            "STRONGROOM_MAX_CONNECTIONS_PER_IP: expected a number of connections",
         ),
     ];
     for (var, value, expect) in cases {

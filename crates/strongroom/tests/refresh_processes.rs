@@ -49,6 +49,8 @@ fn strongroom(dir: &Path, db: &TestDb, kek: &str) -> Command {
     cmd
 }
 
+/// Starts `serve`; the `Server` kills and waits for it when dropped.
+#[allow(clippy::zombie_processes)]
 fn serve(mut cmd: Command) -> Server {
     let mut child = cmd
         .arg("serve")
@@ -69,13 +71,13 @@ fn serve(mut cmd: Command) -> Server {
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            if let Some(addr) = line.strip_prefix("Strongroom is listening on http://") {
-                return Server {
-                    child,
-                    base: format!("http://{}", addr.trim()),
-                };
-            }
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
+            && let Some(addr) = line.strip_prefix("Strongroom is listening on http://")
+        {
+            return Server {
+                child,
+                base: format!("http://{}", addr.trim()),
+            };
         }
         assert!(
             child.try_wait().expect("poll").is_none(),
