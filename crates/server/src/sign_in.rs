@@ -49,6 +49,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(consent_page, consent_decision))
 }
 
+/// An HTML page that no cache keeps.
+fn uncached_page(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    no_store(&mut response);
+    response
+}
+
 /// The HTTP status and stable code of a sign-in failure.
 fn status_and_code(e: &SignInError) -> (StatusCode, &'static str) {
     match e {
@@ -274,11 +281,7 @@ async fn sign_in_page(
         .page(&id, cookie(&headers, browser_cookie(&state)))
         .await
     {
-        Ok(p) => {
-            let mut response = Html(render_page(&p, None)).into_response();
-            no_store(&mut response);
-            response
-        }
+        Ok(p) => uncached_page(StatusCode::OK, render_page(&p, None)),
         Err(e) => failure(e),
     }
 }
@@ -367,15 +370,7 @@ async fn choose_sso(
         Ok(location) => respond(&state, step_to(location)),
         // Shown in place, on the sign-in page.
         Err(e @ SignInError::NoSsoForEmail(_)) => match state.sign_in.page(&id, browser).await {
-            Ok(p) => {
-                let mut response = (
-                    StatusCode::NOT_FOUND,
-                    Html(render_page(&p, Some(&e.to_string()))),
-                )
-                    .into_response();
-                no_store(&mut response);
-                response
-            }
+            Ok(p) => uncached_page(StatusCode::NOT_FOUND, render_page(&p, Some(&e.to_string()))),
             Err(e) => failure(e),
         },
         Err(e) => failure(e),
@@ -515,11 +510,7 @@ async fn consent_page(
         .consent_page(&id, cookie(&headers, browser_cookie(&state)))
         .await
     {
-        Ok(p) => {
-            let mut response = Html(render_consent(&p)).into_response();
-            no_store(&mut response);
-            response
-        }
+        Ok(p) => uncached_page(StatusCode::OK, render_consent(&p)),
         Err(e) => failure(e),
     }
 }
