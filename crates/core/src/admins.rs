@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::IpAddr;
 use strongroom_store::{
@@ -166,6 +166,9 @@ const GUARD_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// Sign-in attempts per client address: a burst, then a steady rate per minute.
 const ATTEMPTS_BURST: u32 = 10;
 const ATTEMPTS_PER_MINUTE: u32 = 10;
+/// How long a refused attempt (too many requests) waits before its answer: a flood's
+/// connections then cost the server idle waits instead of CPU.
+const REFUSAL_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why a console sign-in was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +228,36 @@ pub struct ConsoleAuth {
     clock: Arc<dyn Clock>,
     hash_slots: Arc<tokio::sync::Semaphore>,
     per_address: Arc<Throttle>,
+    workspaces: Arc<Workspaces>,
+}
+
+/// Argon2's working memory (19 MiB with the default parameters), one buffer per hashing slot,
+/// kept and reused: a check never allocates it, so memory stays bounded by the number of slots
+/// (the allocator would otherwise keep a released buffer per thread that ever hashed).
+#[derive(Default)]
+struct Workspaces(std::sync::Mutex<Vec<Vec<argon2::Block>>>);
+
+impl std::fmt::Debug for Workspaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Workspaces")
+    }
+}
+
+impl Workspaces {
+    fn take(&self) -> Vec<argon2::Block> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, memory: Vec<argon2::Block>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(memory);
+    }
 }
 
 /// A guard row key: the SHA-256 of the lowercased username (and the address).
@@ -240,7 +273,14 @@ impl ConsoleAuth {
             clock,
             hash_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
             per_address: Arc::new(Throttle::new(ATTEMPTS_BURST, ATTEMPTS_PER_MINUTE)),
+            workspaces: Arc::default(),
         }
+    }
+
+    /// A refusal for too many requests, answered after [`REFUSAL_DELAY`].
+    async fn too_many(&self) -> Result<Result<SecretString, SignInRefusal>> {
+        tokio::time::sleep(REFUSAL_DELAY).await;
+        Ok(Err(SignInRefusal::TooManyRequests))
     }
 
     /// Checks the credentials of a sign-in from `client`; on success starts a session and
@@ -254,10 +294,10 @@ impl ConsoleAuth {
     ) -> Result<Result<SecretString, SignInRefusal>> {
         let now = self.clock.now_ms();
         if !self.per_address.allow(client, now) {
-            return Ok(Err(SignInRefusal::TooManyRequests));
+            return self.too_many().await;
         }
         let Ok(slot) = self.hash_slots.clone().try_acquire_owned() else {
-            return Ok(Err(SignInRefusal::TooManyRequests));
+            return self.too_many().await;
         };
         let username = username.trim();
         let (account, address) = (
@@ -274,7 +314,7 @@ impl ConsoleAuth {
             .await?
         {
             Reservation::Reserved => {}
-            Reservation::Busy => return Ok(Err(SignInRefusal::TooManyRequests)),
+            Reservation::Busy => return self.too_many().await,
             Reservation::Locked { until } => {
                 return Ok(Err(SignInRefusal::Locked { until_ms: until }));
             }
@@ -333,12 +373,15 @@ impl ConsoleAuth {
         let admin = self.store.find_console_admin(username).await?;
         let hash = admin.as_ref().map(|a| a.password_hash.clone());
         let password = password.clone();
+        let workspaces = self.workspaces.clone();
         let verified = tokio::task::spawn_blocking(move || {
             let hash = match &hash {
                 Some(hash) => hash.as_str(),
                 None => dummy_hash(),
             };
-            let verified = verify_password(hash, &password);
+            let mut memory = workspaces.take();
+            let verified = verify_password_in(hash, &password, &mut memory);
+            workspaces.give_back(memory);
             drop(slot);
             verified
         })
@@ -373,16 +416,76 @@ impl ConsoleAuth {
     }
 }
 
-fn verify_password(hash: &str, password: &SecretString) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
-            .is_ok()
-    })
+/// Checks `password` against an argon2 PHC string, computing in `memory` (grown to the hash's
+/// memory cost once, then reused).
+fn verify_password_in(
+    hash: &str,
+    password: &SecretString,
+    memory: &mut Vec<argon2::Block>,
+) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        argon2::Algorithm::try_from(parsed.algorithm),
+        parsed
+            .version
+            .map_or(Ok(argon2::Version::default()), argon2::Version::try_from),
+        argon2::Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; argon2::password_hash::Salt::MAX_LENGTH];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    memory.resize(params.block_count(), argon2::Block::default());
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            password.expose_secret().as_bytes(),
+            salt,
+            &mut out,
+            memory.as_mut_slice(),
+        )
+        .is_ok()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_bytes()).is_ok()
 }
 
 /// A hash of a random password, checked against when the username is unknown.
 fn dummy_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| hash_password(&generate_password()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_in_reused_memory() {
+        let password = SecretString::from("Correct-Horse-42".to_owned());
+        let hash = hash_password(&password).expect("hash");
+        let mut memory = Vec::new();
+        assert!(verify_password_in(&hash, &password, &mut memory));
+        let blocks = memory.len();
+        assert!(blocks > 0, "the working memory was grown once");
+        let wrong = SecretString::from("Wrong-Horse-42".to_owned());
+        assert!(!verify_password_in(&hash, &wrong, &mut memory));
+        assert!(verify_password_in(&hash, &password, &mut memory));
+        assert_eq!(memory.len(), blocks, "and reused");
+        assert!(!verify_password_in(
+            "not a phc string",
+            &password,
+            &mut memory
+        ));
+        assert!(!verify_password_in(
+            dummy_hash(),
+            &generate_password(),
+            &mut memory
+        ));
+    }
 }

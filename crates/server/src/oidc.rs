@@ -138,7 +138,15 @@ fn client_credentials(
                 "use one client authentication method",
             ));
         }
-        return Ok((unescape(id)?, Some(unescape(secret)?)));
+        let (id, secret) = (unescape(id)?, unescape(secret)?);
+        // Decoded here, after the edge's check: U+0000 is refused like everywhere else.
+        if id.contains('\0') || secret.contains('\0') {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "the client credentials contain a NUL character (U+0000)",
+            ));
+        }
+        return Ok((id, Some(secret)));
     }
     let id = form
         .client_id

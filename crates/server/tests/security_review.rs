@@ -903,6 +903,18 @@ async fn nul_bytes_bad_paging_and_plain_text_rejections_are_clean_400s() {
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["error"], "invalid_request", "{form}: {body}");
     }
+    // Nor in HTTP Basic client credentials, percent-decoded after the edge's check.
+    let response = app
+        .http
+        .post(app.url("/oidc/token"))
+        .header("Authorization", "Basic YSUwMGI6eA==") // a%00b:x
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_request", "{body}");
     // A browser route: an HTML page, not a 500.
     let response = app
         .http
