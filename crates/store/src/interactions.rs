@@ -203,6 +203,7 @@ impl Store {
             "console_sessions",
             "revocation_events",
             "console_sign_in_guards",
+            "oidc_consents",
         ] {
             deleted += sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE expires_at < $1"
