@@ -167,7 +167,7 @@ pub struct CodeRequest {
 pub const ACCESS_TOKEN_CACHE_MS: i64 = 5_000;
 const ACCESS_TOKEN_CACHE_ENTRIES: usize = 100_000;
 /// How often every process looks for revocations announced by the others.
-pub const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(400);
+pub const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 /// How far back a poll looks (covers clock differences between processes and slow commits).
 const REVOCATION_LOOKBACK_MS: i64 = 10_000;
 /// How long an announcement is kept.

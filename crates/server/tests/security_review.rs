@@ -477,16 +477,33 @@ async fn sign_in_floods_are_refused_before_any_hashing() {
         refused >= 10,
         "40 parallel sign-ins, {refused} refused: {answers:?}"
     );
-    // And one address gets no more than its burst, whatever the usernames.
+}
+
+#[tokio::test]
+async fn one_address_gets_its_burst_of_sign_in_attempts_then_a_slow_rate() {
+    // The server's clock stands still: no refill while the test runs, however slow it is.
+    let clock = strongroom_core::ManualClock::new(1_800_000_000_000);
+    let app = TestApp::spawn_with(Options {
+        clock: std::sync::Arc::new(clock.clone()),
+        network: strongroom_server::Network {
+            trusted_proxies: strongroom_core::providers::IpNetwork::parse_list("127.0.0.0/8")
+                .expect("network"),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
     let mut answers = Vec::new();
     for i in 0..12 {
         answers.push(console_sign_in(&app, "192.0.2.200", &format!("x{i}"), "p").await);
     }
-    assert_eq!(
-        answers.iter().filter(|s| **s == 429).count(),
-        2,
-        "{answers:?}"
-    );
+    assert_eq!(answers[..10], [401; 10], "{answers:?}");
+    assert_eq!(answers[10..], [429, 429], "{answers:?}");
+    // Another address is not affected; the first gets one more attempt six seconds later.
+    assert_eq!(console_sign_in(&app, "192.0.2.201", "x", "p").await, 401);
+    clock.advance_secs(6);
+    assert_eq!(console_sign_in(&app, "192.0.2.200", "y", "p").await, 401);
+    assert_eq!(console_sign_in(&app, "192.0.2.200", "z", "p").await, 429);
 }
 
 /// Console sign-ins `(from, username, password)`, all sent at once; their statuses.
