@@ -26,7 +26,10 @@ pub struct NewApplication {
     pub description: Option<String>,
     pub oidc_client_metadata: Option<ClientMetadata>,
     pub custom_client_metadata: Option<Value>,
+    pub custom_data: Option<Value>,
     pub is_third_party: Option<bool>,
+    /// Logto's protected apps are not served: only `null` is accepted.
+    pub protected_app_metadata: Option<Value>,
     /// Whether a third-party application may receive users' provider tokens (the `identities`
     /// scope); Strongroom's own field, off by default.
     pub allow_provider_tokens: Option<bool>,
@@ -40,6 +43,7 @@ pub struct ApplicationPatch {
     pub description: Option<String>,
     pub oidc_client_metadata: Option<ClientMetadata>,
     pub custom_client_metadata: Option<Value>,
+    pub custom_data: Option<Value>,
     pub allow_provider_tokens: Option<bool>,
 }
 
@@ -50,6 +54,13 @@ pub struct ClientMetadata {
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Kept and returned as Logto does; Strongroom sends no back-channel logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_required: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
 }
 
 impl ClientMetadata {
@@ -66,6 +77,7 @@ impl ClientMetadata {
             .redirect_uris
             .iter()
             .chain(&self.post_logout_redirect_uris)
+            .chain(&self.backchannel_logout_uri)
         {
             if !limits::is_redirect_uri(uri) {
                 return Err(CoreError::Invalid(format!(
@@ -75,6 +87,13 @@ impl ClientMetadata {
                     limits::URL
                 )));
             }
+        }
+        if self
+            .logo_uri
+            .as_deref()
+            .is_some_and(|u| !limits::is_web_url(u, limits::URL))
+        {
+            return Err(CoreError::Invalid("logoUri must be an http(s) URL".into()));
         }
         Ok(())
     }
@@ -87,14 +106,12 @@ fn check_name(name: &str) -> Result<()> {
     limits::check_len("name", name, limits::APP_NAME)
 }
 
-/// `customClientMetadata` must be a JSON object (Logto's guard).
-fn check_custom_metadata(value: &Value) -> Result<()> {
+/// `customClientMetadata` and `customData` must be JSON objects (Logto's guards).
+fn check_object(field: &str, value: &Value) -> Result<()> {
     if value.is_object() {
         Ok(())
     } else {
-        Err(CoreError::Invalid(
-            "customClientMetadata must be a JSON object".into(),
-        ))
+        Err(CoreError::Invalid(format!("{field} must be a JSON object")))
     }
 }
 
@@ -104,6 +121,70 @@ pub struct Applications {
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
     revocations: std::sync::Arc<Revocations>,
+    origins: std::sync::Arc<Origins>,
+}
+
+/// How long a process trusts its list of browser origins; a change in this process drops it
+/// at once, one in another process is seen within this time.
+const ORIGINS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The origins browser applications call from, cached.
+#[derive(Debug, Default)]
+struct Origins(
+    std::sync::Mutex<
+        Option<(
+            std::time::Instant,
+            std::sync::Arc<std::collections::HashSet<String>>,
+        )>,
+    >,
+);
+
+impl Origins {
+    fn get(&self) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
+        let cached = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < ORIGINS_TTL)
+            .map(|(_, set)| set.clone())
+    }
+
+    fn put(&self, set: std::sync::Arc<std::collections::HashSet<String>>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), set));
+    }
+
+    fn clear(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+/// The web origin (`scheme://host[:port]`) of an http(s) URL; `None` for anything else.
+fn web_origin(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+}
+
+/// The origins an application's browser code calls from: those of its redirect URIs, and the
+/// ones it lists in `customClientMetadata.corsAllowedOrigins` (Logto's field).
+pub fn cors_origins(row: &ApplicationRow) -> impl Iterator<Item = String> + '_ {
+    let listed = row.custom_client_metadata["corsAllowedOrigins"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str());
+    redirect_uris(row)
+        .into_iter()
+        .filter_map(|uri| web_origin(&uri))
+        .chain(listed.filter_map(web_origin))
 }
 
 impl Applications {
@@ -116,7 +197,30 @@ impl Applications {
             store,
             clock,
             revocations,
+            origins: std::sync::Arc::default(),
         }
+    }
+
+    /// Whether a browser page of `origin` may call Strongroom's token APIs (CORS): the origin
+    /// of one of an application's redirect URIs, or one an application lists in
+    /// `customClientMetadata.corsAllowedOrigins`. Nothing else.
+    pub async fn allows_origin(&self, origin: &str) -> Result<bool> {
+        let set = match self.origins.get() {
+            Some(set) => set,
+            None => {
+                let set: std::collections::HashSet<String> = self
+                    .store
+                    .list_applications()
+                    .await?
+                    .iter()
+                    .flat_map(|row| cors_origins(row).collect::<Vec<_>>())
+                    .collect();
+                let set = std::sync::Arc::new(set);
+                self.origins.put(set.clone());
+                set
+            }
+        };
+        Ok(set.contains(origin))
     }
 
     /// Creates an application. Confidential types get a client secret, returned this once:
@@ -132,7 +236,19 @@ impl Applications {
             limits::DESCRIPTION,
         )?;
         if let Some(c) = &new.custom_client_metadata {
-            check_custom_metadata(c)?;
+            check_object("customClientMetadata", c)?;
+        }
+        if let Some(c) = &new.custom_data {
+            check_object("customData", c)?;
+        }
+        if new
+            .protected_app_metadata
+            .as_ref()
+            .is_some_and(|m| !m.is_null())
+        {
+            return Err(CoreError::Invalid(
+                "protected apps are not supported: protectedAppMetadata must be null".into(),
+            ));
         }
         if !APPLICATION_TYPES.contains(&new.app_type.as_str()) {
             return Err(CoreError::Invalid(format!(
@@ -155,12 +271,14 @@ impl Applications {
             oidc_client_metadata: serde_json::to_value(&metadata)
                 .map_err(|e| CoreError::Invalid(e.to_string()))?,
             custom_client_metadata: new.custom_client_metadata.unwrap_or_else(|| json!({})),
+            custom_data: new.custom_data.unwrap_or_else(|| json!({})),
             is_third_party: new.is_third_party.unwrap_or(false),
             allow_provider_tokens: new.allow_provider_tokens.unwrap_or(false),
             created_at: now,
             updated_at: now,
         };
         self.store.save_application(&row).await?;
+        self.origins.clear();
         Ok((row, secret.map(SecretString::from)))
     }
 
@@ -194,8 +312,12 @@ impl Applications {
                 serde_json::to_value(&m).map_err(|e| CoreError::Invalid(e.to_string()))?;
         }
         if let Some(c) = patch.custom_client_metadata {
-            check_custom_metadata(&c)?;
+            check_object("customClientMetadata", &c)?;
             row.custom_client_metadata = c;
+        }
+        if let Some(c) = patch.custom_data {
+            check_object("customData", &c)?;
+            row.custom_data = c;
         }
         // Taking provider tokens away revokes the application's grants: the tokens it holds
         // carry the `identities` scope.
@@ -205,6 +327,7 @@ impl Applications {
         }
         row.updated_at = self.clock.now_ms();
         self.store.save_application(&row).await?;
+        self.origins.clear();
         if withdrawn && row.is_third_party {
             self.store
                 .revoke_application_grants(&row.id, row.updated_at)
@@ -219,6 +342,7 @@ impl Applications {
     pub async fn delete(&self, id: &ApplicationId) -> Result<bool> {
         let deleted = self.store.delete_application(id).await?;
         if deleted {
+            self.origins.clear();
             self.revocations.publish().await;
         }
         Ok(deleted)
@@ -237,7 +361,9 @@ pub fn application_json(row: &ApplicationRow, secret: Option<&str>) -> Value {
         "oidcClientMetadata": row.oidc_client_metadata,
         "customClientMetadata": row.custom_client_metadata,
         "protectedAppMetadata": null,
+        "customData": row.custom_data,
         "isThirdParty": row.is_third_party,
+        "appLevelAccessControlEnabled": false,
         "allowProviderTokens": row.allow_provider_tokens,
         "createdAt": row.created_at,
     })

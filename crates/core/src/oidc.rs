@@ -28,6 +28,8 @@ pub const ID_TOKEN_TTL_SECS: i64 = 3600;
 /// Scopes Strongroom's provider knows. `all` is the Management API's scope.
 pub const SCOPES: &[&str] = &["openid", "profile", "email", "offline_access", "identities"];
 pub const MANAGEMENT_SCOPE: &str = "all";
+/// Logto's resource indicator of a self-hosted Management API, accepted as `<endpoint>/api`.
+pub const LOGTO_DEFAULT_API: &str = "https://default.logto.app/api";
 const KEY_DOMAIN: Domain = Domain("oidc_signing_keys");
 
 /// A token-endpoint (or authorization) error, as RFC 6749 section 5.2 names them.
@@ -127,10 +129,13 @@ pub struct UserClaims {
     pub picture: Option<String>,
     pub email: Option<String>,
     pub email_verified: bool,
+    /// With the `identities` scope: Logto's `identities` (`{<target>: {userId, details}}`) and
+    /// `sso_identities` (`[{issuer, identityId, detail}]`); userinfo only, as in Logto.
+    pub identities: Option<(Value, Value)>,
 }
 
 impl UserClaims {
-    /// The claims the given scopes release.
+    /// The claims the given scopes release in an ID token (Logto's `idTokenClaims`).
     pub fn for_scopes(&self, scope: &str) -> Value {
         let has = |s: &str| scope.split(' ').any(|x| x == s);
         let mut v = json!({ "sub": self.sub });
@@ -142,6 +147,21 @@ impl UserClaims {
         if has("email") {
             v["email"] = json!(self.email);
             v["email_verified"] = json!(self.email_verified);
+        }
+        v
+    }
+
+    /// The claims the given scopes release at userinfo: the ID token's, and with `identities`
+    /// the user's identities (Logto's `userinfoClaims`).
+    pub fn userinfo(&self, scope: &str) -> Value {
+        let mut v = self.for_scopes(scope);
+        if let Some((identities, sso_identities)) = self
+            .identities
+            .as_ref()
+            .filter(|_| scope.split(' ').any(|x| x == "identities"))
+        {
+            v["identities"] = identities.clone();
+            v["sso_identities"] = sso_identities.clone();
         }
         v
     }
@@ -370,6 +390,10 @@ impl Oidc {
             "userinfo_endpoint": format!("{i}/me"),
             "jwks_uri": format!("{i}/jwks"),
             "end_session_endpoint": format!("{i}/session/end"),
+            "revocation_endpoint": format!("{i}/token/revocation"),
+            "introspection_endpoint": format!("{i}/token/introspection"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -481,10 +505,15 @@ impl Oidc {
                 "only machine-to-machine applications may use client_credentials",
             ));
         }
-        if resource != Some(self.api_resource.as_str()) {
+        // Logto's indicator of a self-hosted Management API names the same resource (it is
+        // what `@logto/api` asks for by default, and what Logto's docs tell OSS users).
+        if resource != Some(self.api_resource.as_str()) && resource != Some(LOGTO_DEFAULT_API) {
             return Err(OAuthError::new(
                 "invalid_target",
-                format!("resource must be {}", self.api_resource),
+                format!(
+                    "resource must be {} (or Logto's {LOGTO_DEFAULT_API})",
+                    self.api_resource
+                ),
             ));
         }
         let scope = scope.unwrap_or(MANAGEMENT_SCOPE);
@@ -764,14 +793,212 @@ impl Oidc {
         Ok(token)
     }
 
-    /// The claims of a user, for ID tokens and userinfo.
-    pub async fn user_claims(&self, user_id: &UserId) -> Result<UserClaims> {
+    /// RFC 7009 revocation by `app`. A refresh token takes its whole grant with it (codes,
+    /// refresh and access tokens, in every process); an access token goes alone. An unknown
+    /// token, or one issued to another client, is left alone and answered like a revoked one
+    /// (RFC 7009 2.2: the client learns nothing from the answer). `hint` only orders the
+    /// lookups.
+    pub async fn revoke_token(
+        &self,
+        app: &ApplicationRow,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<(), OAuthError> {
+        let hash = token_hash(token);
+        let now = self.clock.now_ms();
+        if hint == Some("access_token") {
+            if !self.revoke_access_token(app, &hash, now).await? {
+                self.revoke_refresh_token(app, &hash, now).await?;
+            }
+        } else if !self.revoke_refresh_token(app, &hash, now).await? {
+            self.revoke_access_token(app, &hash, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `hash` is a refresh token; revokes its grant when it is `app`'s.
+    async fn revoke_refresh_token(
+        &self,
+        app: &ApplicationRow,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool, OAuthError> {
+        match self
+            .store
+            .find_refresh_token(hash)
+            .await
+            .map_err(server_error)?
+        {
+            Some((row, client)) => {
+                if client == app.id {
+                    self.revoke_grant(&row.grant_id, now).await?;
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether `hash` is a live access token; deletes it when it is `app`'s.
+    async fn revoke_access_token(
+        &self,
+        app: &ApplicationRow,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool, OAuthError> {
+        match self
+            .store
+            .find_access_token(hash, now)
+            .await
+            .map_err(server_error)?
+        {
+            Some(row) => {
+                if row.application_id == app.id {
+                    self.store
+                        .delete_access_token(hash)
+                        .await
+                        .map_err(server_error)?;
+                    self.revocations.publish().await;
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// RFC 7662 introspection by `app`: `{active: true, ...}` for a live access token (any
+    /// client's when `app` is confidential — a resource server — only its own otherwise) or a
+    /// live refresh token of `app`; `{active: false}` for anything else.
+    pub async fn introspect(
+        &self,
+        app: &ApplicationRow,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<Value, OAuthError> {
+        let hash = token_hash(token);
+        let now = self.clock.now_ms();
+        let found = if hint == Some("refresh_token") {
+            match self.introspect_refresh_token(app, &hash, now).await? {
+                Some(answer) => Some(answer),
+                None => self.introspect_access_token(app, &hash, now).await?,
+            }
+        } else {
+            match self.introspect_access_token(app, &hash, now).await? {
+                Some(answer) => Some(answer),
+                None => self.introspect_refresh_token(app, &hash, now).await?,
+            }
+        };
+        Ok(found.unwrap_or_else(|| json!({ "active": false })))
+    }
+
+    /// `None` when `hash` is no live access token.
+    async fn introspect_access_token(
+        &self,
+        app: &ApplicationRow,
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<Value>, OAuthError> {
+        let Some(row) = self
+            .store
+            .find_access_token(hash, now)
+            .await
+            .map_err(server_error)?
+        else {
+            return Ok(None);
+        };
+        if row.application_id != app.id && !is_confidential(&app.app_type) {
+            return Ok(Some(json!({ "active": false })));
+        }
+        let mut answer = json!({
+            "active": true,
+            "token_type": "Bearer",
+            "client_id": row.application_id,
+            "scope": row.scope,
+            "iat": row.created_at / 1000,
+            "exp": row.expires_at / 1000,
+            "iss": self.issuer,
+        });
+        if let Some(user) = &row.user_id {
+            answer["sub"] = json!(user);
+        }
+        if let Some(resource) = &row.resource {
+            answer["aud"] = json!(resource);
+        }
+        Ok(Some(answer))
+    }
+
+    /// `None` when `hash` is no refresh token at all.
+    async fn introspect_refresh_token(
+        &self,
+        app: &ApplicationRow,
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<Value>, OAuthError> {
+        let Some((row, client)) = self
+            .store
+            .find_refresh_token(hash)
+            .await
+            .map_err(server_error)?
+        else {
+            return Ok(None);
+        };
+        let grant = self
+            .store
+            .get_grant(&row.grant_id)
+            .await
+            .map_err(server_error)?
+            .filter(|g| {
+                client == app.id
+                    && g.revoked_at.is_none()
+                    && row.consumed_at.is_none()
+                    && row.expires_at > now
+            });
+        Ok(Some(match grant {
+            Some(grant) => json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": client,
+                "scope": row.scope,
+                "sub": grant.user_id,
+                "iat": row.created_at / 1000,
+                "exp": row.expires_at / 1000,
+                "iss": self.issuer,
+            }),
+            None => json!({ "active": false }),
+        }))
+    }
+
+    /// The claims of a user, for ID tokens and userinfo; the identities only when `scope` has
+    /// `identities`.
+    pub async fn user_claims(&self, user_id: &UserId, scope: &str) -> Result<UserClaims> {
         let user = self
             .store
             .get_user(user_id)
             .await?
             .ok_or_else(|| CoreError::Invalid("the user no longer exists".into()))?;
+        let identities = if scope.split(' ').any(|s| s == "identities") {
+            let social: serde_json::Map<String, Value> = self
+                .store
+                .list_social_identities(user_id)
+                .await?
+                .iter()
+                .map(|i| (i.target.clone(), crate::users::identity_json(i)))
+                .collect();
+            let sso: Vec<Value> = self
+                .store
+                .list_sso_identities(user_id)
+                .await?
+                .iter()
+                .map(|i| {
+                    json!({"issuer": i.issuer, "identityId": i.identity_id, "detail": i.detail})
+                })
+                .collect();
+            Some((Value::Object(social), Value::Array(sso)))
+        } else {
+            None
+        };
         Ok(UserClaims {
+            identities,
             sub: user.id.0,
             name: user.name,
             username: user.username,

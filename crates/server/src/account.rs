@@ -20,21 +20,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    let mut router = OpenApiRouter::new()
-        .routes(routes!(my_account))
-        .routes(routes!(my_grants))
-        .routes(routes!(withdraw_my_grant))
-        .routes(routes!(link_identity))
-        .routes(routes!(unlink_identity));
-    // Documented under the first prefix; `under` moves a route (and its documentation).
+    let mut router = OpenApiRouter::new();
+    // Every Account API route under Logto's `/api/my-account` and the seed document's
+    // `/my-account`. Documented under the first prefix; `under` moves a route (and its
+    // documentation).
     for prefix in ["/api/my-account", "/my-account"] {
+        let at = |routes| under(prefix, "/api/my-account", routes);
         router = router
-            .routes(under(
-                prefix,
-                "/api/my-account",
-                routes!(social_access_token, replace_access_token),
-            ))
-            .routes(under(prefix, "/api/my-account", routes!(sso_access_token)));
+            .routes(at(routes!(my_account)))
+            .routes(at(routes!(my_grants)))
+            .routes(at(routes!(withdraw_my_grant)))
+            .routes(at(routes!(link_identity)))
+            .routes(at(routes!(unlink_identity)))
+            .routes(at(routes!(social_access_token, replace_access_token)))
+            .routes(at(routes!(sso_access_token)));
     }
     for prefix in ["/api/verifications", "/api/verification"] {
         router = router
@@ -49,8 +48,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
                 routes!(verify_social_verification),
             ));
     }
-    // Bearer-token APIs, called by browser applications (SPA) from their own origin.
-    router.layer(crate::edge::cors())
+    router
 }
 
 fn forbidden_without_identities(p: &UserPrincipal) -> ApiResult<()> {

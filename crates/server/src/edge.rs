@@ -117,6 +117,21 @@ fn contains_ascii(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Any path no route serves: 404 `route.not_found` as `{code, message}` (an HTML page on the
+/// browser's paths), instead of an empty body.
+pub async fn not_found(request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let e = ApiError::not_found(
+        "route.not_found",
+        format!(
+            "No route serves {} {}.",
+            request.method(),
+            path.chars().take(200).collect::<String>()
+        ),
+    );
+    refuse(&path, e)
+}
+
 /// Whether a JSON text holds U+0000: a raw NUL byte, or a `\u0000` escape (a backslash in JSON
 /// only appears inside strings, and `\\` escapes the next character, so escapes are read in
 /// pairs).
@@ -172,13 +187,48 @@ fn refuse(path: &str, e: ApiError) -> Response {
     }
 }
 
-/// CORS for the APIs browser applications call with a bearer token or PKCE (discovery, JWKS,
-/// token, userinfo, the Account and Verification APIs): any origin, never credentials (no
-/// cookie is sent or needed, so another site gains nothing it could not do without CORS).
-pub fn cors() -> tower_http::cors::CorsLayer {
+/// Whether a path is one of the APIs browser applications (SPA) call with a bearer token or
+/// PKCE: discovery, JWKS, token, revocation, userinfo, the Account and Verification APIs.
+fn is_browser_api(path: &str) -> bool {
+    path.starts_with("/oidc/.well-known/")
+        || path.starts_with("/.well-known/")
+        || matches!(
+            path,
+            "/oidc/jwks" | "/oidc/token" | "/oidc/token/revocation" | "/oidc/me"
+        )
+        || path == "/api/my-account"
+        || path.starts_with("/api/my-account/")
+        || path == "/my-account"
+        || path.starts_with("/my-account/")
+        || path.starts_with("/api/verification")
+}
+
+/// CORS for the browser APIs: only the origins of applications' redirect URIs and their
+/// `customClientMetadata.corsAllowedOrigins` (as Logto), never credentials (no cookie is sent
+/// or needed). Other paths and origins get no CORS headers.
+pub fn cors(state: crate::AppState) -> tower_http::cors::CorsLayer {
     use axum::http::Method;
+    let allow = tower_http::cors::AllowOrigin::async_predicate(
+        move |origin: HeaderValue, parts: &axum::http::request::Parts| {
+            let (state, path) = (state.clone(), parts.uri.path().to_owned());
+            async move {
+                let Ok(origin) = origin.to_str() else {
+                    return false;
+                };
+                is_browser_api(&path)
+                    && state
+                        .applications
+                        .allows_origin(origin)
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "cannot read the applications' origins");
+                            false
+                        })
+            }
+        },
+    );
     tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
+        .allow_origin(allow)
         .allow_methods([
             Method::GET,
             Method::POST,

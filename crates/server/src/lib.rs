@@ -178,7 +178,9 @@ pub fn router(state: AppState) -> Router {
     let network = state.network.clone();
     router
         .merge(console::router())
+        .fallback(edge::not_found)
         .layer(axum::middleware::from_fn(edge::guard))
+        .layer(edge::cors(state.clone()))
         .layer(axum::middleware::map_response(edge::security_headers))
         .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
             network.body_timeout,

@@ -15,19 +15,27 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::openapi::{Internal, schemas};
+use crate::openapi::{Internal, schemas, under};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     // Browser applications (SPA) call these from their own origin.
-    let for_applications = OpenApiRouter::new()
+    let mut router = OpenApiRouter::new()
         .routes(routes!(discovery))
         .routes(routes!(jwks))
         .routes(routes!(token))
+        .routes(routes!(revocation))
+        .routes(routes!(introspection))
         .routes(routes!(userinfo))
-        .layer(crate::edge::cors());
-    OpenApiRouter::new()
-        .merge(for_applications)
-        .routes(routes!(end_session, end_session_confirmed))
+        .routes(routes!(end_session, end_session_confirmed));
+    // RFC 8414 metadata: where oidc-provider (Logto) serves it, and at the root.
+    for prefix in ["/oidc/.well-known", "/.well-known"] {
+        router = router.routes(under(
+            prefix,
+            "/oidc/.well-known",
+            routes!(authorization_server_metadata),
+        ));
+    }
+    router
 }
 
 #[utoipa::path(
@@ -39,6 +47,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "The provider metadata.", body = Object))
 )]
 async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.oidc.discovery())
+}
+
+#[utoipa::path(
+    get,
+    path = "/oidc/.well-known/oauth-authorization-server",
+    tag = "OIDC",
+    summary = "OAuth 2.0 Authorization Server Metadata",
+    description = "RFC 8414 metadata of the issuer `<endpoint>/oidc`: the discovery document.",
+    responses((status = 200, description = "The authorization server metadata.", body = Object))
+)]
+async fn authorization_server_metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.oidc.discovery())
 }
 
@@ -117,7 +137,8 @@ fn no_store(mut response: Response) -> Response {
 /// Client credentials from HTTP Basic (form-urlencoded id and secret, RFC 6749 2.3.1) or the body.
 fn client_credentials(
     headers: &HeaderMap,
-    form: &TokenForm,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
 ) -> Result<(String, Option<String>), OAuthError> {
     let invalid = || OAuthError::new("invalid_client", "malformed client authentication");
     if let Some(value) = headers.get(header::AUTHORIZATION) {
@@ -132,7 +153,7 @@ fn client_credentials(
         let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
         let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
         let unescape = |s: &str| form_urlencoded_decode(s).ok_or_else(invalid);
-        if form.client_secret.is_some() {
+        if client_secret.is_some() {
             return Err(OAuthError::new(
                 "invalid_request",
                 "use one client authentication method",
@@ -148,11 +169,153 @@ fn client_credentials(
         }
         return Ok((id, Some(secret)));
     }
-    let id = form
-        .client_id
-        .clone()
+    let id = client_id
+        .map(str::to_owned)
         .ok_or_else(|| OAuthError::new("invalid_client", "client_id is required"))?;
-    Ok((id, form.client_secret.clone()))
+    Ok((id, client_secret.map(str::to_owned)))
+}
+
+/// The application a token, revocation or introspection request authenticates as.
+async fn authenticated_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
+) -> Result<strongroom_core::store::ApplicationRow, OAuthError> {
+    let (client_id, secret) = client_credentials(headers, client_id, client_secret)?;
+    state
+        .oidc
+        .authenticate_client(&client_id, secret.as_deref())
+        .await
+}
+
+/// The form of the revocation (RFC 7009) and introspection (RFC 7662) endpoints. `Debug`
+/// prints neither the token nor the secret.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct TokenHintForm {
+    token: Option<String>,
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TokenHintForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenHintForm")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("token_type_hint", &self.token_type_hint)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+type TokenHintRequest =
+    Result<axum::extract::Form<TokenHintForm>, axum::extract::rejection::FormRejection>;
+
+/// The authenticated client and the token of a revocation or introspection request.
+async fn token_hint_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: TokenHintRequest,
+) -> Result<(strongroom_core::store::ApplicationRow, TokenHintForm), OAuthError> {
+    let axum::extract::Form(form) =
+        form.map_err(|r| OAuthError::new("invalid_request", r.body_text()))?;
+    let app = authenticated_client(
+        state,
+        headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )
+    .await?;
+    if form.token.as_deref().is_none_or(str::is_empty) {
+        return Err(OAuthError::new("invalid_request", "token is required"));
+    }
+    Ok((app, form))
+}
+
+#[utoipa::path(
+    post,
+    path = "/oidc/token/revocation",
+    tag = "OIDC",
+    summary = "Token revocation (RFC 7009)",
+    description = "Revokes a token of the authenticated client. A refresh token revokes its whole grant: every \
+                   code, refresh and access token issued under it stops working at once, in every process. An \
+                   access token is revoked alone. An unknown token, or one of another client, is answered the same \
+                   way and left alone. Client authentication as at the token endpoint.",
+    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked (or nothing to revoke)."),
+        (status = 400, description = "`invalid_request`: no `token`, or a form that cannot be read.", body = schemas::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`.", body = schemas::OAuthErrorBody),
+        (status = 500, description = "`server_error`.", body = schemas::OAuthErrorBody),
+    )
+)]
+async fn revocation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: TokenHintRequest,
+) -> Response {
+    let result = async {
+        let (app, form) = token_hint_request(&state, &headers, form).await?;
+        state
+            .oidc
+            .revoke_token(
+                &app,
+                form.token.as_deref().unwrap_or_default(),
+                form.token_type_hint.as_deref(),
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(e) => oauth_error(e),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/oidc/token/introspection",
+    tag = "OIDC",
+    summary = "Token introspection (RFC 7662)",
+    description = "`{active: true, client_id, scope, sub, iat, exp, iss, token_type, aud}` for a live access token \
+                   (a confidential client may ask about any client's, a public one only about its own) or a live \
+                   refresh token of the authenticated client; `{active: false}` for anything else.",
+    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "The token's state.", body = Object),
+        (status = 400, description = "`invalid_request`: no `token`, or a form that cannot be read.", body = schemas::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`.", body = schemas::OAuthErrorBody),
+        (status = 500, description = "`server_error`.", body = schemas::OAuthErrorBody),
+    )
+)]
+async fn introspection(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: TokenHintRequest,
+) -> Response {
+    let result = async {
+        let (app, form) = token_hint_request(&state, &headers, form).await?;
+        state
+            .oidc
+            .introspect(
+                &app,
+                form.token.as_deref().unwrap_or_default(),
+                form.token_type_hint.as_deref(),
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(answer) => no_store(Json(answer).into_response()),
+        Err(e) => oauth_error(e),
+    }
 }
 
 fn form_urlencoded_decode(s: &str) -> Option<String> {
@@ -223,11 +386,13 @@ async fn token_inner(
     headers: &HeaderMap,
     form: &TokenForm,
 ) -> Result<strongroom_core::oidc::Tokens, OAuthError> {
-    let (client_id, secret) = client_credentials(headers, form)?;
-    let app = state
-        .oidc
-        .authenticate_client(&client_id, secret.as_deref())
-        .await?;
+    let app = authenticated_client(
+        state,
+        headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )
+    .await?;
     let oidc = &state.oidc;
     match form.grant_type.as_deref() {
         Some("client_credentials") => {
@@ -244,7 +409,7 @@ async fn token_inner(
                 code,
                 form.redirect_uri.as_deref(),
                 form.code_verifier.as_deref(),
-                async |user| oidc.user_claims(user).await,
+                async |user| oidc.user_claims(user, "").await,
             )
             .await
         }
@@ -253,7 +418,7 @@ async fn token_inner(
                 .refresh_token
                 .as_deref()
                 .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;
-            oidc.refresh(&app, refresh, async |user| oidc.user_claims(user).await)
+            oidc.refresh(&app, refresh, async |user| oidc.user_claims(user, "").await)
                 .await
         }
         Some(other) => Err(OAuthError::new(
@@ -308,8 +473,8 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     else {
         return unauthorized();
     };
-    match state.oidc.user_claims(&user_id).await {
-        Ok(claims) => no_store(Json(claims.for_scopes(&row.scope)).into_response()),
+    match state.oidc.user_claims(&user_id, &row.scope).await {
+        Ok(claims) => no_store(Json(claims.userinfo(&row.scope)).into_response()),
         Err(_) => unauthorized(),
     }
 }

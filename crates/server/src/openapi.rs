@@ -451,6 +451,10 @@ pub mod schemas {
         pub redirect_uris: Vec<String>,
         #[serde(default)]
         pub post_logout_redirect_uris: Vec<String>,
+        pub backchannel_logout_uri: Option<String>,
+        pub backchannel_logout_session_required: Option<bool>,
+        /// An http(s) URL.
+        pub logo_uri: Option<String>,
     }
 
     // Mirrors `strongroom_core::applications::NewApplication`.
@@ -469,9 +473,14 @@ pub mod schemas {
         pub oidc_client_metadata: Option<ClientMetadata>,
         #[schema(value_type = Option<Object>)]
         pub custom_client_metadata: Option<Value>,
+        #[schema(value_type = Option<Object>)]
+        pub custom_data: Option<Value>,
         /// A third-party application asks the user's consent and receives no provider tokens
         /// unless `allowProviderTokens`.
         pub is_third_party: Option<bool>,
+        /// Protected apps are not served: only `null`.
+        #[schema(value_type = Option<Object>)]
+        pub protected_app_metadata: Option<Value>,
         /// Strongroom: whether a third-party application may receive users' provider tokens
         /// (the `identities` scope). Off by default; switching it off revokes the
         /// application's tokens.
@@ -489,6 +498,8 @@ pub mod schemas {
         pub oidc_client_metadata: Option<ClientMetadata>,
         #[schema(value_type = Option<Object>)]
         pub custom_client_metadata: Option<Value>,
+        #[schema(value_type = Option<Object>)]
+        pub custom_data: Option<Value>,
         pub allow_provider_tokens: Option<bool>,
     }
 

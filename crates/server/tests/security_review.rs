@@ -1360,17 +1360,25 @@ async fn bulk_deletions_beyond_the_revocation_limit_are_audited_too() {
 // ----------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn browser_applications_may_call_the_token_apis_without_credentials() {
+async fn browser_applications_may_call_the_token_apis_from_their_own_origins() {
     let app = TestApp::spawn().await;
-    for (path, method) in [
-        ("/oidc/token", "POST"),
-        ("/oidc/me", "GET"),
-        ("/api/my-account/identities/github/access-token", "GET"),
-    ] {
+    let token = app.management_token().await;
+    let (status, spa) = app
+        .api(
+            &token,
+            Method::POST,
+            "/api/applications",
+            Some(json!({"name": "spa", "type": "SPA",
+                        "oidcClientMetadata": {"redirectUris": ["https://spa.example/callback"]},
+                        "customClientMetadata": {"corsAllowedOrigins": ["https://assets.example:8443"]}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{spa}");
+    let preflight = async |path: &str, origin: &str, method: &str| {
         let response = app
             .http
             .request(Method::OPTIONS, app.url(path))
-            .header("Origin", "https://spa.example")
+            .header("Origin", origin)
             .header("Access-Control-Request-Method", method)
             .header("Access-Control-Request-Headers", "authorization")
             .send()
@@ -1381,34 +1389,48 @@ async fn browser_applications_may_call_the_token_apis_without_credentials() {
             "{path}: {}",
             response.status()
         );
-        let header = |name: &str| {
+        assert!(
             response
                 .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        assert_eq!(
-            header("access-control-allow-origin").as_deref(),
-            Some("*"),
+                .get("access-control-allow-credentials")
+                .is_none(),
             "{path}"
         );
-        assert_eq!(header("access-control-allow-credentials"), None, "{path}");
-    }
-    // The Management API and the console are not for browsers of other origins.
-    let response = app
-        .http
-        .request(Method::OPTIONS, app.url("/api/users"))
-        .header("Origin", "https://spa.example")
-        .header("Access-Control-Request-Method", "GET")
-        .send()
-        .await
-        .expect("preflight");
-    assert!(
         response
             .headers()
             .get("access-control-allow-origin")
-            .is_none()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    for (path, method) in [
+        ("/oidc/token", "POST"),
+        ("/oidc/token/revocation", "POST"),
+        ("/oidc/me", "GET"),
+        ("/api/my-account/identities/github/access-token", "GET"),
+        ("/my-account", "GET"),
+        ("/api/verifications/social", "POST"),
+    ] {
+        for origin in ["https://spa.example", "https://assets.example:8443"] {
+            assert_eq!(
+                preflight(path, origin, method).await.as_deref(),
+                Some(origin),
+                "{path} from {origin}"
+            );
+        }
+        assert_eq!(
+            preflight(path, "https://evil.example", method).await,
+            None,
+            "{path}"
+        );
+    }
+    // The Management API and the console are not for browsers of other origins.
+    assert_eq!(
+        preflight("/api/users", "https://spa.example", "GET").await,
+        None
+    );
+    assert_eq!(
+        preflight("/console/users", "https://spa.example", "GET").await,
+        None
     );
     // userinfo takes the bearer scheme in any case, as the Account API does.
     let user = app.user("lower").await;

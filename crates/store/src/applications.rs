@@ -14,6 +14,8 @@ pub struct ApplicationRow {
     pub secret_hash: Option<String>,
     pub oidc_client_metadata: serde_json::Value,
     pub custom_client_metadata: serde_json::Value,
+    /// Logto's `customData`: a JSON object.
+    pub custom_data: serde_json::Value,
     pub is_third_party: bool,
     /// Whether a third-party application may receive users' provider tokens.
     pub allow_provider_tokens: bool,
@@ -22,7 +24,7 @@ pub struct ApplicationRow {
 }
 
 const APP_COLUMNS: &str = "id, name, description, type, secret_hash, oidc_client_metadata, \
-    custom_client_metadata, is_third_party, allow_provider_tokens, created_at, updated_at";
+    custom_client_metadata, custom_data, is_third_party, allow_provider_tokens, created_at, updated_at";
 
 fn app_from_row(row: &AnyRow) -> Result<ApplicationRow> {
     Ok(ApplicationRow {
@@ -39,6 +41,10 @@ fn app_from_row(row: &AnyRow) -> Result<ApplicationRow> {
             &row.try_get::<String, _>("custom_client_metadata")?,
             "custom client metadata",
         )?,
+        custom_data: crate::json_from(
+            &row.try_get::<String, _>("custom_data")?,
+            "application custom data",
+        )?,
         is_third_party: row.try_get::<i64, _>("is_third_party")? != 0,
         allow_provider_tokens: row.try_get::<i64, _>("allow_provider_tokens")? != 0,
         created_at: row.try_get("created_at")?,
@@ -51,11 +57,11 @@ impl Store {
     pub async fn save_application(&self, a: &ApplicationRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO applications (id, name, description, type, secret_hash, oidc_client_metadata, \
-             custom_client_metadata, is_third_party, created_at, updated_at, allow_provider_tokens) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             custom_client_metadata, is_third_party, created_at, updated_at, allow_provider_tokens, custom_data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET name = $2, description = $3, type = $4, secret_hash = $5, \
              oidc_client_metadata = $6, custom_client_metadata = $7, is_third_party = $8, updated_at = $10, \
-             allow_provider_tokens = $11",
+             allow_provider_tokens = $11, custom_data = $12",
         )
         .bind(a.id.as_str())
         .bind(a.name.as_str())
@@ -68,6 +74,7 @@ impl Store {
         .bind(a.created_at)
         .bind(a.updated_at)
         .bind(flag(a.allow_provider_tokens))
+        .bind(a.custom_data.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())

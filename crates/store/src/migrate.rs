@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit events set aside",
         include_str!("../migrations/0009_audit_rejected.sql"),
     ),
+    (
+        10,
+        "applications' customData",
+        include_str!("../migrations/0010_application_custom_data.sql"),
+    ),
 ];
 
 /// The schema version the migrations lead to.

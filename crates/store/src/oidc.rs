@@ -397,6 +397,41 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A refresh token by hash, used or not, with its grant's application.
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshTokenRow, ApplicationId)>> {
+        let row = sqlx::query(
+            "SELECT t.token_hash, t.grant_id, t.scope, t.created_at, t.expires_at, t.consumed_at, g.application_id \
+             FROM oidc_refresh_tokens t JOIN oidc_grants g ON g.id = t.grant_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok((
+                refresh_token_from_row(&row)?,
+                ApplicationId(row.try_get("application_id")?),
+            ))
+        })
+        .transpose()
+    }
+
+    /// Deletes one access token; returns whether it existed.
+    pub async fn delete_access_token(&self, token_hash: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("DELETE FROM oidc_access_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+}
+
 /// What a redemption found: the row (with its grant's `application_id`) read after the
 /// conditional update that consumed it, or did not.
 fn redemption<T>(

@@ -118,6 +118,7 @@ async fn main() {
             secret_hash: None,
             oidc_client_metadata: serde_json::json!({"redirectUris": ["http://127.0.0.1/callback"]}),
             custom_client_metadata: serde_json::json!({}),
+            custom_data: serde_json::json!({}),
             is_third_party: false,
             allow_provider_tokens: false,
             created_at: now,

@@ -1411,6 +1411,7 @@ pub async fn create_application(
         oidc_client_metadata: Some(ClientMetadata {
             redirect_uris: split_lines(fields.get("redirectUris")),
             post_logout_redirect_uris: Vec::new(),
+            ..Default::default()
         }),
         ..Default::default()
     };
@@ -1463,6 +1464,7 @@ pub async fn save_application(
         oidc_client_metadata: Some(ClientMetadata {
             redirect_uris: split_lines(fields.get("redirectUris")),
             post_logout_redirect_uris: split_lines(fields.get("postLogoutRedirectUris")),
+            ..Default::default()
         }),
         ..Default::default()
     };

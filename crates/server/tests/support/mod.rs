@@ -146,6 +146,7 @@ impl TestApp {
                 oidc_client_metadata: Some(strongroom_core::applications::ClientMetadata {
                     redirect_uris: redirect_uris.iter().map(|s| (*s).to_owned()).collect(),
                     post_logout_redirect_uris: vec![],
+                    ..Default::default()
                 }),
                 ..Default::default()
             })
