@@ -46,6 +46,31 @@ pub enum ProviderError {
     /// The provider (or this connector kind) does not offer the operation.
     #[error("not supported: {0}")]
     NotSupported(&'static str),
+    /// The callback's parameters cannot be used as given: its RFC 9207 `iss` is missing (the
+    /// provider promises one) or names another issuer (a mix-up attack, or a caller that did
+    /// not forward every parameter). Checked before the code goes anywhere.
+    #[error("the callback's {0}")]
+    Callback(CallbackProblem),
+}
+
+/// What is wrong with a callback's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackProblem {
+    /// The provider advertises RFC 9207 and the callback carries no `iss`.
+    MissingIss,
+    /// The callback's `iss` is not the connector's issuer.
+    WrongIss,
+}
+
+impl std::fmt::Display for CallbackProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::MissingIss => {
+                "iss parameter is missing, and the provider promises one (RFC 9207)"
+            }
+            Self::WrongIss => "iss parameter does not match the issuer (RFC 9207)",
+        })
+    }
 }
 
 impl ProviderError {
@@ -78,6 +103,14 @@ impl ProviderError {
             ProviderError::Config(_) => "The connector configuration is invalid.",
             ProviderError::NotSupported(_) => {
                 "The identity provider does not support this operation."
+            }
+            ProviderError::Callback(CallbackProblem::MissingIss) => {
+                "The provider's callback carried an `iss` parameter (RFC 9207) that was not \
+                 forwarded: pass every parameter of the callback (code, state, iss, ...)."
+            }
+            ProviderError::Callback(CallbackProblem::WrongIss) => {
+                "The callback's `iss` parameter names another issuer than the connector's \
+                 (RFC 9207): the callback does not come from this provider."
             }
         }
     }

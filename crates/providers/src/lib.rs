@@ -47,7 +47,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 pub use egress::{EgressPolicy, EgressRefusal, InvalidNetwork, IpNetwork};
-pub use error::ProviderError;
+pub use error::{CallbackProblem, ProviderError};
 pub use factories::{FactoryMetadata, canonical_factory_id, social_factories};
 pub use http::Http;
 pub use types::{AuthorizationRequest, Callback, TokenResponse, UserProfile};

@@ -40,9 +40,7 @@ const JWKS_FORCED_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 const LEEWAY_SECONDS: u64 = 60;
 
 pub(crate) fn iss_mismatch() -> ProviderError {
-    ProviderError::InvalidResponse(
-        "the callback's iss parameter does not match the issuer (RFC 9207)".into(),
-    )
+    ProviderError::Callback(crate::error::CallbackProblem::WrongIss)
 }
 
 /// A boolean claim, also accepted as the strings "true" / "false" (some providers).
@@ -723,8 +721,8 @@ impl OidcState {
         match cb.iss {
             Some(iss) if iss != cfg.issuer => return Err(iss_mismatch()),
             None if ep.iss_parameter_required => {
-                return Err(ProviderError::InvalidResponse(
-                    "the callback lacks the iss parameter the provider promises (RFC 9207)".into(),
+                return Err(ProviderError::Callback(
+                    crate::error::CallbackProblem::MissingIss,
                 ));
             }
             _ => {}

@@ -249,6 +249,8 @@ pub fn provider_error(e: &ProviderError) -> ApiError {
         ProviderError::NotSupported(_) => {
             (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented")
         }
+        // The caller's mistake (or a mix-up attack): the message names the parameter.
+        ProviderError::Callback(_) => (StatusCode::BAD_REQUEST, "guard.invalid_input"),
     };
     // The detail (and any provider's error_description) goes to the log only.
     tracing::info!(error = %e, code, "provider call failed");

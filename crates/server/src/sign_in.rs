@@ -82,6 +82,8 @@ fn status_and_code(e: &SignInError) -> (StatusCode, &'static str) {
             ProviderError::NotSupported(_) => {
                 (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented")
             }
+            // At the browser's callback: the provider's answer cannot be trusted.
+            ProviderError::Callback(_) => (StatusCode::BAD_GATEWAY, "connector.invalid_response"),
         },
         SignInError::Core(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_error"),
     }

@@ -113,18 +113,23 @@ impl Drop for Upstream {
 
 /// Runs `e2e/rp.mjs` with `config`; returns its one JSON line.
 pub async fn run_rp(config: Value) -> Value {
+    run_script("rp.mjs", config).await
+}
+
+/// Runs `e2e/<script>` with `config` (as a file) and returns the one JSON line it prints.
+pub async fn run_script(script: &str, config: Value) -> Value {
     let file = tempfile::NamedTempFile::new().expect("config file");
     std::fs::write(file.path(), config.to_string()).expect("write config");
     let out = tokio::process::Command::new("node")
-        .arg(e2e_dir().join("rp.mjs"))
+        .arg(e2e_dir().join(script))
         .arg(file.path())
         .output()
         .await
-        .expect("run node e2e/rp.mjs");
+        .unwrap_or_else(|e| panic!("run node e2e/{script}: {e}"));
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|_| {
         panic!(
-            "rp.mjs printed no JSON: {text} / {}",
+            "{script} printed no JSON: {text} / {}",
             String::from_utf8_lossy(&out.stderr)
         )
     })
