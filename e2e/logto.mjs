@@ -198,6 +198,28 @@ async function main() {
   });
   seen.accountApi = { status: read.status, body: await read.json() };
 
+  step = 'Account Center';
+  const center = await must(apiClient.GET('/api/account-center'));
+  seen.accountCenterDefault = { enabled: center.enabled, social: center.fields?.social };
+  await must(apiClient.PATCH('/api/account-center', {
+    body: { fields: { name: 'ReadOnly', social: 'ReadOnly' } },
+  }));
+  const narrowed = await fetch(`${endpoint}/api/my-account`, { headers: { authorization: `Bearer ${accessToken}` } });
+  seen.myAccountNarrowed = Object.keys(await narrowed.json()).sort();
+  const unlink = await fetch(`${endpoint}/api/my-account/identities/${seen.connector.target}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${accessToken}` },
+  });
+  seen.unlinkReadOnly = { status: unlink.status, body: await unlink.json() };
+  await must(apiClient.PATCH('/api/account-center', { body: { enabled: false } }));
+  const off = await fetch(`${endpoint}/api/my-account/identities/${seen.connector.target}/access-token`, {
+    headers: { authorization: `Bearer ${accessToken}` },
+  });
+  seen.tokenReadDisabled = { status: off.status, body: await off.json() };
+  await must(apiClient.PATCH('/api/account-center', {
+    body: { enabled: true, fields: center.fields },
+  }));
+
   step = 'refresh';
   const refreshToken = await client.getRefreshToken();
   await client.clearAccessToken();

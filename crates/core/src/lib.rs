@@ -1,5 +1,6 @@
 //! Strongroom's domain services. Business rules live here, never in handlers or SQL.
 
+pub mod account_center;
 pub mod admins;
 pub mod applications;
 pub mod audit;

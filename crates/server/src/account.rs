@@ -83,7 +83,11 @@ fn token_json(t: &AccessToken) -> Json<Value> {
     )
 )]
 async fn my_account(p: UserPrincipal, State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(state.users.json(&p.user_id).await?))
+    let user = state.users.json(&p.user_id).await?;
+    Ok(Json(strongroom_core::account_center::filter_profile(
+        &p.account_center,
+        user,
+    )))
 }
 
 /// `?appType=` of the grant lists.
@@ -320,6 +324,7 @@ async fn link_identity(
 ) -> ApiResult<StatusCode> {
     // Logto answers 401 here without the identities scope.
     p.require_identities(StatusCode::UNAUTHORIZED, "auth.unauthorized")?;
+    p.require_editable("social")?;
     state
         .verifications
         .link(&p.user_id, &body.new_identifier_verification_record_id)
@@ -353,6 +358,7 @@ async fn unlink_identity(
 ) -> ApiResult<StatusCode> {
     // Logto answers 400 here without the identities scope.
     p.require_identities(StatusCode::BAD_REQUEST, "auth.unauthorized")?;
+    p.require_editable("social")?;
     state
         .users
         .unlink(&p.user_id, &target, &p.actor(), true)

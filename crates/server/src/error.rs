@@ -294,4 +294,15 @@ impl From<VerificationError> for ApiError {
     }
 }
 
+impl From<strongroom_core::account_center::AccountCenterRefusal> for ApiError {
+    fn from(e: strongroom_core::account_center::AccountCenterRefusal) -> Self {
+        use strongroom_core::account_center::AccountCenterRefusal;
+        let code = match e {
+            AccountCenterRefusal::NotEnabled => "account_center.not_enabled",
+            AccountCenterRefusal::NotEditable => "account_center.field_not_editable",
+        };
+        Self::new(StatusCode::BAD_REQUEST, code, e.to_string())
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -215,6 +215,8 @@ pub struct UserPrincipal {
     /// The application the token was issued to.
     pub application_id: ApplicationId,
     pub scopes: Vec<String>,
+    /// The Account Center settings in force (the Account API is enabled).
+    pub account_center: std::sync::Arc<serde_json::Value>,
 }
 
 impl UserPrincipal {
@@ -242,6 +244,15 @@ impl UserPrincipal {
 
     pub fn actor(&self) -> Actor {
         Actor::User(self.user_id.0.clone())
+    }
+
+    /// The Account Center lets users edit `field` (Logto: 400 `account_center.field_not_editable`).
+    pub fn require_editable(&self, field: &str) -> Result<(), ApiError> {
+        if strongroom_core::account_center::control(&self.account_center, field) == "Edit" {
+            Ok(())
+        } else {
+            Err(strongroom_core::account_center::AccountCenterRefusal::NotEditable.into())
+        }
     }
 }
 
@@ -272,10 +283,12 @@ impl FromRequestParts<AppState> for UserPrincipal {
                 "Forbidden. Please check your permissions.",
             ));
         }
+        let account_center = state.account_center.require_enabled().await??;
         Ok(Self {
             user_id,
             application_id: row.application_id,
             scopes,
+            account_center,
         })
     }
 }

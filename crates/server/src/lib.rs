@@ -73,6 +73,7 @@ pub struct Services {
     pub users: Users,
     pub verifications: Verifications,
     pub console_auth: ConsoleAuth,
+    pub account_center: strongroom_core::account_center::AccountCenter,
     /// Public base URL; the OIDC issuer is `<endpoint>/oidc`.
     pub endpoint: String,
     /// Connection limits, timeouts and trusted proxies.
@@ -140,6 +141,8 @@ impl AppState {
             audit.clone(),
         );
         let console_auth = ConsoleAuth::new(store.clone(), clock.clone());
+        let account_center =
+            strongroom_core::account_center::AccountCenter::new(store.clone(), clock.clone());
         Ok(Self(Arc::new(Services {
             store,
             keyring,
@@ -154,6 +157,7 @@ impl AppState {
             users,
             verifications,
             console_auth,
+            account_center,
             endpoint,
             network,
         })))

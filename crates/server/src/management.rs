@@ -23,6 +23,52 @@ pub fn routes() -> OpenApiRouter<AppState> {
             update_application,
             delete_application
         ))
+        .routes(routes!(get_account_center, update_account_center))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/account-center",
+    tag = "Account center",
+    summary = "Get the Account Center settings",
+    description = "Logto's Account Center: whether the Account API is on (`enabled`), and per field (`name`, \
+                   `avatar`, `profile`, `email`, `phone`, `password`, `username`, `social`, `customData`, `mfa`, \
+                   `passkey`, `session`) `Off`, `ReadOnly` or `Edit`. Strongroom's default: on, every field `Edit`.",
+    security(("management" = [])),
+    responses((status = 200, description = "The settings.", body = Object), ManagementAuth, Internal)
+)]
+async fn get_account_center(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json((*state.account_center.settings().await?).clone()))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/account-center",
+    tag = "Account center",
+    summary = "Update the Account Center settings",
+    description = "`enabled`, `fields` (replaced as a whole), `webauthnRelatedOrigins`, `deleteAccountUrl`, \
+                   `customCss`, `profileFields`. With `enabled: false` the Account and Verification APIs answer 400 \
+                   `account_center.not_enabled`; linking and unlinking identities need `social: Edit` (400 \
+                   `account_center.field_not_editable`); `GET /api/my-account` leaves out the fields that are \
+                   `Off`. Another process sees a change within 5 s.",
+    request_body(content = Object, content_type = "application/json"),
+    security(("management" = [])),
+    responses(
+        (status = 200, description = "The settings.", body = Object),
+        (status = 400, description = "`guard.invalid_input`: an unknown setting or an invalid value.", body = schemas::ErrorBody),
+        ManagementAuth,
+        Internal,
+    )
+)]
+async fn update_account_center(
+    _: ManagementPrincipal,
+    State(state): State<AppState>,
+    JsonBody(patch): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json((*state.account_center.update(patch).await?).clone()))
 }
 
 fn app_not_found(id: &str) -> ApiError {

@@ -79,6 +79,35 @@ async fn logtos_management_client_and_sdk_work_unchanged() {
     );
     assert_eq!(out["accountApi"]["status"], 200, "{out:#}");
     assert!(out["accountApi"]["body"]["access_token"].is_string());
+    // Account Center through @logto/api: today's behaviour by default, then narrowed.
+    assert_eq!(
+        out["accountCenterDefault"],
+        json!({"enabled": true, "social": "Edit"})
+    );
+    let narrowed: Vec<&str> = out["myAccountNarrowed"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        narrowed.contains(&"name") && narrowed.contains(&"identities"),
+        "{narrowed:?}"
+    );
+    assert!(
+        !narrowed.contains(&"primaryEmail"),
+        "email is Off now: {narrowed:?}"
+    );
+    assert_eq!(out["unlinkReadOnly"]["status"], 400);
+    assert_eq!(
+        out["unlinkReadOnly"]["body"]["code"],
+        "account_center.field_not_editable"
+    );
+    assert_eq!(out["tokenReadDisabled"]["status"], 400);
+    assert_eq!(
+        out["tokenReadDisabled"]["body"]["code"],
+        "account_center.not_enabled"
+    );
     assert_eq!(out["refreshed"], true);
     assert_eq!(out["rotated"], true);
 
@@ -91,4 +120,184 @@ async fn logtos_management_client_and_sdk_work_unchanged() {
         sign_out.starts_with(&app.url("/oidc/session/end")),
         "{sign_out}"
     );
+}
+
+/// What Logto's clients meet outside the happy path of the SDK: JSON 404s, RFC 8414 metadata,
+/// RFC 7662 introspection, RFC 7009 revocation of an access token, every Account API route under
+/// both prefixes, and a verification whose `connectorData` lacks the callback's `iss`.
+#[tokio::test]
+async fn logtos_endpoints_around_the_sdk() {
+    use reqwest::Method;
+    use support::browser::{Browser, param};
+    let app = TestApp::spawn().await;
+    let token = app.management_token().await;
+
+    // Unknown routes: {code, message}, never an empty 404.
+    for path in ["/api/no-such-route", "/oidc/no-such-route"] {
+        let (status, body) = app.api(&token, Method::GET, path, None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("route.not_found")),
+            "{path}"
+        );
+        assert!(body["message"].is_string(), "{path}: {body}");
+    }
+
+    // RFC 8414 metadata where Logto serves it and at the root; revocation and introspection
+    // advertised.
+    for path in [
+        "/oidc/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-authorization-server",
+        "/oidc/.well-known/openid-configuration",
+    ] {
+        let (status, doc) = app.api(&token, Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(doc["issuer"], app.url("/oidc"), "{path}");
+        assert_eq!(
+            doc["revocation_endpoint"],
+            app.url("/oidc/token/revocation")
+        );
+        assert_eq!(
+            doc["introspection_endpoint"],
+            app.url("/oidc/token/introspection")
+        );
+    }
+
+    // Introspection and revocation of an access token, by the client it was issued to.
+    let (m2m, secret) = app.application("MachineToMachine", &[]).await;
+    let secret = secret.expect("secret");
+    let issued: Value = app
+        .http
+        .post(app.url("/oidc/token"))
+        .basic_auth(m2m.id.as_str(), Some(&secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://default.logto.app/api"),
+            ("scope", "all"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let m2m_token = issued["access_token"]
+        .as_str()
+        .expect("Logto's indicator is accepted")
+        .to_owned();
+    let call = |path: &'static str, token: String| {
+        let request = app
+            .http
+            .post(app.url(path))
+            .basic_auth(m2m.id.as_str(), Some(&secret))
+            .form(&[("token", token)]);
+        async move {
+            let response = request.send().await.expect("call");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, active) = call("/oidc/token/introspection", m2m_token.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["client_id"], m2m.id.as_str());
+    assert_eq!(active["aud"], app.url("/api"));
+    let (status, _) = call("/oidc/token/introspection", "unknown".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        call("/oidc/token/introspection", "unknown".into()).await.1["active"],
+        false
+    );
+    assert_eq!(
+        call("/oidc/token/revocation", m2m_token.clone()).await.0,
+        200
+    );
+    assert_eq!(
+        call("/oidc/token/introspection", m2m_token.clone()).await.1["active"],
+        false
+    );
+    let (status, _) = app.api(&m2m_token, Method::GET, "/api/users", None).await;
+    assert_eq!(status, 401, "a revoked access token stops working at once");
+
+    // Every Account API route under both prefixes.
+    let user = app.user("aliased").await;
+    let bearer = app.user_token(&user, "openid identities").await;
+    for path in [
+        "/api/my-account",
+        "/my-account",
+        "/api/my-account/grants",
+        "/my-account/grants",
+    ] {
+        let (status, body) = app.api(&bearer, Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+
+    // A verification whose connectorData lacks the callback's iss: the client's mistake, 400,
+    // naming the parameter; with every parameter forwarded it verifies.
+    let upstream = Upstream::start(&[app.url("/callback/up")], json!({}));
+    let (status, body) = app
+        .api(
+            &token,
+            Method::POST,
+            "/api/connectors",
+            Some(
+                json!({"id": "up", "connectorId": "oidc", "enableTokenStorage": true, "config": {
+                "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": upstream.issuer,
+                "scope": "openid profile email offline_access"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, created) = app
+        .api(
+            &bearer,
+            Method::POST,
+            "/api/verifications/social",
+            Some(json!({"connectorId": "up", "state": "s-1", "redirectUri": app.url("/callback/up")})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let landing = Browser::new()
+        .follow(
+            created["authorizationUri"].as_str().expect("uri"),
+            &app.url("/callback/up"),
+        )
+        .await
+        .app();
+    assert!(
+        param(&landing, "iss").is_some(),
+        "the upstream sends RFC 9207 iss"
+    );
+    let id = created["verificationRecordId"].as_str().expect("id");
+    let verify = |data: Value| {
+        app.api(
+            &bearer,
+            Method::POST,
+            "/api/verifications/social/verify",
+            Some(json!({"verificationRecordId": id, "connectorData": data})),
+        )
+    };
+    let (status, refused) = verify(json!({
+        "code": param(&landing, "code"), "state": "s-1", "redirectUri": app.url("/callback/up")}))
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("guard.invalid_input")),
+        "{refused}"
+    );
+    assert!(
+        refused["message"]
+            .as_str()
+            .expect("message")
+            .contains("iss"),
+        "{refused}"
+    );
+    let (status, verified) = verify(json!({
+        "code": param(&landing, "code"), "state": "s-1", "redirectUri": app.url("/callback/up"),
+        "iss": param(&landing, "iss")}))
+    .await;
+    assert_eq!(status, 200, "{verified}");
 }

@@ -260,3 +260,27 @@ async fn revoke_grants_where(
     q.bind(now).execute(&mut **tx).await?;
     Ok(())
 }
+
+impl Store {
+    /// The stored Account Center settings (a JSON object), if any were saved.
+    pub async fn get_account_center(&self) -> Result<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT settings FROM account_center WHERE id = 'default'")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| crate::json_from(&r.try_get::<String, _>("settings")?, "account center"))
+            .transpose()
+    }
+
+    /// Saves the Account Center settings.
+    pub async fn save_account_center(&self, settings: &serde_json::Value, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO account_center (id, settings, updated_at) VALUES ('default', $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET settings = $1, updated_at = $2",
+        )
+        .bind(settings.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

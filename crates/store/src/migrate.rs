@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "applications' customData",
         include_str!("../migrations/0010_application_custom_data.sql"),
     ),
+    (
+        11,
+        "Account Center settings",
+        include_str!("../migrations/0011_account_center.sql"),
+    ),
 ];
 
 /// The schema version the migrations lead to.
