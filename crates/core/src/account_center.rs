@@ -5,12 +5,13 @@
 //! editable, which is how it behaved before the settings existed, so nothing configured then
 //! breaks. An administrator narrows it with `PATCH /api/account-center`.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use strongroom_store::Store;
 
+use crate::cached::Cached;
 use crate::{Clock, CoreError, Result};
 
 /// The fields Logto's Account Center controls.
@@ -48,7 +49,7 @@ pub enum AccountCenterRefusal {
 pub struct AccountCenter {
     store: Store,
     clock: Arc<dyn Clock>,
-    cache: Arc<Mutex<Option<(Instant, Arc<Value>)>>>,
+    cache: Arc<Cached<Value>>,
 }
 
 /// Strongroom's default settings (see the module documentation).
@@ -72,20 +73,14 @@ impl AccountCenter {
         Self {
             store,
             clock,
-            cache: Arc::default(),
+            cache: Arc::new(Cached::new(CACHE_TTL)),
         }
     }
 
     /// The settings in Logto's shape.
     pub async fn settings(&self) -> Result<Arc<Value>> {
-        if let Some((at, settings)) = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            && at.elapsed() < CACHE_TTL
-        {
-            return Ok(settings.clone());
+        if let Some(settings) = self.cache.get() {
+            return Ok(settings);
         }
         let mut settings = defaults();
         if let Some(Value::Object(stored)) = self.store.get_account_center().await? {
@@ -95,13 +90,7 @@ impl AccountCenter {
         }
         settings["tenantId"] = json!("default");
         settings["id"] = json!("default");
-        let settings = Arc::new(settings);
-        *self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), settings.clone()));
-        Ok(settings)
+        Ok(self.cache.put(settings))
     }
 
     /// `PATCH /api/account-center`: `enabled`, `fields` (replaced as a whole, as in Logto),
@@ -151,10 +140,7 @@ impl AccountCenter {
         self.store
             .save_account_center(&settings, self.clock.now_ms())
             .await?;
-        *self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.cache.clear();
         self.settings().await
     }
 

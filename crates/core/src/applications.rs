@@ -4,6 +4,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use strongroom_store::{ApplicationId, ApplicationRow, Store};
 
+use crate::cached::Cached;
 use crate::crypto::{random_token, token_hash};
 use crate::oidc::Revocations;
 use crate::{Clock, CoreError, Result, limits};
@@ -121,51 +122,12 @@ pub struct Applications {
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
     revocations: std::sync::Arc<Revocations>,
-    origins: std::sync::Arc<Origins>,
+    origins: std::sync::Arc<Cached<std::collections::HashSet<String>>>,
 }
 
 /// How long a process trusts its list of browser origins; a change in this process drops it
 /// at once, one in another process is seen within this time.
 const ORIGINS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The origins browser applications call from, cached.
-#[derive(Debug, Default)]
-struct Origins(
-    std::sync::Mutex<
-        Option<(
-            std::time::Instant,
-            std::sync::Arc<std::collections::HashSet<String>>,
-        )>,
-    >,
-);
-
-impl Origins {
-    fn get(&self) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
-        let cached = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cached
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < ORIGINS_TTL)
-            .map(|(_, set)| set.clone())
-    }
-
-    fn put(&self, set: std::sync::Arc<std::collections::HashSet<String>>) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((std::time::Instant::now(), set));
-    }
-
-    fn clear(&self) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-    }
-}
 
 /// The web origin (`scheme://host[:port]`) of an http(s) URL; `None` for anything else.
 fn web_origin(url: &str) -> Option<String> {
@@ -197,7 +159,7 @@ impl Applications {
             store,
             clock,
             revocations,
-            origins: std::sync::Arc::default(),
+            origins: std::sync::Arc::new(Cached::new(ORIGINS_TTL)),
         }
     }
 
@@ -215,9 +177,7 @@ impl Applications {
                     .iter()
                     .flat_map(|row| cors_origins(row).collect::<Vec<_>>())
                     .collect();
-                let set = std::sync::Arc::new(set);
-                self.origins.put(set.clone());
-                set
+                self.origins.put(set)
             }
         };
         Ok(set.contains(origin))

@@ -4,6 +4,7 @@ pub mod account_center;
 pub mod admins;
 pub mod applications;
 pub mod audit;
+pub mod cached;
 pub mod clock;
 pub mod connectors;
 pub mod crypto;

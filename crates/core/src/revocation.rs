@@ -34,7 +34,18 @@ pub struct Doomed {
     id: SecretId,
     user_id: UserId,
     target: String,
-    revoke: Option<(Upstream, SecretString)>,
+    revoke: Option<Revocation>,
+}
+
+/// How to end a token set's grant at the provider.
+#[derive(Debug)]
+struct Revocation {
+    upstream: Upstream,
+    /// The token to revoke.
+    token: SecretString,
+    /// A refresh token to trade for a live access token first: the provider revokes the grant
+    /// only with a live access token (GitHub), and the stored one has expired.
+    refresh_first: Option<SecretString>,
 }
 
 impl Doomed {
@@ -58,6 +69,7 @@ impl Doomed {
 pub struct Revoker {
     store: Store,
     keyring: Arc<Keyring>,
+    clock: Arc<dyn crate::Clock>,
     token_sets: TokenSets,
     audit: Audit,
     providers: Providers,
@@ -76,6 +88,7 @@ impl Revoker {
     pub fn new(
         store: Store,
         keyring: Arc<Keyring>,
+        clock: Arc<dyn crate::Clock>,
         token_sets: TokenSets,
         audit: Audit,
         providers: Providers,
@@ -83,6 +96,7 @@ impl Revoker {
         Self {
             store,
             keyring,
+            clock,
             token_sets,
             audit,
             providers,
@@ -108,10 +122,7 @@ impl Revoker {
         out
     }
 
-    async fn revocation_for(
-        &self,
-        secret: &SecretRow,
-    ) -> crate::Result<Option<(Upstream, SecretString)>> {
+    async fn revocation_for(&self, secret: &SecretRow) -> crate::Result<Option<Revocation>> {
         let set = self.token_sets.open(secret)?;
         Ok(match &secret.relation {
             SecretRelation::Social { connector_id, .. } => {
@@ -119,11 +130,22 @@ impl Revoker {
                     return Ok(None);
                 };
                 let connector = social_connector(&self.keyring, &row)?;
-                let token = match set.refresh_token {
-                    Some(refresh) if !connector.revokes_with_access_token() => refresh,
-                    _ => set.access_token,
+                let expired = secret
+                    .metadata
+                    .expires_at
+                    .is_some_and(|at| at <= self.clock.now_ms() / 1000);
+                let (token, refresh_first) = match set.refresh_token {
+                    Some(refresh) if !connector.revokes_with_access_token() => (refresh, None),
+                    Some(refresh) if expired && connector.supports_refresh() => {
+                        (set.access_token, Some(refresh))
+                    }
+                    _ => (set.access_token, None),
                 };
-                Some((Upstream::Social(connector), token))
+                Some(Revocation {
+                    upstream: Upstream::Social(connector),
+                    token,
+                    refresh_first,
+                })
             }
             SecretRelation::Sso {
                 sso_connector_id, ..
@@ -131,10 +153,31 @@ impl Revoker {
                 let Some(row) = self.store.get_sso_connector(sso_connector_id).await? else {
                     return Ok(None);
                 };
-                let token = set.refresh_token.unwrap_or(set.access_token);
-                Some((Upstream::Sso(sso_connector(&self.keyring, &row)?), token))
+                Some(Revocation {
+                    upstream: Upstream::Sso(sso_connector(&self.keyring, &row)?),
+                    token: set.refresh_token.unwrap_or(set.access_token),
+                    refresh_first: None,
+                })
             }
         })
+    }
+
+    /// Ends the grant at the provider (trading the refresh token for a live access token
+    /// first when that is what it takes).
+    async fn revoke(
+        &self,
+        revocation: Revocation,
+    ) -> Result<(), strongroom_providers::ProviderError> {
+        match &revocation.upstream {
+            Upstream::Social(c) => {
+                let token = match &revocation.refresh_first {
+                    Some(refresh) => self.providers.refresh(c, refresh).await?.access_token,
+                    None => revocation.token,
+                };
+                self.providers.revoke(c, &token).await
+            }
+            Upstream::Sso(c) => self.providers.sso_revoke(c, &revocation.token).await,
+        }
     }
 
     /// Records `token.delete` for each set (before returning), then revokes at the providers in
@@ -154,13 +197,10 @@ impl Revoker {
         let actor = actor.clone();
         tokio::spawn(async move {
             for d in doomed {
-                let Some((upstream, token)) = d.revoke else {
+                let Some(revocation) = d.revoke else {
                     continue;
                 };
-                let result = match &upstream {
-                    Upstream::Social(c) => this.providers.revoke(c, &token).await,
-                    Upstream::Sso(c) => this.providers.sso_revoke(c, &token).await,
-                };
+                let result = this.revoke(revocation).await;
                 let outcome = match &result {
                     Ok(()) => "success".to_owned(),
                     Err(strongroom_providers::ProviderError::NotSupported(_)) => {

@@ -109,6 +109,37 @@ pub(crate) async fn exchange(
     Ok((tokens, profile))
 }
 
+/// `DELETE /me/permissions` with the user's token: de-authorizes the app for the user (every
+/// permission and token of the grant). Facebook answers `{"success": true}`.
+pub(crate) async fn revoke(
+    http: &Http,
+    c: &FacebookConfig,
+    token: &SecretString,
+) -> Result<(), ProviderError> {
+    const WHAT: &str = "Facebook's permissions API";
+    let url = join(&c.graph, "/me/permissions", "graphApiBaseUrl")?;
+    let proof = appsecret_proof(&c.client.secret, token);
+    let request = http
+        .client()
+        .delete(url)
+        .bearer_auth(token.expose_secret())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .query(&[("appsecret_proof", proof.as_str())]);
+    let answer = http.fetch(request, WHAT).await?;
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&answer.body) {
+        if let Some(err) = crate::token::error_in(&map) {
+            return Err(err);
+        }
+        if answer.status.is_success() && map.get("success") == Some(&Value::Bool(true)) {
+            return Ok(());
+        }
+    }
+    answer.expect_success(WHAT)?;
+    Err(ProviderError::InvalidResponse(format!(
+        "{WHAT} did not confirm the revocation"
+    )))
+}
+
 async fn me(
     http: &Http,
     c: &FacebookConfig,

@@ -122,9 +122,13 @@ pub(crate) async fn revoke(
         .json(&json!({ "access_token": token.expose_secret() }));
     let answer = http.fetch(request, WHAT).await?;
     if answer.status == reqwest::StatusCode::NOT_FOUND {
-        // The token (or the grant) no longer exists: nothing left to revoke.
-        tracing::debug!("GitHub grant already gone");
-        return Ok(());
+        // GitHub does not know this access token: it may have expired (a GitHub App's user
+        // token lives 8 hours) while the grant, and its refresh token, live on. Not a
+        // confirmed revocation.
+        return Err(ProviderError::InvalidGrant(
+            "GitHub does not know the access token (HTTP 404); the grant is not confirmed revoked"
+                .into(),
+        ));
     }
     answer.expect_success(WHAT)
 }

@@ -107,10 +107,10 @@ impl SocialConnector {
         !matches!(self.inner, Social::Facebook(_))
     }
 
-    /// Whether [`Providers::revoke`] wants the access token (GitHub's grant API) rather than
-    /// the refresh token (which, elsewhere, ends the whole grant).
+    /// Whether [`Providers::revoke`] wants the access token (GitHub's grant API, Facebook's
+    /// permissions API) rather than the refresh token (which, elsewhere, ends the whole grant).
     pub fn revokes_with_access_token(&self) -> bool {
-        matches!(self.inner, Social::Github(_))
+        matches!(self.inner, Social::Github(_) | Social::Facebook(_))
     }
 }
 
@@ -224,10 +224,11 @@ impl Providers {
     }
 
     /// Revokes a token at the provider: GitHub's `DELETE /applications/{client_id}/grant` (pass
-    /// the access token; this ends the user's whole grant), Google's revocation endpoint, the
-    /// RFC 7009 endpoint of an OIDC provider (discovered or configured) or an OAuth 2.0
-    /// connector's `revocationEndpoint`. `NotSupported` for Facebook and where there is no
-    /// endpoint. A token the provider already considers invalid counts as revoked.
+    /// a live access token; this ends the user's whole grant, and a token GitHub does not know
+    /// is an error, not a success), Facebook's `DELETE /me/permissions` (the access token),
+    /// Google's revocation endpoint, the RFC 7009 endpoint of an OIDC provider (configured, or
+    /// discovered from the issuer even when every other endpoint is configured) or an OAuth 2.0
+    /// connector's `revocationEndpoint`. `NotSupported` where there is no endpoint.
     pub async fn revoke(
         &self,
         c: &SocialConnector,
@@ -236,9 +237,7 @@ impl Providers {
         match &c.inner {
             Social::Github(g) => github::revoke(self.http(), g, token).await,
             Social::Google(g) => google::revoke(self.http(), g, token).await,
-            Social::Facebook(_) => Err(ProviderError::NotSupported(
-                "Facebook has no token revocation",
-            )),
+            Social::Facebook(f) => facebook::revoke(self.http(), f, token).await,
             Social::OAuth2(o) => oauth2::revoke(self.http(), o, token).await,
             Social::Oidc(o) => self.inner.oidc.revoke(self.http(), o, token).await,
         }

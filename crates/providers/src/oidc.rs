@@ -859,7 +859,18 @@ impl OidcState {
         token: &SecretString,
     ) -> Result<(), ProviderError> {
         let ep = self.resolve(http, cfg).await?;
-        let Some(endpoint) = &ep.revocation else {
+        // A connector configured with its endpoints (Logto's way) skipped discovery; the
+        // revocation endpoint is then learnt from the issuer's discovery document.
+        let discovered = match &ep.revocation {
+            Some(_) => None,
+            None if !cfg.needs_discovery() => match self.discovery(http, &cfg.issuer).await {
+                Ok(doc) => doc.revocation_endpoint.clone(),
+                Err(e) if e.is_transient() => return Err(e),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let Some(endpoint) = ep.revocation.as_ref().or(discovered.as_ref()) else {
             return Err(ProviderError::NotSupported(
                 "the OpenID provider has no revocation endpoint",
             ));

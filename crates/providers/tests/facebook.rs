@@ -322,17 +322,65 @@ async fn me_errors() {
     ));
 }
 
+/// Facebook documents `DELETE /{user-id}/permissions` (with the user's token, `me`) to
+/// de-authorize an app: that is how a deleted set's grant ends.
 #[tokio::test]
-async fn refresh_and_revoke_are_not_supported() {
+async fn revoke_de_authorizes_the_app_through_the_permissions_api() {
+    let server = MockServer::start().await;
+    let c = connector(&server);
+    assert!(c.revokes_with_access_token());
+    Mock::given(method("DELETE"))
+        .and(path("/v23.0/me/permissions"))
+        .and(header_is(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
+        .and(query_param_is_missing("access_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    expect_ok(providers().revoke(&c, &secret(ACCESS_TOKEN)).await);
+    // An answer that confirms nothing is no revocation.
+    let other = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v23.0/me/permissions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": false})))
+        .mount(&other)
+        .await;
+    assert!(matches!(
+        expect_err(
+            providers()
+                .revoke(&connector(&other), &secret(ACCESS_TOKEN))
+                .await
+        ),
+        ProviderError::InvalidResponse(_)
+    ));
+    let gone = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v23.0/me/permissions"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Error validating access token", "type": "OAuthException", "code": 190}})))
+        .mount(&gone)
+        .await;
+    // Facebook's error object for an invalid token (code 190): not a revocation.
+    assert!(matches!(
+        expect_err(
+            providers()
+                .revoke(&connector(&gone), &secret(ACCESS_TOKEN))
+                .await
+        ),
+        ProviderError::InvalidGrant(_)
+    ));
+}
+
+#[tokio::test]
+async fn refresh_is_not_supported() {
     let server = MockServer::start().await;
     let c = connector(&server);
     assert!(!c.supports_refresh());
     assert!(matches!(
         expect_err(providers().refresh(&c, &secret(REFRESH_TOKEN)).await),
-        ProviderError::NotSupported(_)
-    ));
-    assert!(matches!(
-        expect_err(providers().revoke(&c, &secret(ACCESS_TOKEN)).await),
         ProviderError::NotSupported(_)
     ));
     assert!(

@@ -5,7 +5,7 @@ mod support;
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use strongroom_providers::{ProviderError, SocialConnector};
+use strongroom_providers::{CallbackProblem, ProviderError, SocialConnector};
 use support::jwt::{now, unsigned};
 use support::*;
 use wiremock::matchers::{body_string_contains, header as header_is, method, path};
@@ -403,7 +403,7 @@ async fn callback_iss_mismatch_is_rejected_before_the_code_is_sent() {
             .await,
     );
     assert!(
-        matches!(&e, ProviderError::InvalidResponse(t) if t.contains("iss")),
+        matches!(&e, ProviderError::Callback(CallbackProblem::WrongIss)),
         "{e:?}"
     );
 }

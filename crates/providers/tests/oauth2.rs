@@ -5,7 +5,7 @@ mod support;
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use strongroom_providers::{ProviderError, SocialConnector};
+use strongroom_providers::{CallbackProblem, ProviderError, SocialConnector};
 use support::*;
 use wiremock::matchers::{header as header_is, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -482,7 +482,7 @@ async fn callback_iss_checked_when_an_issuer_is_configured() {
             .await,
     );
     assert!(
-        matches!(&e, ProviderError::InvalidResponse(t) if t.contains("iss")),
+        matches!(&e, ProviderError::Callback(CallbackProblem::WrongIss)),
         "{e:?}"
     );
     // The matching iss goes through (and is the only token request).

@@ -1170,6 +1170,31 @@ async fn revoke_at_the_discovered_endpoint() {
     assert!(matches!(e, ProviderError::NotSupported(_)), "{e:?}");
 }
 
+/// A connector configured Logto's way (explicit endpoints) never discovered the provider, so
+/// it never learnt the revocation endpoint: revocation looks it up then.
+#[tokio::test]
+async fn revoke_discovers_the_endpoint_of_a_connector_configured_with_endpoints() {
+    let op = Op::start().await;
+    op.mount_discovery(op.discovery_doc()).await;
+    Mock::given(method("POST"))
+        .and(path(REVOKE_PATH))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&op.server)
+        .await;
+    let c = op.social_with(json!({
+        "authorizationEndpoint": op.url("/custom/authorize"),
+        "tokenEndpoint": op.url(TOKEN_PATH),
+        "userInfoEndpoint": op.url(USERINFO_PATH),
+        "idTokenVerificationConfig": { "jwksUri": op.url(JWKS_PATH) },
+    }));
+    expect_ok(providers().revoke(&c, &secret(REFRESH_TOKEN)).await);
+    assert_eq!(
+        form_of(&requests_to(&op.server, REVOKE_PATH).await[0])["token"],
+        REFRESH_TOKEN
+    );
+}
+
 #[tokio::test]
 async fn configured_endpoints_need_no_discovery() {
     let op = Op::start().await;

@@ -166,9 +166,15 @@ pub fn is_page(path: &str) -> bool {
         || path.starts_with("/console/")
 }
 
+/// Whether a path answers errors in RFC 6749's form (the token, revocation and introspection
+/// endpoints).
+pub fn speaks_oauth(path: &str) -> bool {
+    path == "/oidc/token" || path.starts_with("/oidc/token/")
+}
+
 /// The refusal in the form the route speaks.
 fn refuse(path: &str, e: ApiError) -> Response {
-    if path == "/oidc/token" {
+    if speaks_oauth(path) {
         let mut response = (
             if e.status == StatusCode::BAD_REQUEST {
                 StatusCode::BAD_REQUEST

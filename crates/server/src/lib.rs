@@ -100,6 +100,7 @@ impl AppState {
         let revoker = Revoker::new(
             store.clone(),
             keyring.clone(),
+            clock.clone(),
             token_sets.clone(),
             audit.clone(),
             providers.clone(),

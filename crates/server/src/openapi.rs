@@ -50,6 +50,7 @@ pub const CLIENT_BASIC: &str = "client_basic";
         (name = "Users", description = "Management API: users, their identities and token secrets (as metadata only)."),
         (name = "Secrets", description = "Management API: stored token sets."),
         (name = "Audit events", description = "Management API: the audit trail."),
+        (name = "Account center", description = "Management API: Logto's Account Center settings, which govern the Account API."),
         (name = "My account", description = "Account API: the signed-in user's own account and provider tokens. Served under `/api/my-account` and `/my-account`."),
         (name = "Verifications", description = "Verification API: re-authorizing at a social provider. Served under `/api/verifications` and `/api/verification`."),
     )
@@ -178,7 +179,7 @@ pub fn unique_operation_ids(document: &mut utoipa::openapi::OpenApi) {
 pub fn edge_responses(document: &mut utoipa::openapi::OpenApi) {
     for (path, item) in document.paths.paths.iter_mut() {
         let page = crate::edge::is_page(path);
-        let token = path == "/oidc/token";
+        let token = crate::edge::speaks_oauth(path);
         for (_, operation) in operations_mut(item) {
             let has_body = operation.request_body.is_some();
             let mut add = |status: &str, description: &str| {

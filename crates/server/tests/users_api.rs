@@ -2190,3 +2190,77 @@ async fn management_routes_refuse_user_tokens_and_missing_or_unknown_bearers() {
         (200, Some(true))
     );
 }
+
+/// A GitHub App's user token expires after 8 hours, its refresh token after six months. When
+/// its set is deleted later, GitHub no longer knows the access token (404) while the grant lives
+/// on: the refresh token is traded for a live access token, which ends the grant; and a 404 is
+/// never audited as a success.
+#[tokio::test]
+async fn github_app_grants_are_revoked_with_a_fresh_access_token_and_a_404_is_no_success() {
+    let (app, clock) = manual().await;
+    let mgmt = app.management_token().await;
+    let gh = MockServer::start().await;
+    let config = json!({"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                        "baseUrl": gh.uri(), "apiBaseUrl": gh.uri()});
+    connector(&app, &mgmt, "gh-app", "github", None, config, true).await;
+    Mock::given(method("POST"))
+        .and(path("/login/oauth/access_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "ghu_fresh", "expires_in": 28800, "refresh_token": "ghr_next",
+            "refresh_token_expires_in": 15897600, "token_type": "bearer", "scope": ""})))
+        .expect(1)
+        .mount(&gh)
+        .await;
+    let grant = format!("/applications/{CLIENT_ID}/grant");
+    Mock::given(method("DELETE"))
+        .and(path(grant.as_str()))
+        .and(wiremock::matchers::body_json(
+            json!({"access_token": "ghu_fresh"}),
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&gh)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(grant.as_str()))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&gh)
+        .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let app_set = tokens(
+        "ghu_expired",
+        Some("ghr_first"),
+        None,
+        Some(28800),
+        None,
+        Some("bearer"),
+    );
+    let expired = seed(&app, "gh-app", &alice, "github", "1", app_set).await;
+    // Bob's token is live but GitHub does not know it (someone revoked it at GitHub).
+    let unknown = tokens("ghu_unknown", None, None, None, None, Some("bearer"));
+    let unknown = seed(&app, "gh-app", &bob, "github", "2", unknown).await;
+    clock.advance_secs(9 * 3600);
+    let mgmt = app.management_token().await;
+
+    for secret in [&expired, &unknown] {
+        let (status, _) = app
+            .api(
+                &mgmt,
+                Method::DELETE,
+                &format!("/api/secrets/{}", secret.id.as_str()),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    wait_for_audit(&app, &mgmt, "action=token.revoke", |e| {
+        is_event(e, "token.revoke", "success", expired.id.as_str())
+    })
+    .await;
+    wait_for_audit(&app, &mgmt, "action=token.revoke", |e| {
+        is_event(e, "token.revoke", "failed", unknown.id.as_str())
+    })
+    .await;
+    gh.verify().await;
+}
