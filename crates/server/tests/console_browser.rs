@@ -30,14 +30,7 @@ const FB_ACCESS: &str = "PLANTED-console-facebook-access-77a1";
 const EXPIRED_ACCESS: &str = "PLANTED-console-expired-access-3c9d";
 const EXPIRED_REFRESH: &str = "PLANTED-console-expired-refresh-e02b";
 
-fn chromium() -> String {
-    let path = std::env::var("STRONGROOM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "no Chromium at {path}: install Debian's `chromium` (./scripts/test does) or set STRONGROOM_CHROMIUM"
-    );
-    path
-}
+use support::browser::chromium;
 
 /// Runs one step of `e2e/console.mjs` (the server keeps serving meanwhile: the same runtime
 /// runs both); panics with its output when it fails.

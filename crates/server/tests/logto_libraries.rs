@@ -301,3 +301,50 @@ async fn logtos_endpoints_around_the_sdk() {
     .await;
     assert_eq!(status, 200, "{verified}");
 }
+
+/// A single-page application on Logto's browser SDK, in a real headless Chromium: it signs in
+/// through Strongroom and the upstream, redeems its code and reads the user's provider token
+/// from its own origin (CORS allows the origin of its redirect URI), while a page of another
+/// origin is refused by the browser.
+#[tokio::test]
+async fn a_browser_spa_on_logtos_sdk_calls_strongroom_from_its_own_origin() {
+    let app = TestApp::spawn().await;
+    let token = app.management_token().await;
+    let (m2m, secret) = app.application("MachineToMachine", &[]).await;
+    let upstream = Upstream::start(
+        &[app.url("/callback/unused")],
+        json!({ "redirectUriPrefix": app.url("/callback/") }),
+    );
+    let (status, body) = app
+        .api(
+            &token,
+            reqwest::Method::POST,
+            "/api/connectors",
+            Some(
+                json!({"connectorId": "oidc", "enableTokenStorage": true, "config": {
+                "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": upstream.issuer,
+                "scope": "openid profile email offline_access"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let out = run_script(
+        "spa.mjs",
+        json!({
+            "endpoint": app.base,
+            "m2m": {"id": m2m.id, "secret": secret},
+            "chromium": support::browser::chromium(),
+            "target": "oidc",
+            "login": "alice",
+        }),
+    )
+    .await;
+    assert_eq!(out["ok"], true, "{out:#}");
+    assert_eq!(out["signedIn"], true, "{out:#}");
+    assert_eq!(out["status"], 200, "{out:#}");
+    assert_eq!(out["hasProviderToken"], true, "{out:#}");
+    assert_eq!(
+        out["foreign"]["probe"], "refused",
+        "another origin must not read the answer: {out:#}"
+    );
+}

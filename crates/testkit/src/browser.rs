@@ -108,3 +108,14 @@ pub fn param(url: &Url, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// The headless Chromium the browser tests drive: `STRONGROOM_CHROMIUM`, else Debian's
+/// `/usr/bin/chromium` (which ./scripts/test installs).
+pub fn chromium() -> String {
+    let path = std::env::var("STRONGROOM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "no Chromium at {path}: install Debian's `chromium` (./scripts/test does) or set STRONGROOM_CHROMIUM"
+    );
+    path
+}
