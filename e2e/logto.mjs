@@ -229,6 +229,7 @@ async function main() {
   seen.rotated = typeof afterRefresh === 'string' && afterRefresh !== refreshToken;
 
   step = 'sign out';
+  const idToken = await client.getIdToken();
   await client.signOut(postLogoutRedirectUri);
   seen.signOutUrl = navigatedTo;
   // The refresh token the SDK revoked no longer works.
@@ -243,6 +244,18 @@ async function main() {
   seen.refreshAfterSignOut = { status: reuse.status, body: await reuse.json() };
   const me = await fetch(`${endpoint}/oidc/me`, { headers: { authorization: `Bearer ${refreshed}` } });
   seen.userinfoAfterSignOut = me.status;
+
+  step = 'a stale copy of the session';
+  // Another copy of the stored session (a second tab's storage, a backup) still holds the revoked
+  // refresh token: the SDK's refresh must fail with Logto's request error and its code.
+  storage.set('idToken', idToken);
+  storage.set('refreshToken', afterRefresh);
+  try {
+    await client.getAccessToken();
+    seen.staleRefresh = { refreshed: true };
+  } catch (error) {
+    seen.staleRefresh = { name: error?.name, code: error?.code };
+  }
 
   out({ ok: true, ...seen }, 0);
 }

@@ -7,7 +7,6 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tracing::Instrument as _;
 
 use crate::error::ApiError;
@@ -181,7 +180,7 @@ fn refuse(path: &str, e: ApiError) -> Response {
             } else {
                 e.status
             },
-            axum::Json(json!({ "error": "invalid_request", "error_description": e.message })),
+            crate::oidc::oauth_body("invalid_request", &e.message),
         )
             .into_response();
         crate::html::no_store(&mut response);

@@ -106,17 +106,25 @@ impl std::fmt::Debug for TokenForm {
     }
 }
 
+/// An OAuth error body as Logto writes it: RFC 6749's `error` and `error_description`, plus
+/// Logto's `code` (`oidc.<error>`) and `message`, which Logto's SDKs need to raise a
+/// `LogtoRequestError` with the code rather than an "unexpected response" error.
+pub(crate) fn oauth_body(error: &str, description: &str) -> Json<serde_json::Value> {
+    Json(json!({
+        "code": format!("oidc.{error}"),
+        "message": description,
+        "error": error,
+        "error_description": description,
+    }))
+}
+
 fn oauth_error(e: OAuthError) -> Response {
     let status = match e.error {
         "invalid_client" => StatusCode::UNAUTHORIZED,
         "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
-    let mut response = (
-        status,
-        Json(json!({ "error": e.error, "error_description": e.description })),
-    )
-        .into_response();
+    let mut response = (status, oauth_body(e.error, &e.description)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -451,7 +459,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
-            Json(json!({ "error": "invalid_token", "error_description": "invalid or expired access token" })),
+            oauth_body("invalid_token", "invalid or expired access token"),
         )
             .into_response()
     };

@@ -379,9 +379,13 @@ pub mod schemas {
         pub message: String,
     }
 
-    /// An OAuth 2.0 error (RFC 6749 5.2, RFC 6750 3.1).
+    /// An OAuth 2.0 error (RFC 6749 5.2, RFC 6750 3.1), with Logto's `code` and `message`.
     #[derive(ToSchema)]
     pub struct OAuthErrorBody {
+        /// `oidc.` followed by `error`, as Logto names it.
+        pub code: String,
+        /// The same text as `error_description`.
+        pub message: String,
         /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
         /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `invalid_token` or
         /// `server_error`.

@@ -115,6 +115,16 @@ async fn logtos_management_client_and_sdk_work_unchanged() {
     assert_eq!(out["refreshAfterSignOut"]["status"], 400, "{out:#}");
     assert_eq!(out["refreshAfterSignOut"]["body"]["error"], "invalid_grant");
     assert_eq!(out["userinfoAfterSignOut"], 401);
+    // The SDK raises Logto's request error with Logto's code, not "unexpected response".
+    assert_eq!(
+        out["refreshAfterSignOut"]["body"]["code"],
+        "oidc.invalid_grant"
+    );
+    assert_eq!(
+        out["staleRefresh"],
+        json!({"name": "LogtoRequestError", "code": "oidc.invalid_grant"}),
+        "{out:#}"
+    );
     let sign_out = out["signOutUrl"].as_str().expect("sign-out URL");
     assert!(
         sign_out.starts_with(&app.url("/oidc/session/end")),
@@ -221,6 +231,22 @@ async fn logtos_endpoints_around_the_sdk() {
     );
     let (status, _) = app.api(&m2m_token, Method::GET, "/api/users", None).await;
     assert_eq!(status, 401, "a revoked access token stops working at once");
+    // Userinfo refuses it with Logto's error shape, which the SDK turns into LogtoRequestError.
+    let refused = app
+        .http
+        .get(app.url("/oidc/me"))
+        .bearer_auth(&m2m_token)
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(
+        (body["code"].as_str(), body["error"].as_str()),
+        (Some("oidc.invalid_token"), Some("invalid_token")),
+        "{body}"
+    );
+    assert!(body["message"].is_string(), "{body}");
 
     // Every Account API route under both prefixes.
     let user = app.user("aliased").await;
