@@ -1139,7 +1139,8 @@ impl SignIn {
 
     /// The outcome of linking a provider account to `owner`. A conflict means a concurrent first
     /// sign-in of the same provider account linked it first: the user this attempt created, if
-    /// any, is deleted again (never an existing one), and `None` tells the caller to use the
+    /// any, is deleted again unless the winner linked the account to that very user (it joined
+    /// it by e-mail); an existing user is never deleted. `None` tells the caller to use the
     /// winner's identity.
     async fn settle_race<T>(
         &self,
@@ -1148,9 +1149,12 @@ impl SignIn {
     ) -> Result<Option<T>, SignInError> {
         match linked {
             Ok(identity) => Ok(Some(identity)),
-            Err(StoreError::Conflict(_)) => {
+            // A conflict: the account was linked first by a concurrent sign-in. A missing
+            // reference: the user this attempt joined by e-mail was taken back by the attempt
+            // that created it, which lost the race to link it.
+            Err(StoreError::Conflict(_) | StoreError::MissingReference(_)) => {
                 if let Owner::Created(user) = owner
-                    && let Err(e) = self.store.delete_user(&user).await
+                    && let Err(e) = self.store.delete_user_if_unlinked(&user).await
                 {
                     tracing::warn!(user = %user, error = %e, "cannot delete the user of a sign-in that lost a race");
                 }

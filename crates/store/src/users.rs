@@ -177,6 +177,22 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Deletes the user only while no identity is linked to it: a sign-in that created a user
+    /// and then lost a race takes it back this way, and never deletes a user a concurrent
+    /// sign-in has joined (by e-mail) and linked in the meantime.
+    pub async fn delete_user_if_unlinked(&self, id: &UserId) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM users WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM user_social_identities WHERE user_id = $1) \
+             AND NOT EXISTS (SELECT 1 FROM user_sso_identities WHERE user_id = $1)",
+        )
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        self.secrets_changed();
+        Ok(done.rows_affected() > 0)
+    }
+
     pub async fn record_sign_in(&self, id: &UserId, now: i64) -> Result<()> {
         sqlx::query("UPDATE users SET last_sign_in_at = $2, updated_at = $2 WHERE id = $1")
             .bind(id.as_str())

@@ -252,6 +252,56 @@ async fn users_create_list_search_page_delete() {
     assert!(store.get_user(&found[0].id).await.expect("get").is_none());
 }
 
+/// A sign-in that lost the race to link an account takes back the user it created, but never
+/// one a concurrent sign-in has joined and linked in the meantime.
+#[tokio::test]
+async fn a_user_is_taken_back_only_while_nothing_is_linked_to_it() {
+    let (_db, store) = TestDb::migrated().await;
+    let lone = user(&store, "lone").await;
+    assert!(
+        store
+            .delete_user_if_unlinked(&lone.id)
+            .await
+            .expect("delete")
+    );
+    assert!(store.get_user(&lone.id).await.expect("get").is_none());
+
+    let joined = user(&store, "joined").await;
+    let sso = sso_connector(&store, "sso-joined").await;
+    store
+        .link_sso_identity(
+            &joined.id,
+            &sso.id,
+            "https://idp.example.com",
+            "sub",
+            &json!({}),
+            NOW,
+        )
+        .await
+        .expect("link sso");
+    assert!(
+        !store
+            .delete_user_if_unlinked(&joined.id)
+            .await
+            .expect("delete")
+    );
+    assert!(store.get_user(&joined.id).await.expect("get").is_some());
+
+    let social = user(&store, "social").await;
+    let github = connector(&store, "github-social", true).await;
+    store
+        .link_social_identity(&social.id, &github.target, "gh", &json!({}), NOW)
+        .await
+        .expect("link");
+    assert!(
+        !store
+            .delete_user_if_unlinked(&social.id)
+            .await
+            .expect("delete")
+    );
+    assert!(store.get_user(&social.id).await.expect("get").is_some());
+}
+
 #[tokio::test]
 async fn deleting_a_user_deletes_its_identities_and_token_sets_only() {
     let (_db, store) = TestDb::migrated().await;
