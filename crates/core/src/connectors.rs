@@ -9,15 +9,19 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use strongroom_providers::{
-    FactoryMetadata, ProviderError, Providers, SocialConnector, SsoOidcConnector,
+    Connector, FactoryMetadata, ProviderError, Providers, SocialConnector, SsoOidcConnector,
     canonical_factory_id, social_factories,
 };
 use strongroom_store::{
-    ConnectorId, ConnectorRow, SsoConnectorId, SsoConnectorRow, Store, StoreError,
+    ConnectorId, ConnectorRef, ConnectorRow, SsoConnectorId, SsoConnectorRow, Store, StoreError,
 };
-use strongroom_vault::{AssociatedData, Domain, Envelope, Keyring};
+use strongroom_vault::{Domain, Envelope, Keyring};
 
 use crate::audit::Actor;
+use crate::connection::{
+    SOCIAL_DOMAIN, SSO_DOMAIN, config_aad, invalid_config, joined, open_secrets, social_connector,
+    sso_connector,
+};
 use crate::revocation::{MAX_BULK_REVOCATIONS, Revoker};
 use crate::{Clock, CoreError, Result};
 
@@ -157,71 +161,6 @@ fn split_config(mut config: Map<String, Value>) -> (Map<String, Value>, Map<Stri
     (config, secrets)
 }
 
-fn open_secrets(
-    keyring: &Keyring,
-    domain: Domain,
-    id: &str,
-    sealed: Option<&Envelope>,
-) -> Result<Map<String, Value>> {
-    let Some(sealed) = sealed else {
-        return Ok(Map::new());
-    };
-    let plain = keyring.open(domain, id, &config_aad(domain, id), sealed)?;
-    serde_json::from_slice(&plain)
-        .map_err(|_| CoreError::Invalid("the sealed connector config is malformed".into()))
-}
-
-/// The public config merged with the opened secrets.
-fn full_config(
-    keyring: &Keyring,
-    domain: Domain,
-    id: &str,
-    public: &Value,
-    sealed: Option<&Envelope>,
-) -> Result<Value> {
-    Ok(joined(
-        &public.as_object().cloned().unwrap_or_default(),
-        &open_secrets(keyring, domain, id, sealed)?,
-    ))
-}
-
-/// A usable provider connector for a social connector row (its secrets opened).
-pub fn social_connector(keyring: &Keyring, row: &ConnectorRow) -> Result<SocialConnector> {
-    let config = full_config(
-        keyring,
-        Domain("connectors"),
-        row.id.as_str(),
-        &row.config,
-        row.sealed_config.as_ref(),
-    )?;
-    SocialConnector::from_config(&row.connector_id, &config).map_err(invalid_config)
-}
-
-/// A usable provider connector for an SSO connector row.
-pub fn sso_connector(keyring: &Keyring, row: &SsoConnectorRow) -> Result<SsoOidcConnector> {
-    let config = full_config(
-        keyring,
-        Domain("sso_connectors"),
-        row.id.as_str(),
-        &row.config,
-        row.sealed_config.as_ref(),
-    )?;
-    SsoOidcConnector::from_config(&config).map_err(invalid_config)
-}
-
-/// Public and secret fields as one config.
-fn joined(public: &Map<String, Value>, secrets: &Map<String, Value>) -> Value {
-    let mut full = public.clone();
-    full.extend(secrets.clone());
-    Value::Object(full)
-}
-
-fn config_aad(domain: Domain, id: &str) -> AssociatedData {
-    AssociatedData::new("strongroom.connector_config.v1")
-        .field("table", domain.0)
-        .field("id", id)
-}
-
 fn normalize_domains(domains: Vec<String>) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::with_capacity(domains.len());
     let mut invalid = Vec::new();
@@ -257,13 +196,6 @@ fn normalize_domains(domains: Vec<String>) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn invalid_config(e: ProviderError) -> CoreError {
-    match e {
-        ProviderError::Config(text) => ConnectorError::InvalidConfig(text).into(),
-        other => ConnectorError::ProviderCheck(other).into(),
-    }
-}
-
 /// The connector service.
 #[derive(Debug, Clone)]
 pub struct Connectors {
@@ -293,10 +225,10 @@ impl Connectors {
 
     /// The token sets of a connector about to be deleted: the first [`MAX_BULK_REVOCATIONS`]
     /// with what revoking them needs, every other one to be audited all the same.
-    async fn doomed(&self, id: &str, sso: bool) -> Result<Vec<crate::revocation::Doomed>> {
+    async fn doomed(&self, connector: &ConnectorRef) -> Result<Vec<crate::revocation::Doomed>> {
         let secrets = self
             .store
-            .list_connector_secrets(id, sso, MAX_BULK_REVOCATIONS)
+            .list_connector_secrets(connector, MAX_BULK_REVOCATIONS)
             .await?;
         let mut doomed = self.revoker.prepare(secrets).await;
         if let Some(last) = doomed.last().map(|d| d.id().clone())
@@ -304,7 +236,7 @@ impl Connectors {
         {
             let rest = self
                 .store
-                .list_connector_secret_keys(id, sso, &last)
+                .list_connector_secret_keys(connector, &last)
                 .await?;
             doomed.extend(
                 rest.into_iter().map(|(id, user, target)| {
@@ -313,6 +245,14 @@ impl Connectors {
             );
         }
         Ok(doomed)
+    }
+
+    /// The provider connector a reference names, its secrets opened.
+    pub async fn connector(&self, connector: &ConnectorRef) -> Result<Connector> {
+        Ok(match connector {
+            ConnectorRef::Social(id) => self.social(&self.get(id).await?)?,
+            ConnectorRef::Sso(id) => self.sso(&self.get_sso(id).await?)?.into(),
+        })
     }
 
     pub fn providers(&self) -> &Providers {
@@ -387,8 +327,8 @@ impl Connectors {
     }
 
     /// A usable provider connector for a row.
-    pub fn social(&self, row: &ConnectorRow) -> Result<SocialConnector> {
-        social_connector(&self.keyring, row)
+    pub fn social(&self, row: &ConnectorRow) -> Result<Connector> {
+        Ok(social_connector(&self.keyring, row)?.into())
     }
 
     pub async fn create(&self, new: NewConnector) -> Result<ConnectorRow> {
@@ -448,7 +388,7 @@ impl Connectors {
         let (public, secrets) = split_config(config);
         let now = self.clock.now_ms();
         let row = ConnectorRow {
-            sealed_config: self.seal_secrets(Domain("connectors"), id.as_str(), &secrets)?,
+            sealed_config: self.seal_secrets(SOCIAL_DOMAIN, id.as_str(), &secrets)?,
             id,
             connector_id: new.connector_id,
             target,
@@ -505,7 +445,7 @@ impl Connectors {
             row.sync_profile = sync;
         }
         if let Some(config) = patch.config {
-            let domain = Domain("connectors");
+            let domain = SOCIAL_DOMAIN;
             let (public, secrets) =
                 self.patched_config(domain, row.id.as_str(), row.sealed_config.as_ref(), config)?;
             SocialConnector::from_config(&row.connector_id, &joined(&public, &secrets))
@@ -517,7 +457,7 @@ impl Connectors {
         let doomed = if row.enable_token_storage {
             Vec::new()
         } else {
-            self.doomed(row.id.as_str(), false).await?
+            self.doomed(&ConnectorRef::Social(row.id.clone())).await?
         };
         self.store.save_connector(&row).await?;
         self.revoker
@@ -529,7 +469,7 @@ impl Connectors {
     /// Deletes a connector; its token sets go with it (identities stay, as in Logto), revoked
     /// at the provider.
     pub async fn delete(&self, id: &ConnectorId, actor: &Actor) -> Result<()> {
-        let doomed = self.doomed(id.as_str(), false).await?;
+        let doomed = self.doomed(&ConnectorRef::Social(id.clone())).await?;
         if !self.store.delete_connector(id).await? {
             return Err(ConnectorError::NotFound(id.0.clone()).into());
         }
@@ -631,7 +571,7 @@ impl Connectors {
         let (public, secrets) = split_config(config);
         let now = self.clock.now_ms();
         let row = SsoConnectorRow {
-            sealed_config: self.seal_secrets(Domain("sso_connectors"), id.as_str(), &secrets)?,
+            sealed_config: self.seal_secrets(SSO_DOMAIN, id.as_str(), &secrets)?,
             id,
             provider_name: new.provider_name,
             connector_name: name.clone(),
@@ -681,7 +621,7 @@ impl Connectors {
         if let Some(enable) = patch.enable_token_storage {
             row.enable_token_storage = enable;
         }
-        let domain = Domain("sso_connectors");
+        let domain = SSO_DOMAIN;
         let new_config = patch
             .config
             .map(|config| {
@@ -707,7 +647,7 @@ impl Connectors {
         let doomed = if row.enable_token_storage {
             Vec::new()
         } else {
-            self.doomed(row.id.as_str(), true).await?
+            self.doomed(&ConnectorRef::Sso(row.id.clone())).await?
         };
         match self.store.save_sso_connector(&row).await {
             Err(StoreError::Conflict(_)) => {
@@ -726,7 +666,7 @@ impl Connectors {
     /// Deletes an SSO connector; its users' SSO identities and token sets go with it, revoked
     /// at the provider.
     pub async fn delete_sso(&self, id: &SsoConnectorId, actor: &Actor) -> Result<()> {
-        let doomed = self.doomed(id.as_str(), true).await?;
+        let doomed = self.doomed(&ConnectorRef::Sso(id.clone())).await?;
         if !self.store.delete_sso_connector(id).await? {
             return Err(ConnectorError::SsoNotFound(id.0.clone()).into());
         }

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod audit;
 pub mod cached;
 pub mod clock;
+pub mod connection;
 pub mod connectors;
 pub mod crypto;
 pub mod keys;

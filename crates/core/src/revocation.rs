@@ -10,23 +10,17 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use serde_json::json;
-use strongroom_providers::{Providers, SocialConnector, SsoOidcConnector};
-use strongroom_store::{SecretId, SecretRelation, SecretRow, Store, UserId};
+use strongroom_providers::{Connector, Providers};
+use strongroom_store::{SecretId, SecretRow, Store, UserId};
 use strongroom_vault::Keyring;
 
 use crate::audit::{Actor, Audit, Entry};
-use crate::connectors::{social_connector, sso_connector};
+use crate::connection::connector_of;
 use crate::token_sets::TokenSets;
 
 /// Most token sets one bulk deletion (a connector, its storage switched off) revokes at the
 /// provider; beyond that the sets are deleted and audited, not revoked.
 pub const MAX_BULK_REVOCATIONS: i64 = 10_000;
-
-#[derive(Debug, Clone)]
-enum Upstream {
-    Social(SocialConnector),
-    Sso(SsoOidcConnector),
-}
 
 /// A token set about to be deleted, with what revoking it needs (when it is revoked).
 #[derive(Debug)]
@@ -40,7 +34,7 @@ pub struct Doomed {
 /// How to end a token set's grant at the provider.
 #[derive(Debug)]
 struct Revocation {
-    upstream: Upstream,
+    connector: Connector,
     /// The token to revoke.
     token: SecretString,
     /// A refresh token to trade for a live access token first: the provider revokes the grant
@@ -75,15 +69,6 @@ pub struct Revoker {
     providers: Providers,
 }
 
-fn target_of(secret: &SecretRow) -> String {
-    match &secret.relation {
-        SecretRelation::Social { target, .. } => target.clone(),
-        SecretRelation::Sso {
-            sso_connector_id, ..
-        } => sso_connector_id.0.clone(),
-    }
-}
-
 impl Revoker {
     pub fn new(
         store: Store,
@@ -113,7 +98,7 @@ impl Revoker {
                 None
             });
             out.push(Doomed {
-                target: target_of(&secret),
+                target: secret.relation.key().target().to_owned(),
                 id: secret.id,
                 user_id: secret.user_id,
                 revoke,
@@ -124,42 +109,27 @@ impl Revoker {
 
     async fn revocation_for(&self, secret: &SecretRow) -> crate::Result<Option<Revocation>> {
         let set = self.token_sets.open(secret)?;
-        Ok(match &secret.relation {
-            SecretRelation::Social { connector_id, .. } => {
-                let Some(row) = self.store.get_connector(connector_id).await? else {
-                    return Ok(None);
-                };
-                let connector = social_connector(&self.keyring, &row)?;
-                let expired = secret
-                    .metadata
-                    .expires_at
-                    .is_some_and(|at| at <= self.clock.now_ms() / 1000);
-                let (token, refresh_first) = match set.refresh_token {
-                    Some(refresh) if !connector.revokes_with_access_token() => (refresh, None),
-                    Some(refresh) if expired && connector.supports_refresh() => {
-                        (set.access_token, Some(refresh))
-                    }
-                    _ => (set.access_token, None),
-                };
-                Some(Revocation {
-                    upstream: Upstream::Social(connector),
-                    token,
-                    refresh_first,
-                })
+        let Some(connector) =
+            connector_of(&self.store, &self.keyring, &secret.relation.connector()).await?
+        else {
+            return Ok(None);
+        };
+        let expired = secret
+            .metadata
+            .expires_at
+            .is_some_and(|at| at <= self.clock.now_ms() / 1000);
+        let (token, refresh_first) = match set.refresh_token {
+            Some(refresh) if !connector.revokes_with_access_token() => (refresh, None),
+            Some(refresh) if expired && connector.supports_refresh() => {
+                (set.access_token, Some(refresh))
             }
-            SecretRelation::Sso {
-                sso_connector_id, ..
-            } => {
-                let Some(row) = self.store.get_sso_connector(sso_connector_id).await? else {
-                    return Ok(None);
-                };
-                Some(Revocation {
-                    upstream: Upstream::Sso(sso_connector(&self.keyring, &row)?),
-                    token: set.refresh_token.unwrap_or(set.access_token),
-                    refresh_first: None,
-                })
-            }
-        })
+            _ => (set.access_token, None),
+        };
+        Ok(Some(Revocation {
+            connector,
+            token,
+            refresh_first,
+        }))
     }
 
     /// Ends the grant at the provider (trading the refresh token for a live access token
@@ -168,16 +138,12 @@ impl Revoker {
         &self,
         revocation: Revocation,
     ) -> Result<(), strongroom_providers::ProviderError> {
-        match &revocation.upstream {
-            Upstream::Social(c) => {
-                let token = match &revocation.refresh_first {
-                    Some(refresh) => self.providers.refresh(c, refresh).await?.access_token,
-                    None => revocation.token,
-                };
-                self.providers.revoke(c, &token).await
-            }
-            Upstream::Sso(c) => self.providers.sso_revoke(c, &revocation.token).await,
-        }
+        let c = &revocation.connector;
+        let token = match &revocation.refresh_first {
+            Some(refresh) => self.providers.refresh(c, refresh).await?.access_token,
+            None => revocation.token,
+        };
+        self.providers.revoke(c, &token).await
     }
 
     /// Records `token.delete` for each set (before returning), then revokes at the providers in

@@ -16,8 +16,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use strongroom_providers::{AuthorizationRequest, Callback, ProviderError, UserProfile};
 use strongroom_store::{
-    ApplicationId, ApplicationRow, ConnectorId, ConsentRow, InteractionRow, NewUser, SessionRow,
-    SsoConnectorId, SsoConnectorRow, Store, StoreError, UserId,
+    ApplicationId, ApplicationRow, ConnectorId, ConnectorRef, ConsentRow, InteractionRow, NewUser,
+    SessionRow, SsoConnectorId, SsoConnectorRow, Store, StoreError, UserId,
 };
 use strongroom_vault::{AssociatedData, Domain, Keyring};
 use url::Url;
@@ -239,29 +239,6 @@ pub struct SignInPage {
     pub login_hint: Option<String>,
 }
 
-/// The upstream a sign-in goes through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upstream {
-    Social(ConnectorId),
-    Sso(SsoConnectorId),
-}
-
-impl Upstream {
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Social(_) => "social",
-            Self::Sso(_) => "sso",
-        }
-    }
-
-    fn id(&self) -> &str {
-        match self {
-            Self::Social(id) => id.as_str(),
-            Self::Sso(id) => id.as_str(),
-        }
-    }
-}
-
 /// The provider's answer at a callback URL. `Debug` prints neither the code nor the state.
 #[derive(Clone, Default, serde::Deserialize)]
 pub struct CallbackQuery {
@@ -289,7 +266,7 @@ struct UpstreamSecrets {
     nonce: String,
 }
 
-fn upstream_aad(interaction: &str, upstream: &Upstream, state_hash: &str) -> AssociatedData {
+fn upstream_aad(interaction: &str, upstream: &ConnectorRef, state_hash: &str) -> AssociatedData {
     AssociatedData::new("strongroom.interaction_upstream.v1")
         .field("interaction", interaction)
         .field("kind", upstream.kind())
@@ -353,10 +330,10 @@ impl SignIn {
     }
 
     /// Where a provider sends the browser back for `upstream`.
-    pub fn callback_uri(&self, upstream: &Upstream) -> String {
+    pub fn callback_uri(&self, upstream: &ConnectorRef) -> String {
         match upstream {
-            Upstream::Social(id) => format!("{}/callback/{id}", self.endpoint),
-            Upstream::Sso(id) => format!("{}/callback/sso/{id}", self.endpoint),
+            ConnectorRef::Social(id) => format!("{}/callback/{id}", self.endpoint),
+            ConnectorRef::Sso(id) => format!("{}/callback/sso/{id}", self.endpoint),
         }
     }
 
@@ -655,19 +632,19 @@ impl SignIn {
     }
 
     /// `social:<target>` or `sso:<ssoConnectorId>`.
-    async fn direct_upstream(&self, direct: &str) -> Result<Option<Upstream>, SignInError> {
+    async fn direct_upstream(&self, direct: &str) -> Result<Option<ConnectorRef>, SignInError> {
         Ok(match direct.split_once(':') {
             Some(("social", target)) => self
                 .connectors
                 .by_target(target)
                 .await?
-                .map(|c| Upstream::Social(c.id)),
+                .map(|c| ConnectorRef::Social(c.id)),
             Some(("sso", id)) => {
                 let id = SsoConnectorId(id.to_owned());
                 self.store
                     .get_sso_connector(&id)
                     .await?
-                    .map(|c| Upstream::Sso(c.id))
+                    .map(|c| ConnectorRef::Sso(c.id))
             }
             _ => None,
         })
@@ -795,7 +772,7 @@ impl SignIn {
         connector: &ConnectorId,
     ) -> Result<String, SignInError> {
         let row = self.pending(id, browser).await?;
-        self.start_upstream(&row, &Upstream::Social(connector.clone()))
+        self.start_upstream(&row, &ConnectorRef::Social(connector.clone()))
             .await
     }
 
@@ -812,7 +789,7 @@ impl SignIn {
             .sso_for_email(email)
             .await?
             .ok_or_else(|| SignInError::NoSsoForEmail(email.chars().take(200).collect()))?;
-        self.start_upstream(&row, &Upstream::Sso(connector.id))
+        self.start_upstream(&row, &ConnectorRef::Sso(connector.id))
             .await
     }
 
@@ -821,7 +798,7 @@ impl SignIn {
     async fn start_upstream(
         &self,
         row: &InteractionRow,
-        upstream: &Upstream,
+        upstream: &ConnectorRef,
     ) -> Result<String, SignInError> {
         let pending: Pending = serde_json::from_value(row.params.clone())
             .map_err(|_| SignInError::InteractionNotFound)?;
@@ -841,25 +818,13 @@ impl SignIn {
             scope: None,
             login_hint,
         };
-        let url = match upstream {
-            Upstream::Social(id) => {
-                let c = self.connectors.get(id).await?;
-                let connector = self.connectors.social(&c)?;
-                self.connectors
-                    .providers()
-                    .authorization_url(&connector, &request)
-                    .await
-            }
-            Upstream::Sso(id) => {
-                let c = self.connectors.get_sso(id).await?;
-                let connector = self.connectors.sso(&c)?;
-                self.connectors
-                    .providers()
-                    .sso_authorization_url(&connector, &request)
-                    .await
-            }
-        }
-        .map_err(SignInError::Provider)?;
+        let connector = self.connectors.connector(upstream).await?;
+        let url = self
+            .connectors
+            .providers()
+            .authorization_url(&connector, &request)
+            .await
+            .map_err(SignInError::Provider)?;
         let state_hash = token_hash(&state);
         let secrets = zeroize::Zeroizing::new(
             serde_json::to_vec(&UpstreamSecrets { verifier, nonce })
@@ -896,7 +861,7 @@ impl SignIn {
     /// has storage on, and sends the browser back to the application with a code.
     pub async fn callback(
         &self,
-        upstream: Upstream,
+        upstream: ConnectorRef,
         query: CallbackQuery,
         browser: Option<&str>,
     ) -> Result<Step, SignInError> {
@@ -969,8 +934,8 @@ impl SignIn {
             nonce: &secrets.nonce,
         };
         let user_id = match &upstream {
-            Upstream::Social(id) => self.social_sign_in(id, &callback).await?,
-            Upstream::Sso(id) => self.sso_sign_in(id, &callback).await?,
+            ConnectorRef::Social(id) => self.social_sign_in(id, &callback).await?,
+            ConnectorRef::Sso(id) => self.sso_sign_in(id, &callback).await?,
         };
         let now = self.clock.now_ms();
         self.store.record_sign_in(&user_id, now).await?;
@@ -1092,7 +1057,7 @@ impl SignIn {
         let (tokens, profile) = self
             .connectors
             .providers()
-            .sso_exchange(&connector, callback)
+            .exchange(&connector.clone().into(), callback)
             .await
             .map_err(SignInError::Provider)?;
         let owner = match self.store.find_sso_identity(&issuer, &profile.id).await? {

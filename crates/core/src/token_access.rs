@@ -16,13 +16,13 @@ use secrecy::SecretString;
 use serde_json::json;
 use strongroom_providers::{ProviderError, TokenResponse};
 use strongroom_store::{
-    ApplicationId, SecretId, SecretRelation, SecretRow, SsoConnectorId, Store, TokenSetMetadata,
-    UserId,
+    ApplicationId, IdentityKey, SecretId, SecretRow, Store, TokenSetMetadata, UserId,
 };
 use strongroom_vault::Keyring;
 
 use crate::audit::{Actor, Audit, Entry};
-use crate::connectors::{Connectors, social_connector, sso_connector};
+use crate::connection::connector_of;
+use crate::connectors::Connectors;
 use crate::revocation::Revoker;
 use crate::token_sets::TokenSets;
 use crate::{Clock, CoreError};
@@ -32,15 +32,6 @@ pub const DEFAULT_REFRESH_SKEW_SECS: i64 = 60;
 /// `refreshError` of a set whose refresh token the provider refused.
 pub const REFRESH_TOKEN_REVOKED: &str = "refresh_token_revoked";
 const WAIT_STEP: Duration = Duration::from_millis(25);
-
-/// Which stored set a read is for.
-#[derive(Debug, Clone, Copy)]
-pub enum Identity<'a> {
-    /// A social identity, by connector target.
-    Social(&'a str),
-    /// An enterprise SSO identity, by SSO connector id.
-    Sso(&'a SsoConnectorId),
-}
 
 /// What the Account API returns: never a refresh or ID token.
 #[derive(Debug, Clone)]
@@ -217,17 +208,6 @@ impl TokenAccess {
         }
     }
 
-    async fn find(
-        &self,
-        user: &UserId,
-        identity: Identity<'_>,
-    ) -> Result<Option<SecretRow>, TokenError> {
-        Ok(match identity {
-            Identity::Social(target) => self.store.find_social_secret_cached(user, target).await?,
-            Identity::Sso(id) => self.store.find_sso_secret_cached(user, id).await?,
-        })
-    }
-
     fn fresh(&self, metadata: &TokenSetMetadata, now_secs: i64) -> bool {
         metadata
             .expires_at
@@ -241,7 +221,7 @@ impl TokenAccess {
         &self,
         user: &UserId,
         application: &ApplicationId,
-        identity: Identity<'_>,
+        identity: &IdentityKey,
     ) -> Result<AccessToken, TokenError> {
         let result = self.read(user, identity).await;
         let outcome = match &result {
@@ -255,10 +235,7 @@ impl TokenAccess {
         };
         let mut entry = Entry::new(Actor::User(user.0.clone()), "token.read", outcome);
         entry.user_id = Some(user.0.clone());
-        entry.target = Some(match identity {
-            Identity::Social(t) => t.to_owned(),
-            Identity::Sso(id) => id.0.clone(),
-        });
+        entry.target = Some(identity.target().to_owned());
         if let Ok((id, _)) = &result {
             entry.secret_id = Some(id.0.clone());
         }
@@ -270,10 +247,11 @@ impl TokenAccess {
     async fn read(
         &self,
         user: &UserId,
-        identity: Identity<'_>,
+        identity: &IdentityKey,
     ) -> Result<(SecretId, AccessToken), TokenError> {
         let row = self
-            .find(user, identity)
+            .store
+            .find_secret_cached(user, identity)
             .await?
             .ok_or(TokenError::NotFound)?;
         let now = self.clock.now_secs();
@@ -378,45 +356,22 @@ impl TokenAccess {
         row: &SecretRow,
         refresh_token: &SecretString,
     ) -> Result<TokenResponse, ProviderError> {
-        let providers = self.connectors.providers();
         let config_error = |e: CoreError| ProviderError::Config(e.to_string());
-        match &row.relation {
-            SecretRelation::Social { connector_id, .. } => {
-                let c = self
-                    .store
-                    .get_connector(connector_id)
-                    .await
-                    .map_err(|e| config_error(e.into()))?;
-                let c = c.ok_or(ProviderError::NotSupported(
-                    "the connector no longer exists",
-                ))?;
-                let connector = social_connector(&self.keyring, &c).map_err(config_error)?;
-                if !connector.supports_refresh() {
-                    return Err(ProviderError::NotSupported(
-                        "this provider issues no refresh tokens",
-                    ));
-                }
-                providers.refresh(&connector, refresh_token).await
-            }
-            SecretRelation::Sso {
-                sso_connector_id, ..
-            } => {
-                let c = self
-                    .store
-                    .get_sso_connector(sso_connector_id)
-                    .await
-                    .map_err(|e| config_error(e.into()))?;
-                let c = c.ok_or(ProviderError::NotSupported(
-                    "the connector no longer exists",
-                ))?;
-                providers
-                    .sso_refresh(
-                        &sso_connector(&self.keyring, &c).map_err(config_error)?,
-                        refresh_token,
-                    )
-                    .await
-            }
+        let connector = connector_of(&self.store, &self.keyring, &row.relation.connector())
+            .await
+            .map_err(config_error)?
+            .ok_or(ProviderError::NotSupported(
+                "the connector no longer exists",
+            ))?;
+        if !connector.supports_refresh() {
+            return Err(ProviderError::NotSupported(
+                "this provider issues no refresh tokens",
+            ));
         }
+        self.connectors
+            .providers()
+            .refresh(&connector, refresh_token)
+            .await
     }
 
     async fn commit(
@@ -454,12 +409,7 @@ impl TokenAccess {
         let mut entry = Entry::new(Actor::User(user.0.clone()), "token.refresh", outcome);
         entry.user_id = Some(user.0.clone());
         entry.secret_id = Some(row.id.0.clone());
-        entry.target = Some(match &row.relation {
-            SecretRelation::Social { target, .. } => target.clone(),
-            SecretRelation::Sso {
-                sso_connector_id, ..
-            } => sso_connector_id.0.clone(),
-        });
+        entry.target = Some(row.relation.key().target().to_owned());
         entry.detail = json!({ "version": row.version });
         self.audit.record(entry).await;
     }

@@ -178,18 +178,7 @@ impl TokenSets {
     ) -> Result<SecretRow> {
         // Retries cover a concurrent sign-in of the same identity racing us to the row.
         for _ in 0..3 {
-            let existing = match &relation {
-                SecretRelation::Social { target, .. } => {
-                    self.store.find_social_secret(user_id, target).await?
-                }
-                SecretRelation::Sso {
-                    sso_connector_id, ..
-                } => {
-                    self.store
-                        .find_sso_secret(user_id, sso_connector_id)
-                        .await?
-                }
-            };
+            let existing = self.store.find_secret(user_id, &relation.key()).await?;
             let now_secs = self.clock.now_secs();
             match existing.filter(|row| row.relation == relation) {
                 Some(row) => {

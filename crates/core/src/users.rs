@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value, json};
 use strongroom_store::{
-    NewUser, SecretRelation, SecretRow, SocialIdentity, SsoConnectorId, SsoIdentity, Store,
-    StoreError, TokenSetMetadata, UserId, UserRow,
+    IdentityKey, NewUser, SecretRelation, SecretRow, SocialIdentity, SsoConnectorId, SsoIdentity,
+    Store, StoreError, TokenSetMetadata, UserId, UserRow,
 };
 
 use crate::audit::Actor;
@@ -206,18 +206,9 @@ pub fn token_secret_json(secret: &SecretRow) -> Value {
     v
 }
 
-/// The token set of a user's social identity at `target`, among the user's secrets.
-fn social_secret<'s>(secrets: &'s [SecretRow], target: &str) -> Option<&'s SecretRow> {
-    secrets
-        .iter()
-        .find(|s| matches!(&s.relation, SecretRelation::Social { target: t, .. } if t == target))
-}
-
-/// The token set of a user's SSO identity at connector `sso`, among the user's secrets.
-fn sso_secret<'s>(secrets: &'s [SecretRow], sso: &SsoConnectorId) -> Option<&'s SecretRow> {
-    secrets.iter().find(
-        |s| matches!(&s.relation, SecretRelation::Sso { sso_connector_id, .. } if sso_connector_id == sso),
-    )
+/// The token set of one of a user's identities, among the user's secrets.
+fn secret_of<'s>(secrets: &'s [SecretRow], identity: &IdentityKey) -> Option<&'s SecretRow> {
+    secrets.iter().find(|s| s.relation.key() == *identity)
 }
 
 /// Logto's user profile response.
@@ -461,7 +452,12 @@ impl Users {
             .await?
             .ok_or_else(|| UserError::IdentityNotFound(target.to_owned()))?;
         let mut out = json!({ "identity": identity_json(&identity) });
-        if include_secret && let Some(secret) = self.store.find_social_secret(user, target).await? {
+        if include_secret
+            && let Some(secret) = self
+                .store
+                .find_secret(user, &IdentityKey::Social(target.to_owned()))
+                .await?
+        {
             out["tokenSecret"] = token_secret_json(&secret);
         }
         Ok(out)
@@ -498,7 +494,7 @@ impl Users {
                 self.revoker
                     .prepare(
                         self.store
-                            .find_social_secret(user, target)
+                            .find_secret(user, &IdentityKey::Social(target.to_owned()))
                             .await?
                             .into_iter()
                             .collect(),
@@ -561,7 +557,7 @@ impl Users {
             .revoker
             .prepare(
                 self.store
-                    .find_social_secret(user, target)
+                    .find_secret(user, &IdentityKey::Social(target.to_owned()))
                     .await?
                     .into_iter()
                     .collect(),
@@ -590,7 +586,12 @@ impl Users {
             .await?
             .ok_or_else(|| UserError::SsoIdentityNotFound(sso.0.clone()))?;
         let mut out = json!({ "ssoIdentity": sso_identity_json(&identity) });
-        if include_secret && let Some(secret) = self.store.find_sso_secret(user, sso).await? {
+        if include_secret
+            && let Some(secret) = self
+                .store
+                .find_secret(user, &IdentityKey::Sso(sso.clone()))
+                .await?
+        {
             out["tokenSecret"] = token_secret_json(&secret);
         }
         Ok(out)
@@ -611,7 +612,7 @@ impl Users {
             .iter()
             .map(|i| {
                 let mut v = json!({ "target": i.target, "identity": identity_json(i) });
-                if let Some(s) = social_secret(&secrets, &i.target) {
+                if let Some(s) = secret_of(&secrets, &IdentityKey::Social(i.target.clone())) {
                     v["tokenSecret"] = token_secret_json(s);
                 }
                 v
@@ -624,7 +625,7 @@ impl Users {
             .iter()
             .map(|i| {
                 let mut v = json!({ "ssoConnectorId": i.sso_connector_id, "ssoIdentity": sso_identity_json(i) });
-                if let Some(s) = sso_secret(&secrets, &i.sso_connector_id) {
+                if let Some(s) = secret_of(&secrets, &IdentityKey::Sso(i.sso_connector_id.clone())) {
                     v["tokenSecret"] = token_secret_json(s);
                 }
                 v
@@ -669,20 +670,11 @@ impl TokenStatus {
     }
 }
 
-/// Which identity a connection is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnectionKey {
-    /// A social identity, by connector target.
-    Social(String),
-    /// An enterprise SSO identity, by SSO connector id.
-    Sso(SsoConnectorId),
-}
-
 /// One of a user's social or SSO identities with its token set's metadata: what the console's
 /// Connections section lists. Never token material.
 #[derive(Debug, Clone)]
 pub struct Connection {
-    pub key: ConnectionKey,
+    pub key: IdentityKey,
     /// The connector's display name (the target or id when the connector is gone).
     pub connector_name: String,
     /// The provider's user id.
@@ -708,12 +700,13 @@ impl Users {
                     && crate::connectors::factory(&c.connector_id)
                         .is_some_and(|f| f.is_token_storage_supported)
             });
-            let secret = social_secret(&secrets, &identity.target).cloned();
+            let secret =
+                secret_of(&secrets, &IdentityKey::Social(identity.target.clone())).cloned();
             out.push(Connection {
                 status: TokenStatus::of(storage_on, secret.as_ref().map(|s| &s.metadata), now),
                 connector_name: connector
                     .map_or_else(|| identity.target.clone(), crate::connectors::display_name),
-                key: ConnectionKey::Social(identity.target),
+                key: IdentityKey::Social(identity.target),
                 identity_id: identity.identity_id,
                 linked_at: identity.created_at,
                 secret,
@@ -723,7 +716,11 @@ impl Users {
             let connector = sso_connectors
                 .iter()
                 .find(|c| c.id == identity.sso_connector_id);
-            let secret = sso_secret(&secrets, &identity.sso_connector_id).cloned();
+            let secret = secret_of(
+                &secrets,
+                &IdentityKey::Sso(identity.sso_connector_id.clone()),
+            )
+            .cloned();
             out.push(Connection {
                 status: TokenStatus::of(
                     connector.is_some_and(|c| c.enable_token_storage),
@@ -734,7 +731,7 @@ impl Users {
                     || identity.sso_connector_id.0.clone(),
                     |c| c.connector_name.clone(),
                 ),
-                key: ConnectionKey::Sso(identity.sso_connector_id),
+                key: IdentityKey::Sso(identity.sso_connector_id),
                 identity_id: identity.identity_id,
                 linked_at: identity.created_at,
                 secret,

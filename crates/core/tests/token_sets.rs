@@ -234,7 +234,7 @@ async fn sso_token_sets() {
         .expect("store");
     assert_eq!(
         f.store
-            .find_sso_secret(&f.user, &sso.id)
+            .find_secret(&f.user, &IdentityKey::Sso(sso.id.clone()))
             .await
             .expect("find")
             .map(|r| r.id),

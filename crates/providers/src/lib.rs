@@ -101,17 +101,6 @@ impl SocialConnector {
             Social::Oidc(_) => "oidc",
         }
     }
-
-    /// Whether [`Providers::refresh`] can work (false for Facebook).
-    pub fn supports_refresh(&self) -> bool {
-        !matches!(self.inner, Social::Facebook(_))
-    }
-
-    /// Whether [`Providers::revoke`] wants the access token (GitHub's grant API, Facebook's
-    /// permissions API) rather than the refresh token (which, elsewhere, ends the whole grant).
-    pub fn revokes_with_access_token(&self) -> bool {
-        matches!(self.inner, Social::Github(_) | Social::Facebook(_))
-    }
 }
 
 /// An enterprise SSO connector with `providerName` "OIDC": config
@@ -134,6 +123,45 @@ impl SsoOidcConnector {
     /// The configured issuer, exactly as configured.
     pub fn issuer(&self) -> &str {
         self.inner.issuer()
+    }
+}
+
+/// A configured connector of either kind: what every provider call takes, so a rule about
+/// connectors is written once for social and SSO sign-ins. `Debug` redacts the client secret.
+#[derive(Debug, Clone)]
+pub enum Connector {
+    Social(SocialConnector),
+    Sso(SsoOidcConnector),
+}
+
+impl Connector {
+    /// Whether [`Providers::refresh`] can work (false for Facebook).
+    pub fn supports_refresh(&self) -> bool {
+        match self {
+            Self::Social(c) => !matches!(c.inner, Social::Facebook(_)),
+            Self::Sso(_) => true,
+        }
+    }
+
+    /// Whether [`Providers::revoke`] wants the access token (GitHub's grant API, Facebook's
+    /// permissions API) rather than the refresh token (which, elsewhere, ends the whole grant).
+    pub fn revokes_with_access_token(&self) -> bool {
+        match self {
+            Self::Social(c) => matches!(c.inner, Social::Github(_) | Social::Facebook(_)),
+            Self::Sso(_) => false,
+        }
+    }
+}
+
+impl From<SocialConnector> for Connector {
+    fn from(c: SocialConnector) -> Self {
+        Self::Social(c)
+    }
+}
+
+impl From<SsoOidcConnector> for Connector {
+    fn from(c: SsoOidcConnector) -> Self {
+        Self::Sso(c)
     }
 }
 
@@ -176,16 +204,23 @@ impl Providers {
     /// The URL to send the browser to. OIDC connectors may fetch the discovery document.
     pub async fn authorization_url(
         &self,
-        c: &SocialConnector,
+        c: &Connector,
         req: &AuthorizationRequest<'_>,
     ) -> Result<url::Url, ProviderError> {
-        Ok(match &c.inner {
-            Social::Github(g) => github::authorization_url(g, req),
-            Social::Google(g) => google::authorization_url(g, req),
-            Social::Facebook(f) => facebook::authorization_url(f, req),
-            Social::OAuth2(o) => oauth2::authorization_url(o, req),
-            Social::Oidc(o) => return self.inner.oidc.authorization_url(self.http(), o, req).await,
-        })
+        let oidc = match c {
+            Connector::Social(s) => match &s.inner {
+                Social::Github(g) => return Ok(github::authorization_url(g, req)),
+                Social::Google(g) => return Ok(google::authorization_url(g, req)),
+                Social::Facebook(f) => return Ok(facebook::authorization_url(f, req)),
+                Social::OAuth2(o) => return Ok(oauth2::authorization_url(o, req)),
+                Social::Oidc(o) => o,
+            },
+            Connector::Sso(s) => &s.inner,
+        };
+        self.inner
+            .oidc
+            .authorization_url(self.http(), oidc, req)
+            .await
     }
 
     /// Exchanges the callback's code for tokens and reads the user's profile. Checks the RFC
@@ -193,34 +228,46 @@ impl Providers {
     /// sent anywhere. Facebook returns the long-lived token.
     pub async fn exchange(
         &self,
-        c: &SocialConnector,
+        c: &Connector,
         cb: &Callback<'_>,
     ) -> Result<(TokenResponse, UserProfile), ProviderError> {
-        match &c.inner {
-            Social::Github(g) => github::exchange(self.http(), g, cb).await,
-            Social::Google(g) => google::exchange(self.http(), g, cb).await,
-            Social::Facebook(f) => facebook::exchange(self.http(), f, cb).await,
-            Social::OAuth2(o) => oauth2::exchange(self.http(), o, cb).await,
-            Social::Oidc(o) => self.inner.oidc.exchange(self.http(), o, cb).await,
-        }
+        let http = self.http();
+        let oidc = match c {
+            Connector::Social(s) => match &s.inner {
+                Social::Github(g) => return github::exchange(http, g, cb).await,
+                Social::Google(g) => return google::exchange(http, g, cb).await,
+                Social::Facebook(f) => return facebook::exchange(http, f, cb).await,
+                Social::OAuth2(o) => return oauth2::exchange(http, o, cb).await,
+                Social::Oidc(o) => o,
+            },
+            Connector::Sso(s) => &s.inner,
+        };
+        self.inner.oidc.exchange(http, oidc, cb).await
     }
 
     /// `grant_type=refresh_token`. The answer often has no `refresh_token` (Google never
     /// sends one): the caller keeps the old one then. Facebook → `NotSupported`.
     pub async fn refresh(
         &self,
-        c: &SocialConnector,
+        c: &Connector,
         refresh_token: &SecretString,
     ) -> Result<TokenResponse, ProviderError> {
-        match &c.inner {
-            Social::Github(g) => github::refresh(self.http(), g, refresh_token).await,
-            Social::Google(g) => google::refresh(self.http(), g, refresh_token).await,
-            Social::Facebook(_) => Err(ProviderError::NotSupported(
-                "Facebook issues no refresh tokens",
-            )),
-            Social::OAuth2(o) => oauth2::refresh(self.http(), o, refresh_token).await,
-            Social::Oidc(o) => self.inner.oidc.refresh(self.http(), o, refresh_token).await,
-        }
+        let http = self.http();
+        let oidc = match c {
+            Connector::Social(s) => match &s.inner {
+                Social::Github(g) => return github::refresh(http, g, refresh_token).await,
+                Social::Google(g) => return google::refresh(http, g, refresh_token).await,
+                Social::Facebook(_) => {
+                    return Err(ProviderError::NotSupported(
+                        "Facebook issues no refresh tokens",
+                    ));
+                }
+                Social::OAuth2(o) => return oauth2::refresh(http, o, refresh_token).await,
+                Social::Oidc(o) => o,
+            },
+            Connector::Sso(s) => &s.inner,
+        };
+        self.inner.oidc.refresh(http, oidc, refresh_token).await
     }
 
     /// Revokes a token at the provider: GitHub's `DELETE /applications/{client_id}/grant` (pass
@@ -229,66 +276,25 @@ impl Providers {
     /// Google's revocation endpoint, the RFC 7009 endpoint of an OIDC provider (configured, or
     /// discovered from the issuer even when every other endpoint is configured) or an OAuth 2.0
     /// connector's `revocationEndpoint`. `NotSupported` where there is no endpoint.
-    pub async fn revoke(
-        &self,
-        c: &SocialConnector,
-        token: &SecretString,
-    ) -> Result<(), ProviderError> {
-        match &c.inner {
-            Social::Github(g) => github::revoke(self.http(), g, token).await,
-            Social::Google(g) => google::revoke(self.http(), g, token).await,
-            Social::Facebook(f) => facebook::revoke(self.http(), f, token).await,
-            Social::OAuth2(o) => oauth2::revoke(self.http(), o, token).await,
-            Social::Oidc(o) => self.inner.oidc.revoke(self.http(), o, token).await,
-        }
-    }
-
-    /// [`Providers::authorization_url`] for an SSO connector.
-    pub async fn sso_authorization_url(
-        &self,
-        c: &SsoOidcConnector,
-        req: &AuthorizationRequest<'_>,
-    ) -> Result<url::Url, ProviderError> {
-        self.inner
-            .oidc
-            .authorization_url(self.http(), &c.inner, req)
-            .await
-    }
-
-    /// [`Providers::exchange`] for an SSO connector.
-    pub async fn sso_exchange(
-        &self,
-        c: &SsoOidcConnector,
-        cb: &Callback<'_>,
-    ) -> Result<(TokenResponse, UserProfile), ProviderError> {
-        self.inner.oidc.exchange(self.http(), &c.inner, cb).await
-    }
-
-    /// [`Providers::refresh`] for an SSO connector.
-    pub async fn sso_refresh(
-        &self,
-        c: &SsoOidcConnector,
-        refresh_token: &SecretString,
-    ) -> Result<TokenResponse, ProviderError> {
-        self.inner
-            .oidc
-            .refresh(self.http(), &c.inner, refresh_token)
-            .await
+    pub async fn revoke(&self, c: &Connector, token: &SecretString) -> Result<(), ProviderError> {
+        let http = self.http();
+        let oidc = match c {
+            Connector::Social(s) => match &s.inner {
+                Social::Github(g) => return github::revoke(http, g, token).await,
+                Social::Google(g) => return google::revoke(http, g, token).await,
+                Social::Facebook(f) => return facebook::revoke(http, f, token).await,
+                Social::OAuth2(o) => return oauth2::revoke(http, o, token).await,
+                Social::Oidc(o) => o,
+            },
+            Connector::Sso(s) => &s.inner,
+        };
+        self.inner.oidc.revoke(http, oidc, token).await
     }
 
     /// Discovers an SSO connector's provider (checking that its issuer answers) and returns
     /// its settings: `clientId`, `issuer`, `scope` and the endpoints (Logto's `providerConfig`).
     pub async fn sso_provider_config(&self, c: &SsoOidcConnector) -> Result<Value, ProviderError> {
         self.inner.oidc.provider_config(self.http(), &c.inner).await
-    }
-
-    /// [`Providers::revoke`] for an SSO connector.
-    pub async fn sso_revoke(
-        &self,
-        c: &SsoOidcConnector,
-        token: &SecretString,
-    ) -> Result<(), ProviderError> {
-        self.inner.oidc.revoke(self.http(), &c.inner, token).await
     }
 }
 
@@ -302,5 +308,6 @@ mod tests {
         check::<Providers>();
         check::<SocialConnector>();
         check::<SsoOidcConnector>();
+        check::<Connector>();
     }
 }

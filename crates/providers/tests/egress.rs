@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use strongroom_providers::{
-    EgressPolicy, Http, IpNetwork, ProviderError, Providers, SocialConnector, SsoOidcConnector,
+    Connector, EgressPolicy, Http, IpNetwork, ProviderError, Providers, SocialConnector,
+    SsoOidcConnector,
 };
 use support::jwt::{KEY_1, now};
 use support::*;
@@ -166,16 +167,18 @@ async fn literal_metadata_address_is_refused_for_discovery_jwks_and_token_calls(
         .expect(1)
         .mount(&server)
         .await;
-    let oidc = SocialConnector::from_config(
-        "oidc",
-        &json!({
-            "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": server.uri(),
-            "authorizationEndpoint": format!("{}/auth", server.uri()),
-            "tokenEndpoint": format!("{}/token", server.uri()),
-            "jwksUri": "http://169.254.169.254/jwks",
-        }),
-    )
-    .expect("valid OIDC config");
+    let oidc = Connector::from(
+        SocialConnector::from_config(
+            "oidc",
+            &json!({
+                "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": server.uri(),
+                "authorizationEndpoint": format!("{}/auth", server.uri()),
+                "tokenEndpoint": format!("{}/token", server.uri()),
+                "jwksUri": "http://169.254.169.254/jwks",
+            }),
+        )
+        .expect("valid OIDC config"),
+    );
     let e = expect_err(providers.exchange(&oidc, &callback(None)).await);
     assert_eq!(e, ProviderError::Unavailable { status: 0 });
     assert!(
@@ -186,16 +189,18 @@ async fn literal_metadata_address_is_refused_for_discovery_jwks_and_token_calls(
 
     // Token: a refresh at a token endpoint on the metadata address, with a secret in its
     // query (as Facebook's token URLs have): refused, and the query is not logged.
-    let oauth2 = SocialConnector::from_config(
-        "oauth2",
-        &json!({
-            "authorizationEndpoint": "https://oauth.example/authorize",
-            "tokenEndpoint": "http://169.254.169.254/token?key=qs-PLANTED-query-secret",
-            "userInfoEndpoint": "https://oauth.example/me",
-            "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
-        }),
-    )
-    .expect("valid OAuth 2.0 config");
+    let oauth2 = Connector::from(
+        SocialConnector::from_config(
+            "oauth2",
+            &json!({
+                "authorizationEndpoint": "https://oauth.example/authorize",
+                "tokenEndpoint": "http://169.254.169.254/token?key=qs-PLANTED-query-secret",
+                "userInfoEndpoint": "https://oauth.example/me",
+                "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+            }),
+        )
+        .expect("valid OAuth 2.0 config"),
+    );
     let e = expect_err(providers.refresh(&oauth2, &secret(REFRESH_TOKEN)).await);
     assert_eq!(e, ProviderError::Unavailable { status: 0 });
     let log = logs.text();

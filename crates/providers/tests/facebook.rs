@@ -4,7 +4,7 @@ mod support;
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use strongroom_providers::{ProviderError, SocialConnector};
+use strongroom_providers::{Connector, ProviderError, SocialConnector};
 use support::*;
 use wiremock::matchers::{header as header_is, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -14,17 +14,19 @@ const ME_PATH: &str = "/v23.0/me";
 /// The short-lived token from the code exchange (the long-lived one is ACCESS_TOKEN).
 const SHORT_TOKEN: &str = "EAAB-short-PLANTED-token-3f3f";
 
-fn connector(server: &MockServer) -> SocialConnector {
-    SocialConnector::from_config(
-        "facebook",
-        &json!({
-            "clientId": CLIENT_ID,
-            "clientSecret": CLIENT_SECRET,
-            "graphApiBaseUrl": format!("{}/v23.0", server.uri()),
-            "dialogBaseUrl": format!("{}/v23.0", server.uri()),
-        }),
+fn connector(server: &MockServer) -> Connector {
+    Connector::from(
+        SocialConnector::from_config(
+            "facebook",
+            &json!({
+                "clientId": CLIENT_ID,
+                "clientSecret": CLIENT_SECRET,
+                "graphApiBaseUrl": format!("{}/v23.0", server.uri()),
+                "dialogBaseUrl": format!("{}/v23.0", server.uri()),
+            }),
+        )
+        .expect("valid Facebook config"),
     )
-    .expect("valid Facebook config")
 }
 
 fn facebook_error(message: &str, kind: &str, code: i64) -> ResponseTemplate {
@@ -105,7 +107,7 @@ fn assert_short_token_clean(what: &str, text: &str) {
 async fn authorization_url() {
     let server = MockServer::start().await;
     let c = connector(&server);
-    assert_eq!(c.target(), "facebook");
+    assert!(matches!(&c, Connector::Social(s) if s.target() == "facebook"));
     let mut req = auth_request();
     let url = expect_ok(providers().authorization_url(&c, &req).await);
     assert_eq!(url.path(), "/v23.0/dialog/oauth");
@@ -122,11 +124,13 @@ async fn authorization_url() {
     let q = query_map(&expect_ok(providers().authorization_url(&c, &req).await));
     assert_eq!(q["scope"], "email");
 
-    let default = SocialConnector::from_config(
-        "facebook",
-        &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
-    )
-    .expect("config");
+    let default = Connector::from(
+        SocialConnector::from_config(
+            "facebook",
+            &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
+        )
+        .expect("config"),
+    );
     let url = expect_ok(
         providers()
             .authorization_url(&default, &auth_request())
@@ -474,11 +478,11 @@ async fn garbage_token_answers_are_invalid_responses() {
 async fn unreachable_graph_api_reveals_no_secret() {
     // The token URL carries the client secret and the code in its query.
     let base = closed_port_url();
-    let c = SocialConnector::from_config(
+    let c = Connector::from(SocialConnector::from_config(
         "facebook",
         &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "graphApiBaseUrl": base }),
     )
-    .expect("config");
+    .expect("config"));
     let e = expect_err(providers().exchange(&c, &callback(None)).await);
     assert_eq!(e, ProviderError::Unavailable { status: 0 });
 }

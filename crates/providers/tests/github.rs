@@ -4,18 +4,18 @@ mod support;
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use strongroom_providers::{ProviderError, SocialConnector};
+use strongroom_providers::{Connector, ProviderError, SocialConnector};
 use support::*;
 use wiremock::matchers::{basic_auth, body_json, header as header_is, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN_PATH: &str = "/login/oauth/access_token";
 
-fn connector(server: &MockServer) -> SocialConnector {
+fn connector(server: &MockServer) -> Connector {
     connector_with(server, json!({}))
 }
 
-fn connector_with(server: &MockServer, extra: Value) -> SocialConnector {
+fn connector_with(server: &MockServer, extra: Value) -> Connector {
     let mut config = json!({
         "clientId": CLIENT_ID,
         "clientSecret": CLIENT_SECRET,
@@ -25,7 +25,7 @@ fn connector_with(server: &MockServer, extra: Value) -> SocialConnector {
     for (k, v) in extra.as_object().expect("object") {
         config[k] = v.clone();
     }
-    SocialConnector::from_config("github", &config).expect("valid GitHub config")
+    Connector::from(SocialConnector::from_config("github", &config).expect("valid GitHub config"))
 }
 
 fn oauth_app_token() -> Value {
@@ -117,12 +117,14 @@ async fn authorization_url_scope_override_and_login_hint() {
 
 #[tokio::test]
 async fn default_urls_are_github_com() {
-    let c = SocialConnector::from_config(
-        "github",
-        &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
-    )
-    .expect("config");
-    assert_eq!(c.target(), "github");
+    let c = Connector::from(
+        SocialConnector::from_config(
+            "github",
+            &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
+        )
+        .expect("config"),
+    );
+    assert!(matches!(&c, Connector::Social(s) if s.target() == "github"));
     assert!(c.supports_refresh());
     let url = expect_ok(providers().authorization_url(&c, &auth_request()).await);
     assert_eq!(url.origin().ascii_serialization(), "https://github.com");
@@ -563,11 +565,11 @@ async fn garbage_token_answers_are_invalid_responses() {
 #[tokio::test]
 async fn unreachable_github_is_unavailable() {
     let base = closed_port_url();
-    let c = SocialConnector::from_config(
+    let c = Connector::from(SocialConnector::from_config(
         "github",
         &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "baseUrl": base, "apiBaseUrl": base }),
     )
-    .expect("config");
+    .expect("config"));
     let e = expect_err(providers().exchange(&c, &callback(None)).await);
     assert_eq!(e, ProviderError::Unavailable { status: 0 });
 }
@@ -711,11 +713,13 @@ fn config_errors_name_the_field_and_debug_hides_the_secret() {
         e,
         ProviderError::Config("baseUrl must be an absolute http(s) URL".into())
     );
-    let c = SocialConnector::from_config(
-        "github",
-        &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
-    )
-    .expect("config");
+    let c = Connector::from(
+        SocialConnector::from_config(
+            "github",
+            &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
+        )
+        .expect("config"),
+    );
     let debug = format!("{c:?}");
     assert!(debug.contains(CLIENT_ID), "{debug}");
     assert_debug_clean("GitHub connector", &c);

@@ -5,7 +5,7 @@ mod support;
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use strongroom_providers::{CallbackProblem, ProviderError, SocialConnector};
+use strongroom_providers::{CallbackProblem, Connector, ProviderError, SocialConnector};
 use support::jwt::{now, unsigned};
 use support::*;
 use wiremock::matchers::{body_string_contains, header as header_is, method, path};
@@ -16,11 +16,11 @@ const USERINFO_PATH: &str = "/v1/userinfo";
 const REVOKE_PATH: &str = "/revoke";
 const SUB: &str = "110169484474386276334";
 
-fn connector(server: &MockServer) -> SocialConnector {
+fn connector(server: &MockServer) -> Connector {
     connector_with(server, json!({}))
 }
 
-fn connector_with(server: &MockServer, extra: Value) -> SocialConnector {
+fn connector_with(server: &MockServer, extra: Value) -> Connector {
     let mut config = json!({
         "clientId": CLIENT_ID,
         "clientSecret": CLIENT_SECRET,
@@ -32,7 +32,7 @@ fn connector_with(server: &MockServer, extra: Value) -> SocialConnector {
     for (k, v) in extra.as_object().expect("object") {
         config[k] = v.clone();
     }
-    SocialConnector::from_config("google", &config).expect("valid Google config")
+    Connector::from(SocialConnector::from_config("google", &config).expect("valid Google config"))
 }
 
 fn id_claims() -> Value {
@@ -119,7 +119,7 @@ fn expected_basic() -> String {
 async fn authorization_url_defaults() {
     let server = MockServer::start().await;
     let c = connector(&server);
-    assert_eq!(c.target(), "google");
+    assert!(matches!(&c, Connector::Social(s) if s.target() == "google"));
     let mut req = auth_request();
     req.login_hint = Some("jane.doe@gmail.example");
     let url = expect_ok(providers().authorization_url(&c, &req).await);
@@ -162,11 +162,13 @@ async fn authorization_url_options() {
         "openid https://www.googleapis.com/auth/calendar.readonly"
     );
 
-    let default = SocialConnector::from_config(
-        "google",
-        &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
-    )
-    .expect("config");
+    let default = Connector::from(
+        SocialConnector::from_config(
+            "google",
+            &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET }),
+        )
+        .expect("config"),
+    );
     let url = expect_ok(
         providers()
             .authorization_url(&default, &auth_request())

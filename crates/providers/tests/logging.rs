@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::json;
-use strongroom_providers::{SocialConnector, SsoOidcConnector};
+use strongroom_providers::{Connector, SocialConnector, SsoOidcConnector};
 use support::jwt::{KEY_1, KEY_2, jwks, now};
 use support::*;
 use wiremock::matchers::{method, path, query_param};
@@ -37,11 +37,11 @@ fn captured() -> String {
 
 async fn github_calls() {
     let server = MockServer::start().await;
-    let c = SocialConnector::from_config(
+    let c = Connector::from(SocialConnector::from_config(
         "github",
         &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "baseUrl": server.uri(), "apiBaseUrl": server.uri() }),
     )
-    .expect("config");
+    .expect("config"));
     let token = Mock::given(path("/login/oauth/access_token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "access_token": ACCESS_TOKEN, "token_type": "bearer", "scope": "read:user,user:email",
@@ -81,7 +81,7 @@ async fn github_calls() {
 async fn facebook_calls() {
     let server = MockServer::start().await;
     let config = json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "graphApiBaseUrl": server.uri() });
-    let c = SocialConnector::from_config("facebook", &config).expect("config");
+    let c = Connector::from(SocialConnector::from_config("facebook", &config).expect("config"));
     Mock::given(path("/oauth/access_token"))
         .and(query_param("code", CODE))
         .respond_with(ResponseTemplate::new(200).set_body_json(
@@ -103,23 +103,26 @@ async fn facebook_calls() {
     // Unreachable: the transport error is logged.
     let mut unreachable = config.clone();
     unreachable["graphApiBaseUrl"] = json!(closed_port_url());
-    let c = SocialConnector::from_config("facebook", &unreachable).expect("config");
+    let c =
+        Connector::from(SocialConnector::from_config("facebook", &unreachable).expect("config"));
     expect_err(providers().exchange(&c, &callback(None)).await);
 }
 
 async fn google_calls() {
     let server = MockServer::start().await;
-    let c = SocialConnector::from_config(
-        "google",
-        &json!({
-            "clientId": CLIENT_ID,
-            "clientSecret": CLIENT_SECRET,
-            "tokenEndpoint": format!("{}/token", server.uri()),
-            "userInfoEndpoint": format!("{}/userinfo", server.uri()),
-            "revocationEndpoint": format!("{}/revoke", server.uri()),
-        }),
-    )
-    .expect("config");
+    let c = Connector::from(
+        SocialConnector::from_config(
+            "google",
+            &json!({
+                "clientId": CLIENT_ID,
+                "clientSecret": CLIENT_SECRET,
+                "tokenEndpoint": format!("{}/token", server.uri()),
+                "userInfoEndpoint": format!("{}/userinfo", server.uri()),
+                "revocationEndpoint": format!("{}/revoke", server.uri()),
+            }),
+        )
+        .expect("config"),
+    );
     Mock::given(path("/token"))
         .respond_with(
             ResponseTemplate::new(200)
@@ -141,18 +144,20 @@ async fn google_calls() {
 
 async fn oauth2_calls() {
     let server = MockServer::start().await;
-    let c = SocialConnector::from_config(
-        "oauth2",
-        &json!({
-            "authorizationEndpoint": format!("{}/authorize", server.uri()),
-            "tokenEndpoint": format!("{}/token", server.uri()),
-            "userInfoEndpoint": format!("{}/me", server.uri()),
-            "clientId": CLIENT_ID,
-            "clientSecret": CLIENT_SECRET,
-            "tokenEndpointAuthMethod": "client_secret_basic",
-        }),
-    )
-    .expect("config");
+    let c = Connector::from(
+        SocialConnector::from_config(
+            "oauth2",
+            &json!({
+                "authorizationEndpoint": format!("{}/authorize", server.uri()),
+                "tokenEndpoint": format!("{}/token", server.uri()),
+                "userInfoEndpoint": format!("{}/me", server.uri()),
+                "clientId": CLIENT_ID,
+                "clientSecret": CLIENT_SECRET,
+                "tokenEndpointAuthMethod": "client_secret_basic",
+            }),
+        )
+        .expect("config"),
+    );
     Mock::given(path("/token"))
         .respond_with(
             ResponseTemplate::new(401)
@@ -189,11 +194,13 @@ async fn oidc_calls() {
         .mount_as_scoped(&server)
         .await;
     let providers = providers();
-    let c = SsoOidcConnector::from_config(
-        &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": issuer }),
-    )
-    .expect("config");
-    expect_ok(providers.sso_exchange(&c, &callback(None)).await);
+    let c = Connector::from(
+        SsoOidcConnector::from_config(
+            &json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": issuer }),
+        )
+        .expect("config"),
+    );
+    expect_ok(providers.exchange(&c, &callback(None)).await);
     drop(first);
     // An unknown kid (logged refetch), then a bad grant.
     let _second = Mock::given(path("/token"))
@@ -203,15 +210,15 @@ async fn oidc_calls() {
         .up_to_n_times(1)
         .mount_as_scoped(&server)
         .await;
-    expect_err(providers.sso_exchange(&c, &callback(None)).await);
+    expect_err(providers.exchange(&c, &callback(None)).await);
     let _third = Mock::given(path("/token"))
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": "invalid_grant" })))
         .mount_as_scoped(&server)
         .await;
-    expect_err(providers.sso_refresh(&c, &secret(REFRESH_TOKEN)).await);
+    expect_err(providers.refresh(&c, &secret(REFRESH_TOKEN)).await);
     expect_err(
         providers
-            .sso_exchange(&c, &callback(Some("https://evil.example")))
+            .exchange(&c, &callback(Some("https://evil.example")))
             .await,
     );
 }

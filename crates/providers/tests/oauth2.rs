@@ -5,7 +5,7 @@ mod support;
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use strongroom_providers::{CallbackProblem, ProviderError, SocialConnector};
+use strongroom_providers::{CallbackProblem, Connector, ProviderError, SocialConnector};
 use support::*;
 use wiremock::matchers::{header as header_is, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -24,15 +24,17 @@ fn config(server: &MockServer) -> Value {
     })
 }
 
-fn connector_with(server: &MockServer, extra: Value) -> SocialConnector {
+fn connector_with(server: &MockServer, extra: Value) -> Connector {
     let mut config = config(server);
     for (k, v) in extra.as_object().expect("object") {
         config[k] = v.clone();
     }
-    SocialConnector::from_config("oauth2", &config).expect("valid OAuth 2.0 config")
+    Connector::from(
+        SocialConnector::from_config("oauth2", &config).expect("valid OAuth 2.0 config"),
+    )
 }
 
-fn connector(server: &MockServer) -> SocialConnector {
+fn connector(server: &MockServer) -> Connector {
     connector_with(server, json!({}))
 }
 
@@ -77,7 +79,7 @@ async fn authorization_url() {
             "customConfig": { "audience": "https://api.acme.example", "state": "attacker-state", "client_secret": "x" },
         }),
     );
-    assert_eq!(c.target(), "oauth2");
+    assert!(matches!(&c, Connector::Social(s) if s.target() == "oauth2"));
     let mut req = auth_request();
     let url = expect_ok(providers().authorization_url(&c, &req).await);
     assert_eq!(url.path(), "/oauth/authorize");
@@ -220,7 +222,7 @@ async fn json_answer_nested_profile_map_and_client_secret_basic() {
         "name": "data.user.display_name",
         "avatar": "data.media.avatar.url",
     });
-    let c = SocialConnector::from_config("oauth2", &config).expect("config");
+    let c = Connector::from(SocialConnector::from_config("oauth2", &config).expect("config"));
     let (tokens, profile) = expect_ok(providers().exchange(&c, &callback(None)).await);
     assert_eq!(tokens.expires_in, Some(7200), "numeric string");
     assert_eq!(tokens.scope.as_deref(), Some("read write"));

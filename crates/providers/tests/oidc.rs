@@ -7,7 +7,7 @@ use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use strongroom_providers::{
-    CallbackProblem, ProviderError, Providers, SocialConnector, SsoOidcConnector,
+    CallbackProblem, Connector, ProviderError, Providers, SocialConnector, SsoOidcConnector,
 };
 use support::jwt::{KEY_1, KEY_2, ROGUE, hs256, jwks, now, unsigned, with_payload};
 use support::*;
@@ -139,20 +139,24 @@ impl Op {
         KEY_1.sign(&self.claims())
     }
 
-    fn social(&self) -> SocialConnector {
+    fn social(&self) -> Connector {
         self.social_with(json!({}))
     }
 
-    fn social_with(&self, extra: Value) -> SocialConnector {
+    fn social_with(&self, extra: Value) -> Connector {
         let mut config =
             json!({ "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "issuer": self.issuer });
         for (k, v) in extra.as_object().expect("object") {
             config[k] = v.clone();
         }
-        SocialConnector::from_config("oidc", &config).expect("valid OIDC config")
+        Connector::from(SocialConnector::from_config("oidc", &config).expect("valid OIDC config"))
     }
 
-    fn sso(&self) -> SsoOidcConnector {
+    fn sso(&self) -> Connector {
+        Connector::Sso(self.sso_connector())
+    }
+
+    fn sso_connector(&self) -> SsoOidcConnector {
         SsoOidcConnector::from_config(&json!({
             "clientId": CLIENT_ID,
             "clientSecret": CLIENT_SECRET,
@@ -196,7 +200,7 @@ async fn authorization_url_from_discovery() {
         .await;
     let providers = providers();
     let c = op.social();
-    assert_eq!(c.target(), "oidc");
+    assert!(matches!(&c, Connector::Social(s) if s.target() == "oidc"));
     let mut req = auth_request();
     req.login_hint = Some("janedoe@op.example");
     let url = expect_ok(providers.authorization_url(&c, &req).await);
@@ -318,10 +322,10 @@ async fn sso_happy_path_without_userinfo() {
     claims["name"] = json!("Jane From Claims");
     op.mount_token(&KEY_2.sign(&claims)).await;
     let providers = providers();
+    assert_eq!(op.sso_connector().issuer(), op.issuer);
     let c = op.sso();
-    assert_eq!(c.issuer(), op.issuer);
 
-    let url = expect_ok(providers.sso_authorization_url(&c, &auth_request()).await);
+    let url = expect_ok(providers.authorization_url(&c, &auth_request()).await);
     let q = query_map(&url);
     assert_eq!(url.path(), AUTHORIZE_PATH);
     assert_eq!(q["scope"], "openid profile email");
@@ -330,7 +334,7 @@ async fn sso_happy_path_without_userinfo() {
     assert_eq!(q["code_challenge"], CHALLENGE);
     assert_eq!(q["code_challenge_method"], "S256");
 
-    let (tokens, profile) = expect_ok(providers.sso_exchange(&c, &callback(None)).await);
+    let (tokens, profile) = expect_ok(providers.exchange(&c, &callback(None)).await);
     assert_eq!(tokens.access_token.expose_secret(), ACCESS_TOKEN);
     assert_eq!(profile.id, SUB);
     assert_eq!(profile.name.as_deref(), Some("Jane From Claims"));
@@ -504,7 +508,7 @@ async fn sso_rejects_bad_id_tokens_too() {
         op.mount_discovery(op.discovery_doc()).await;
         op.mount_jwks(jwks(&[&KEY_1])).await;
         op.mount_token(&bad_id_token(&op, case)).await;
-        let e = expect_err(providers().sso_exchange(&op.sso(), &callback(None)).await);
+        let e = expect_err(providers().exchange(&op.sso(), &callback(None)).await);
         assert!(matches!(e, ProviderError::IdToken(_)), "{case}: {e:?}");
     }
 }
@@ -663,11 +667,7 @@ async fn callback_iss_mismatch_is_rejected_before_the_token_endpoint() {
             matches!(&e, ProviderError::Callback(CallbackProblem::WrongIss)),
             "{iss}: {e:?}"
         );
-        let e = expect_err(
-            providers
-                .sso_exchange(&op.sso(), &callback(Some(iss)))
-                .await,
-        );
+        let e = expect_err(providers.exchange(&op.sso(), &callback(Some(iss))).await);
         assert!(
             matches!(&e, ProviderError::Callback(CallbackProblem::WrongIss)),
             "{iss}: {e:?}"
@@ -696,7 +696,7 @@ async fn missing_callback_iss_is_rejected_when_discovery_promises_it() {
         matches!(&e, ProviderError::Callback(CallbackProblem::MissingIss)),
         "{e:?}"
     );
-    let e = expect_err(providers.sso_exchange(&op.sso(), &callback(None)).await);
+    let e = expect_err(providers.exchange(&op.sso(), &callback(None)).await);
     assert!(
         matches!(&e, ProviderError::Callback(CallbackProblem::MissingIss)),
         "{e:?}"
@@ -710,7 +710,7 @@ async fn missing_callback_iss_is_rejected_when_discovery_promises_it() {
     );
     expect_ok(
         providers
-            .sso_exchange(&op.sso(), &callback(Some(&op.issuer)))
+            .exchange(&op.sso(), &callback(Some(&op.issuer)))
             .await,
     );
 }
@@ -753,7 +753,7 @@ async fn discovery_issuer_must_equal_the_configured_issuer() {
         );
         let e = expect_err(
             providers
-                .sso_authorization_url(&op.sso(), &auth_request())
+                .authorization_url(&op.sso(), &auth_request())
                 .await,
         );
         assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
@@ -812,7 +812,7 @@ async fn discovery_failures() {
         .await;
     let e = expect_err(
         impatient_providers()
-            .sso_authorization_url(&op.sso(), &auth_request())
+            .authorization_url(&op.sso(), &auth_request())
             .await,
     );
     assert_eq!(e, ProviderError::Timeout);
@@ -967,7 +967,7 @@ async fn token_endpoint_errors() {
             expected
         );
         assert_eq!(
-            expect_err(providers.sso_exchange(&op.sso(), &callback(None)).await),
+            expect_err(providers.exchange(&op.sso(), &callback(None)).await),
             expected
         );
     }
@@ -988,7 +988,7 @@ async fn token_endpoint_unavailable() {
         let e = expect_err(providers.exchange(&op.social(), &callback(None)).await);
         assert_eq!(e, ProviderError::Unavailable { status });
         assert!(e.is_transient());
-        let e = expect_err(providers.sso_exchange(&op.sso(), &callback(None)).await);
+        let e = expect_err(providers.exchange(&op.sso(), &callback(None)).await);
         assert_eq!(e, ProviderError::Unavailable { status });
         let e = expect_err(
             providers
@@ -1018,11 +1018,7 @@ async fn slow_token_endpoint_times_out() {
         ProviderError::Timeout
     );
     assert_eq!(
-        expect_err(
-            providers
-                .sso_refresh(&op.sso(), &secret(REFRESH_TOKEN))
-                .await
-        ),
+        expect_err(providers.refresh(&op.sso(), &secret(REFRESH_TOKEN)).await),
         ProviderError::Timeout
     );
 }
@@ -1052,7 +1048,7 @@ async fn garbage_token_answers_are_invalid_responses() {
             .respond_with(answer)
             .mount(&op.server)
             .await;
-        let e = expect_err(providers().sso_exchange(&op.sso(), &callback(None)).await);
+        let e = expect_err(providers().exchange(&op.sso(), &callback(None)).await);
         assert!(matches!(e, ProviderError::InvalidResponse(_)), "{e:?}");
     }
 }
@@ -1096,11 +1092,7 @@ async fn refresh_uses_the_cached_discovery() {
         Some(REFRESH_TOKEN_2)
     );
     assert!(tokens.id_token.is_none());
-    let tokens = expect_ok(
-        providers
-            .sso_refresh(&op.sso(), &secret(REFRESH_TOKEN))
-            .await,
-    );
+    let tokens = expect_ok(providers.refresh(&op.sso(), &secret(REFRESH_TOKEN)).await);
     assert_eq!(tokens.access_token.expose_secret(), ACCESS_TOKEN_2);
     let form = form_of(&requests_to(&op.server, TOKEN_PATH).await[0]);
     assert_eq!(form["grant_type"], "refresh_token");
@@ -1120,11 +1112,7 @@ async fn refresh_invalid_grant() {
         })))
         .mount(&op.server)
         .await;
-    let e = expect_err(
-        providers()
-            .sso_refresh(&op.sso(), &secret(REFRESH_TOKEN))
-            .await,
-    );
+    let e = expect_err(providers().refresh(&op.sso(), &secret(REFRESH_TOKEN)).await);
     assert_eq!(
         e,
         ProviderError::InvalidGrant("grant request is invalid".into())
@@ -1158,7 +1146,7 @@ async fn revoke_at_the_discovered_endpoint() {
         .expect(1)
         .mount(&op.server)
         .await;
-    expect_ok(providers.sso_revoke(&op.sso(), &secret(ACCESS_TOKEN)).await);
+    expect_ok(providers.revoke(&op.sso(), &secret(ACCESS_TOKEN)).await);
 
     let op = Op::start().await;
     let mut doc = op.discovery_doc();
@@ -1166,7 +1154,7 @@ async fn revoke_at_the_discovered_endpoint() {
         .expect("object")
         .remove("revocation_endpoint");
     op.mount_discovery(doc).await;
-    let e = expect_err(providers.sso_revoke(&op.sso(), &secret(ACCESS_TOKEN)).await);
+    let e = expect_err(providers.revoke(&op.sso(), &secret(ACCESS_TOKEN)).await);
     assert!(matches!(e, ProviderError::NotSupported(_)), "{e:?}");
 }
 
@@ -1329,14 +1317,16 @@ async fn sso_honours_a_configured_auth_method() {
     let op = Op::start().await;
     op.mount_standard().await;
     op.mount_token(&op.signed()).await;
-    let c = SsoOidcConnector::from_config(&json!({
-        "clientId": CLIENT_ID,
-        "clientSecret": CLIENT_SECRET,
-        "issuer": op.issuer,
-        "tokenEndpointAuthMethod": "client_secret_post",
-    }))
-    .expect("config");
-    expect_ok(providers().sso_exchange(&c, &callback(None)).await);
+    let c = Connector::from(
+        SsoOidcConnector::from_config(&json!({
+            "clientId": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET,
+            "issuer": op.issuer,
+            "tokenEndpointAuthMethod": "client_secret_post",
+        }))
+        .expect("config"),
+    );
+    expect_ok(providers().exchange(&c, &callback(None)).await);
     let request = &requests_to(&op.server, TOKEN_PATH).await[0];
     assert_eq!(header(request, "authorization"), None);
     assert_eq!(form_of(request)["client_secret"], CLIENT_SECRET);
@@ -1347,15 +1337,17 @@ async fn logto_style_id_token_verification_config() {
     let op = Op::start().await;
     op.mount_standard().await;
     op.mount_token(&op.signed()).await;
-    let c = SocialConnector::from_config(
-        "oidc",
-        &json!({
-            "clientId": CLIENT_ID,
-            "clientSecret": CLIENT_SECRET,
-            "idTokenVerificationConfig": { "issuer": [op.issuer], "algorithms": ["RS256"] },
-        }),
-    )
-    .expect("config");
+    let c = Connector::from(
+        SocialConnector::from_config(
+            "oidc",
+            &json!({
+                "clientId": CLIENT_ID,
+                "clientSecret": CLIENT_SECRET,
+                "idTokenVerificationConfig": { "issuer": [op.issuer], "algorithms": ["RS256"] },
+            }),
+        )
+        .expect("config"),
+    );
     let (_, profile) = expect_ok(providers().exchange(&c, &callback(Some(&op.issuer))).await);
     assert_eq!(profile.id, SUB);
 }

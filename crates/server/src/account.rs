@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use strongroom_core::ExposeSecret;
-use strongroom_core::store::SsoConnectorId;
-use strongroom_core::token_access::{AccessToken, Identity};
+use strongroom_core::store::{IdentityKey, SsoConnectorId};
+use strongroom_core::token_access::AccessToken;
 use strongroom_core::verifications::{ConnectorData, CreateSocial};
 
 use crate::AppState;
@@ -190,7 +190,7 @@ async fn social_access_token(
     forbidden_without_identities(&p)?;
     let token = state
         .token_access
-        .access_token(&p.user_id, &p.application_id, Identity::Social(&target))
+        .access_token(&p.user_id, &p.application_id, &IdentityKey::Social(target))
         .await?;
     Ok(token_json(&token))
 }
@@ -224,10 +224,10 @@ async fn sso_access_token(
     Path(connector_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     forbidden_without_identities(&p)?;
-    let id = SsoConnectorId(connector_id);
+    let id = IdentityKey::Sso(SsoConnectorId(connector_id));
     let token = state
         .token_access
-        .access_token(&p.user_id, &p.application_id, Identity::Sso(&id))
+        .access_token(&p.user_id, &p.application_id, &id)
         .await?;
     Ok(token_json(&token))
 }

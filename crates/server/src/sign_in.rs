@@ -7,9 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use strongroom_core::sign_in::{
     AuthRequest, CallbackQuery, ConsentPage, SESSION_TTL_SECS, SignInError, SignInPage, Step,
-    Upstream,
 };
-use strongroom_core::store::{ConnectorId, SsoConnectorId};
+use strongroom_core::store::{ConnectorId, ConnectorRef, SsoConnectorId};
 use strongroom_providers::ProviderError;
 
 use crate::AppState;
@@ -410,7 +409,7 @@ async fn social_callback(
     let result = state
         .sign_in
         .callback(
-            Upstream::Social(ConnectorId(connector)),
+            ConnectorRef::Social(ConnectorId(connector)),
             query,
             cookie(&headers, browser_cookie(&state)),
         )
@@ -447,7 +446,7 @@ async fn sso_callback(
     let result = state
         .sign_in
         .callback(
-            Upstream::Sso(SsoConnectorId(connector)),
+            ConnectorRef::Sso(SsoConnectorId(connector)),
             query,
             cookie(&headers, browser_cookie(&state)),
         )

@@ -4,7 +4,7 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use strongroom_core::store::{ConnectorId, SsoConnectorId, UserId};
+use strongroom_core::store::{ConnectorId, IdentityKey, SsoConnectorId, UserId};
 use strongroom_core::token_sets::TokenResponse;
 use support::TestApp;
 
@@ -260,7 +260,7 @@ async fn token_storage_switch_and_deletion_remove_token_sets() {
     let alice = user_with_token_set(&app, "gh", "github").await;
     assert!(
         app.store()
-            .find_social_secret(&alice, "github")
+            .find_secret(&alice, &IdentityKey::Social("github".to_owned()))
             .await
             .expect("find")
             .is_some()
@@ -278,7 +278,7 @@ async fn token_storage_switch_and_deletion_remove_token_sets() {
     assert_eq!(status, 200);
     assert!(
         app.store()
-            .find_social_secret(&alice, "github")
+            .find_secret(&alice, &IdentityKey::Social("github".to_owned()))
             .await
             .expect("find")
             .is_some()
@@ -297,7 +297,7 @@ async fn token_storage_switch_and_deletion_remove_token_sets() {
     );
     assert!(
         app.store()
-            .find_social_secret(&alice, "github")
+            .find_secret(&alice, &IdentityKey::Social("github".to_owned()))
             .await
             .expect("find")
             .is_none()
@@ -320,7 +320,7 @@ async fn token_storage_switch_and_deletion_remove_token_sets() {
     assert_eq!(status, 204);
     assert!(
         app.store()
-            .find_social_secret(&bob, "github")
+            .find_secret(&bob, &IdentityKey::Social("github".to_owned()))
             .await
             .expect("find")
             .is_none()
@@ -434,7 +434,7 @@ async fn sso_connector_crud_and_validation() {
     );
     assert!(
         app.store()
-            .find_sso_secret(&user, &sso)
+            .find_secret(&user, &IdentityKey::Sso(sso.clone()))
             .await
             .expect("find")
             .is_none()

@@ -6,7 +6,7 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use strongroom_core::store::{ConnectorId, UserId};
+use strongroom_core::store::{ConnectorId, IdentityKey, UserId};
 use support::browser::{Browser, param};
 use support::upstream::{CLIENT_ID, CLIENT_SECRET, Upstream, run_rp};
 use support::{TestApp, pkce};
@@ -165,7 +165,7 @@ async fn social_oidc_sign_in_through_the_page_stores_the_token_set() {
     );
 
     let secret = store
-        .find_social_secret(&user, "oidc")
+        .find_secret(&user, &IdentityKey::Social("oidc".to_owned()))
         .await
         .expect("find")
         .expect("token set stored");
@@ -222,7 +222,7 @@ async fn re_sign_in_merges_the_token_set_and_sessions_end() {
     let (user, _) = direct_sign_in(&w, &browser, &[]).await;
     let store = w.app.store();
     let first = store
-        .find_social_secret(&user, "oidc")
+        .find_secret(&user, &IdentityKey::Social("oidc".to_owned()))
         .await
         .expect("find")
         .expect("stored");
@@ -255,7 +255,7 @@ async fn re_sign_in_merges_the_token_set_and_sessions_end() {
     let (again, _) = direct_sign_in(&w, &browser, &[("prompt", "login")]).await;
     assert_eq!(again, user, "the same upstream account is the same user");
     let second = store
-        .find_social_secret(&user, "oidc")
+        .find_secret(&user, &IdentityKey::Social("oidc".to_owned()))
         .await
         .expect("find")
         .expect("stored");
@@ -324,7 +324,7 @@ async fn token_storage_off_stores_nothing_and_switching_it_off_deletes_sets() {
     assert!(
         w.app
             .store()
-            .find_social_secret(&user, "oidc")
+            .find_secret(&user, &IdentityKey::Social("oidc".to_owned()))
             .await
             .expect("find")
             .is_some()
@@ -346,7 +346,7 @@ async fn token_storage_off_stores_nothing_and_switching_it_off_deletes_sets() {
     assert!(
         w.app
             .store()
-            .find_social_secret(&user, "oidc")
+            .find_secret(&user, &IdentityKey::Social("oidc".to_owned()))
             .await
             .expect("find")
             .is_none()
@@ -357,7 +357,7 @@ async fn token_storage_off_stores_nothing_and_switching_it_off_deletes_sets() {
     assert!(
         w.app
             .store()
-            .find_social_secret(&bob, "oidc")
+            .find_secret(&bob, &IdentityKey::Social("oidc".to_owned()))
             .await
             .expect("find")
             .is_none()
@@ -405,7 +405,7 @@ async fn openid_client_signs_in_to_strongroom() {
     assert!(
         w.app
             .store()
-            .find_social_secret(&UserId(sub), "oidc")
+            .find_secret(&UserId(sub), &IdentityKey::Social("oidc".to_owned()))
             .await
             .expect("find")
             .is_some()
@@ -500,7 +500,7 @@ async fn enterprise_sso_by_email_domain_stores_the_token_set() {
     let secret = w
         .app
         .store()
-        .find_sso_secret(&user, &sso)
+        .find_secret(&user, &IdentityKey::Sso(sso.clone()))
         .await
         .expect("find")
         .expect("token set");
@@ -551,7 +551,7 @@ async fn enterprise_sso_by_email_domain_stores_the_token_set() {
     assert!(
         w.app
             .store()
-            .find_sso_secret(&user, &sso)
+            .find_secret(&user, &IdentityKey::Sso(sso.clone()))
             .await
             .expect("find")
             .is_none()

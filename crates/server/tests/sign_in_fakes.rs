@@ -25,7 +25,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::Row as _;
 use strongroom_core::ExposeSecret;
-use strongroom_core::store::{AuditFilter, SecretRow, UserId};
+use strongroom_core::store::{AuditFilter, IdentityKey, SecretRow, UserId};
 use support::browser::{Browser, Landing, param};
 use support::{TestApp, pkce};
 use url::Url;
@@ -201,7 +201,7 @@ impl World {
     async fn stored(&self, user: &UserId) -> SecretRow {
         self.app
             .store()
-            .find_social_secret(user, self.target)
+            .find_secret(user, &IdentityKey::Social(self.target.to_owned()))
             .await
             .expect("find")
             .expect("token set stored")

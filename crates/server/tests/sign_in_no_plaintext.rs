@@ -7,7 +7,7 @@ mod support;
 use reqwest::Method;
 use serde_json::json;
 use strongroom_core::ExposeSecret;
-use strongroom_core::store::UserId;
+use strongroom_core::store::{IdentityKey, UserId};
 use strongroom_testkit::plaintext::{Captured, assert_absent_in_database};
 use support::browser::{Browser, param};
 use support::upstream::{CLIENT_ID, CLIENT_SECRET, Upstream};
@@ -86,7 +86,7 @@ async fn a_sign_in_leaves_no_secret_in_logs_or_database() {
 
     let stored = app
         .store()
-        .find_social_secret(&user, "oidc")
+        .find_secret(&user, &IdentityKey::Social("oidc".to_owned()))
         .await
         .expect("find")
         .expect("stored");

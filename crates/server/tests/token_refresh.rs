@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use strongroom_core::store::{SecretRow, UserId};
+use strongroom_core::store::{IdentityKey, SecretRow, UserId};
 use strongroom_core::{Clock, ExposeSecret, ManualClock, SystemClock};
 use support::browser::{Browser, param};
 use support::upstream::{CLIENT_ID, CLIENT_SECRET, Upstream};
@@ -122,7 +122,7 @@ impl World {
     async fn secret(&self) -> SecretRow {
         self.app
             .store()
-            .find_social_secret(&self.user, "oidc")
+            .find_secret(&self.user, &IdentityKey::Social("oidc".to_owned()))
             .await
             .expect("find")
             .expect("the set is stored")

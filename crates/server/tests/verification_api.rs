@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use strongroom_core::store::{SecretRow, UserId};
+use strongroom_core::store::{IdentityKey, SecretRow, UserId};
 use strongroom_core::{ExposeSecret, ManualClock};
 use support::{Options, TestApp};
 use url::Url;
@@ -174,7 +174,7 @@ impl World {
     async fn stored(&self, user: &UserId, target: &str) -> SecretRow {
         self.app
             .store()
-            .find_social_secret(user, target)
+            .find_secret(user, &IdentityKey::Social(target.to_owned()))
             .await
             .expect("find")
             .expect("a stored token set")
@@ -1030,7 +1030,7 @@ async fn replace_refusals_leave_the_stored_set_and_the_record_alone() {
     assert!(
         w.app
             .store()
-            .find_social_secret(&alice, "initech")
+            .find_secret(&alice, &IdentityKey::Social("initech".to_owned()))
             .await
             .expect("find")
             .is_none()

@@ -8,6 +8,7 @@
 mod admins;
 mod applications;
 mod audit;
+mod connection;
 mod connectors;
 mod identities;
 mod ids;
@@ -23,6 +24,7 @@ mod verifications;
 pub use admins::{ConsoleAdmin, ConsoleSession, GuardKeys, Reservation};
 pub use applications::{ApplicationRow, ConsentRow};
 pub use audit::{AuditEvent, AuditFilter};
+pub use connection::{ConnectorRef, IdentityKey};
 pub use connectors::{ConnectorRow, SsoConnectorRow};
 pub use identities::{SocialIdentity, SsoIdentity};
 pub use ids::*;

@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::SecretRow;
+use crate::{IdentityKey, SecretRow};
 
 /// How long another process's change may go unseen.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(2);
 const MAX_ENTRIES: usize = 50_000;
 
-/// `(user id, target or SSO connector id, is SSO)`.
-pub(crate) type Key = (String, String, bool);
+/// `(user id, identity)`.
+pub(crate) type Key = (String, IdentityKey);
 
 /// A cached answer: the row (or its absence), when it was read, and the generation then.
 type Entry = (Option<SecretRow>, Instant, u64);

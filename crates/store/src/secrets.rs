@@ -2,7 +2,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use strongroom_vault::Envelope;
 
-use crate::{ConnectorId, Result, SecretId, SsoConnectorId, Store, StoreError, UserId};
+use crate::{
+    ConnectorId, ConnectorRef, IdentityKey, Result, SecretId, SsoConnectorId, Store, StoreError,
+    UserId,
+};
 
 /// The plaintext metadata kept beside a sealed token set (Logto's `TokenSetMetadata` plus
 /// Strongroom's refresh bookkeeping).
@@ -46,9 +49,30 @@ pub enum SecretRelation {
 }
 
 impl SecretRelation {
+    /// The provider's user id.
     pub fn identity_id(&self) -> &str {
         match self {
             Self::Social { identity_id, .. } | Self::Sso { identity_id, .. } => identity_id,
+        }
+    }
+
+    /// The user's identity the set belongs to.
+    pub fn key(&self) -> IdentityKey {
+        match self {
+            Self::Social { target, .. } => IdentityKey::Social(target.clone()),
+            Self::Sso {
+                sso_connector_id, ..
+            } => IdentityKey::Sso(sso_connector_id.clone()),
+        }
+    }
+
+    /// The connector the set was stored through.
+    pub fn connector(&self) -> ConnectorRef {
+        match self {
+            Self::Social { connector_id, .. } => ConnectorRef::Social(connector_id.clone()),
+            Self::Sso {
+                sso_connector_id, ..
+            } => ConnectorRef::Sso(sso_connector_id.clone()),
         }
     }
 }
@@ -205,87 +229,51 @@ impl Store {
         row.as_ref().map(secret_from_row).transpose()
     }
 
-    /// [`Store::find_social_secret`] through the read cache (see `secret_cache`): for the
-    /// Account API's hot path only.
-    pub async fn find_social_secret_cached(
+    /// [`Store::find_secret`] through the read cache (see `secret_cache`): for the Account
+    /// API's hot path only.
+    pub async fn find_secret_cached(
         &self,
         user_id: &UserId,
-        target: &str,
+        identity: &IdentityKey,
     ) -> Result<Option<SecretRow>> {
-        let key = (user_id.0.clone(), target.to_owned(), false);
+        let key = (user_id.0.clone(), identity.clone());
         if let Some(hit) = self.secret_cache.get(&key) {
             return Ok(hit);
         }
         let generation = self.secret_cache.generation();
-        let row = self.find_social_secret(user_id, target).await?;
+        let row = self.find_secret(user_id, identity).await?;
         self.secret_cache.put(key, row.clone(), generation);
         Ok(row)
     }
 
-    /// [`Store::find_sso_secret`] through the read cache.
-    pub async fn find_sso_secret_cached(
+    /// The token set a user holds for one of their identities.
+    pub async fn find_secret(
         &self,
         user_id: &UserId,
-        sso_connector_id: &SsoConnectorId,
+        identity: &IdentityKey,
     ) -> Result<Option<SecretRow>> {
-        let key = (user_id.0.clone(), sso_connector_id.0.clone(), true);
-        if let Some(hit) = self.secret_cache.get(&key) {
-            return Ok(hit);
-        }
-        let generation = self.secret_cache.generation();
-        let row = self.find_sso_secret(user_id, sso_connector_id).await?;
-        self.secret_cache.put(key, row.clone(), generation);
-        Ok(row)
-    }
-
-    /// The token set a user holds for a social target.
-    pub async fn find_social_secret(
-        &self,
-        user_id: &UserId,
-        target: &str,
-    ) -> Result<Option<SecretRow>> {
+        let column = identity.secrets_column();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 AND target = $2 AND type = 'federated_token_set'"
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 AND {column} = $2 AND type = 'federated_token_set'"
         )))
         .bind(user_id.as_str())
-        .bind(target)
+        .bind(identity.target())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(secret_from_row).transpose()
     }
 
-    /// The token set a user holds for an enterprise SSO connector.
-    pub async fn find_sso_secret(
-        &self,
-        user_id: &UserId,
-        sso_connector_id: &SsoConnectorId,
-    ) -> Result<Option<SecretRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SECRET_COLUMNS} FROM secrets WHERE user_id = $1 AND sso_connector_id = $2 AND type = 'federated_token_set'"
-        )))
-        .bind(user_id.as_str())
-        .bind(sso_connector_id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(secret_from_row).transpose()
-    }
-
-    /// Up to `limit` token sets stored through a social (`sso = false`) or SSO connector.
+    /// Up to `limit` token sets stored through a connector.
     pub async fn list_connector_secrets(
         &self,
-        connector_id: &str,
-        sso: bool,
+        connector: &ConnectorRef,
         limit: i64,
     ) -> Result<Vec<SecretRow>> {
-        let column = if sso {
-            "sso_connector_id"
-        } else {
-            "connector_id"
-        };
+        let column = connector.secrets_column();
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE {column} = $1 ORDER BY id LIMIT $2"
         )))
-        .bind(connector_id)
+        .bind(connector.id())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -297,19 +285,17 @@ impl Store {
     /// connector id.
     pub async fn list_connector_secret_keys(
         &self,
-        connector_id: &str,
-        sso: bool,
+        connector: &ConnectorRef,
         after: &SecretId,
     ) -> Result<Vec<(SecretId, UserId, String)>> {
-        let (column, target) = if sso {
-            ("sso_connector_id", "sso_connector_id")
-        } else {
-            ("connector_id", "target")
+        let (column, target) = match connector {
+            ConnectorRef::Social(_) => ("connector_id", "target"),
+            ConnectorRef::Sso(_) => ("sso_connector_id", "sso_connector_id"),
         };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, user_id, {target} AS target FROM secrets WHERE {column} = $1 AND id > $2 ORDER BY id"
         )))
-        .bind(connector_id)
+        .bind(connector.id())
         .bind(after.as_str())
         .fetch_all(&self.pool)
         .await?;

@@ -521,14 +521,14 @@ async fn secrets_lookup_one_per_identity_and_versioned_writes() {
     let ring = keyring();
     let a = world(&store, &ring, "a").await;
     let found = store
-        .find_social_secret(&a.user.id, &a.github.target)
+        .find_secret(&a.user.id, &IdentityKey::Social(a.github.target.clone()))
         .await
         .expect("find")
         .expect("some");
     assert_eq!(found, a.social);
     assert_eq!(found.metadata.scope.as_deref(), Some("read"));
     let found = store
-        .find_sso_secret(&a.user.id, &a.sso.id)
+        .find_secret(&a.user.id, &IdentityKey::Sso(a.sso.id.clone()))
         .await
         .expect("find")
         .expect("some");
@@ -1083,7 +1083,7 @@ async fn the_token_set_read_cache_sees_every_write_of_this_store_and_others_with
     let cached = |s: &Store| {
         let (s, user) = (s.clone(), a.user.id.clone());
         async move {
-            s.find_social_secret_cached(&user, "github-a")
+            s.find_secret_cached(&user, &IdentityKey::Social("github-a".to_owned()))
                 .await
                 .expect("cached read")
         }
@@ -1121,7 +1121,7 @@ async fn the_token_set_read_cache_sees_every_write_of_this_store_and_others_with
     let user = b.user.id.clone();
     assert!(
         store
-            .find_social_secret_cached(&user, "github-b")
+            .find_secret_cached(&user, &IdentityKey::Social("github-b".to_owned()))
             .await
             .expect("read")
             .is_some()
@@ -1134,7 +1134,7 @@ async fn the_token_set_read_cache_sees_every_write_of_this_store_and_others_with
     );
     assert!(
         store
-            .find_social_secret_cached(&user, "github-b")
+            .find_secret_cached(&user, &IdentityKey::Social("github-b".to_owned()))
             .await
             .expect("read")
             .is_none()

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use strongroom_core::ExposeSecret;
 use strongroom_core::token_sets::TokenSets;
 use strongroom_core::{ManualClock, SystemClock};
-use strongroom_store::{Store, UserId};
+use strongroom_store::{IdentityKey, Store, UserId};
 use strongroom_testkit::TestDb;
 use strongroom_testkit::browser::{Browser, param};
 use strongroom_testkit::upstream::{CLIENT_ID, CLIENT_SECRET, Upstream};
@@ -242,7 +242,7 @@ impl World {
             std::sync::Arc::new(ManualClock::new(0)),
         );
         let row = store
-            .find_social_secret(&self.user, "oidc")
+            .find_secret(&self.user, &IdentityKey::Social("oidc".to_owned()))
             .await
             .expect("find")
             .expect("the set is stored");

@@ -20,8 +20,10 @@ use strongroom_core::connectors::{
 use strongroom_core::crypto::{constant_time_eq, random_token};
 use strongroom_core::limits;
 use strongroom_core::providers::{FactoryMetadata, social_factories};
-use strongroom_core::store::{ApplicationId, AuditFilter, ConnectorId, SsoConnectorId, UserId};
-use strongroom_core::users::{Connection, ConnectionKey, TokenStatus};
+use strongroom_core::store::{
+    ApplicationId, AuditFilter, ConnectorId, IdentityKey, SsoConnectorId, UserId,
+};
+use strongroom_core::users::{Connection, TokenStatus};
 use strongroom_core::{CoreError, ExposeSecret, SecretString};
 
 use super::view::{self, *};
@@ -1110,10 +1112,10 @@ fn status_class(status: TokenStatus) -> &'static str {
     }
 }
 
-fn connection_path(user: &UserId, key: &ConnectionKey) -> String {
+fn connection_path(user: &UserId, key: &IdentityKey) -> String {
     let (kind, key) = match key {
-        ConnectionKey::Social(target) => ("social", target.as_str()),
-        ConnectionKey::Sso(id) => ("sso", id.as_str()),
+        IdentityKey::Social(target) => ("social", target.as_str()),
+        IdentityKey::Sso(id) => ("sso", id.as_str()),
     };
     format!(
         "/console/users/{}/connections/{kind}/{}",
@@ -1127,8 +1129,8 @@ fn connection_item(user: &UserId, c: &Connection) -> ConnectionItem {
         href: connection_path(user, &c.key),
         connector_name: c.connector_name.clone(),
         kind: match &c.key {
-            ConnectionKey::Social(target) => format!("Social · {target}"),
-            ConnectionKey::Sso(_) => "Enterprise SSO".into(),
+            IdentityKey::Social(target) => format!("Social · {target}"),
+            IdentityKey::Sso(_) => "Enterprise SSO".into(),
         },
         identity_id: c.identity_id.clone(),
         linked: view::time(c.linked_at),
@@ -1182,8 +1184,8 @@ async fn find_connection(
 ) -> Result<(String, Connection), Response> {
     let user = state.users.get(id).await.map_err(|e| failed(admin, e))?;
     let wanted = match kind {
-        "social" => ConnectionKey::Social(key.to_owned()),
-        "sso" => ConnectionKey::Sso(SsoConnectorId(key.to_owned())),
+        "social" => IdentityKey::Social(key.to_owned()),
+        "sso" => IdentityKey::Sso(SsoConnectorId(key.to_owned())),
         _ => return Err(not_found(admin, "That connection")),
     };
     let connection = state
