@@ -103,32 +103,6 @@ pub struct Store {
     secret_cache: std::sync::Arc<secret_cache::SecretCache>,
 }
 
-/// The audit table of the separate SQLite audit file (the same columns and indexes as in the
-/// main migrations, which PostgreSQL uses).
-const SQLITE_AUDIT_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit_events (
-    id TEXT PRIMARY KEY,
-    occurred_at BIGINT NOT NULL,
-    actor_type TEXT NOT NULL,
-    actor_id TEXT,
-    action TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    user_id TEXT,
-    secret_id TEXT,
-    target TEXT,
-    detail TEXT NOT NULL DEFAULT '{}',
-    request_id TEXT
-);
-CREATE INDEX IF NOT EXISTS audit_events__user_id ON audit_events (user_id, occurred_at);
-CREATE INDEX IF NOT EXISTS audit_events__secret_id ON audit_events (secret_id);
-CREATE TABLE IF NOT EXISTS audit_rejected (
-    id TEXT PRIMARY KEY,
-    event TEXT NOT NULL,
-    error TEXT NOT NULL,
-    occurred_at BIGINT NOT NULL
-);
-";
-
 fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -165,7 +139,7 @@ impl Store {
                 let pool = sqlite_pool(4).connect_with(options).await?;
                 let audit_options = AnyConnectOptions::from_str(&audit_file_url(&url))?;
                 let audit = sqlite_pool(1).connect_with(audit_options).await?;
-                sqlx::raw_sql(SQLITE_AUDIT_SCHEMA).execute(&audit).await?;
+                Store::migrate_sqlite_audit(&audit).await?;
                 (pool, audit)
             }
             Backend::Postgres => {

@@ -59,9 +59,10 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let (db, store) = TestDb::migrated().await;
         let keyring = Arc::new(Keyring::new(Kek::generate().expect("kek"), vec![]));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        drop(listener);
         let base = format!("http://{addr}");
         let providers = Providers::new(Http::new(options.provider_timeout).expect("http"));
         let refresh = RefreshOptions::new(
@@ -79,7 +80,7 @@ impl TestApp {
         )
         .await
         .expect("state");
-        let app = Application::build(addr, state.clone()).await.expect("bind");
+        let app = Application::from_listener(listener, state.clone());
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -97,9 +98,10 @@ impl TestApp {
     /// caches and port).
     pub async fn sibling(&self) -> Sibling {
         let store = Store::connect(&self._db.url).await.expect("connect");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        drop(listener);
         let state = AppState::new(
             store,
             self.state.keyring.clone(),
@@ -111,7 +113,7 @@ impl TestApp {
         )
         .await
         .expect("state");
-        let app = Application::build(addr, state.clone()).await.expect("bind");
+        let app = Application::from_listener(listener, state.clone());
         tokio::spawn(app.run_until(std::future::pending()));
         Sibling {
             base: format!("http://{addr}"),
