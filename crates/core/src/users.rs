@@ -1,6 +1,8 @@
 //! Users and their identities (Management API and Account API), in Logto's JSON shapes. Token
 //! secrets appear only as metadata.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 use strongroom_store::{
     IdentityKey, NewUser, SecretRelation, SecretRow, SocialIdentity, SsoConnectorId, SsoIdentity,
@@ -353,11 +355,21 @@ impl Users {
     /// A page of users (1-based `page`) and the total number of matches.
     pub async fn list(&self, search: Option<&str>, page: Page) -> Result<(Vec<Value>, i64)> {
         let (rows, total) = self.list_rows(search, page).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for user in rows {
-            let identities = self.store.list_social_identities(&user.id).await?;
-            out.push(user_json(&user, &identities));
+        let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
+        let mut identities: HashMap<UserId, Vec<SocialIdentity>> = HashMap::new();
+        for identity in self.store.list_social_identities_of(&ids).await? {
+            identities
+                .entry(identity.user_id.clone())
+                .or_default()
+                .push(identity);
         }
+        let out = rows
+            .iter()
+            .map(|user| {
+                let of_user = identities.get(&user.id).map_or(&[][..], Vec::as_slice);
+                user_json(user, of_user)
+            })
+            .collect();
         Ok((out, total))
     }
 

@@ -150,6 +150,30 @@ impl Store {
         row.as_ref().map(social_from_row).transpose()
     }
 
+    /// The social identities of several users (a page of a list) in one statement, ordered by
+    /// user and target. At most a page's worth of users: one bound parameter each.
+    pub async fn list_social_identities_of(
+        &self,
+        user_ids: &[UserId],
+    ) -> Result<Vec<SocialIdentity>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = (1..=user_ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {SOCIAL_COLUMNS} FROM user_social_identities WHERE user_id IN ({params}) ORDER BY user_id, target"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in user_ids {
+            query = query.bind(id.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(social_from_row).collect()
+    }
+
     pub async fn list_social_identities(&self, user_id: &UserId) -> Result<Vec<SocialIdentity>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SOCIAL_COLUMNS} FROM user_social_identities WHERE user_id = $1 ORDER BY target"

@@ -255,6 +255,52 @@ async fn users_create_list_search_page_delete() {
 /// A sign-in that lost the race to link an account takes back the user it created, but never
 /// one a concurrent sign-in has joined and linked in the meantime.
 #[tokio::test]
+async fn the_identities_of_a_page_of_users_come_in_one_statement() {
+    let (_db, store) = TestDb::migrated().await;
+    let ring = keyring();
+    let a = world(&store, &ring, "a").await;
+    let b = world(&store, &ring, "b").await;
+    let lonely = user(&store, "lonely").await;
+    let google = connector(&store, "google-a", true).await;
+    store
+        .link_social_identity(&a.user.id, &google.target, "g-a", &json!({}), NOW)
+        .await
+        .expect("link");
+    let found = store
+        .list_social_identities_of(&[lonely.id.clone(), b.user.id.clone(), a.user.id.clone()])
+        .await
+        .expect("list");
+    let pairs: Vec<(String, String)> = found
+        .iter()
+        .map(|i| (i.user_id.0.clone(), i.target.clone()))
+        .collect();
+    let mut expected = vec![
+        (a.user.id.0.clone(), a.github.target.clone()),
+        (a.user.id.0.clone(), google.target.clone()),
+        (b.user.id.0.clone(), b.github.target.clone()),
+    ];
+    expected.sort();
+    assert_eq!(
+        pairs, expected,
+        "grouped by user, then target; SSO identities not included"
+    );
+    assert!(
+        store
+            .list_social_identities_of(&[])
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_social_identities_of(&[lonely.id])
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn a_user_is_taken_back_only_while_nothing_is_linked_to_it() {
     let (_db, store) = TestDb::migrated().await;
     let lone = user(&store, "lone").await;

@@ -1,4 +1,4 @@
-//! Helper for `bench/token-retrieval.sh`.
+//! Helper for `bench/token-retrieval.sh` and `bench/users-list.sh`.
 //!
 //! `token_bench seed URL COUNT TOKENS_FILE [TOKENS]`
 //!     seeds COUNT users, each with a `github` identity and a valid sealed token set (the
@@ -9,6 +9,10 @@
 //!     when COUNT < TOKENS, so both populations get the same number of tokens). Writes
 //!     `<token>\t<n>` lines to TOKENS_FILE (n: the user's seed number, whose stored access
 //!     token is `at-<n>`) and prints `seeded=N seed_seconds=S tokens=T mint_seconds=S`.
+//!
+//! `token_bench management URL ENDPOINT`
+//!     registers a machine-to-machine application and prints a Management API access token
+//!     for the server at ENDPOINT (what `client_credentials` would issue it, minted directly).
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -80,6 +84,50 @@ async fn mint(store: &Store, app: &ApplicationId, n: u64, now: i64) -> String {
     token
 }
 
+fn application(id: &ApplicationId, app_type: &str, now: i64) -> ApplicationRow {
+    ApplicationRow {
+        id: id.clone(),
+        name: format!("{} benchmark", id.0),
+        description: None,
+        app_type: app_type.to_owned(),
+        secret_hash: None,
+        oidc_client_metadata: serde_json::json!({"redirectUris": ["http://127.0.0.1/callback"]}),
+        custom_client_metadata: serde_json::json!({}),
+        custom_data: serde_json::json!({}),
+        is_third_party: false,
+        allow_provider_tokens: false,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Prints a Management API token for the server at `endpoint`.
+async fn management(url: &str, endpoint: &str) {
+    let store = Store::connect_and_migrate(url).await.expect("store");
+    let now = SystemClock.now_ms();
+    let app = ApplicationId("bench-m2m".to_owned());
+    store
+        .save_application(&application(&app, "MachineToMachine", now))
+        .await
+        .expect("save application");
+    let token = random_token().expect("random token");
+    store
+        .insert_access_token(&AccessTokenRow {
+            token_hash: token_hash(&token),
+            grant_id: None,
+            application_id: app,
+            user_id: None,
+            scope: strongroom_core::oidc::MANAGEMENT_SCOPE.to_owned(),
+            resource: Some(format!("{}/api", endpoint.trim_end_matches('/'))),
+            created_at: now,
+            expires_at: now + TOKEN_TTL_MS,
+        })
+        .await
+        .expect("insert access token");
+    println!("{token}");
+    store.close().await;
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -91,7 +139,12 @@ async fn main() {
             rest.first()
                 .map_or(4000, |t| t.parse::<u64>().expect("TOKENS")),
         ),
-        _ => panic!("usage: token_bench seed URL COUNT TOKENS_FILE [TOKENS]"),
+        [_, mode, url, endpoint] if mode == "management" => {
+            return management(url, endpoint).await;
+        }
+        _ => panic!(
+            "usage: token_bench seed URL COUNT TOKENS_FILE [TOKENS] | token_bench management URL ENDPOINT"
+        ),
     };
     assert!(count > 0 && tokens > 0, "COUNT and TOKENS must be positive");
     let store = Store::connect_and_migrate(&url).await.expect("store");
@@ -110,20 +163,7 @@ async fn main() {
     let now = clock.now_ms();
     let app = ApplicationId(APP_ID.to_owned());
     store
-        .save_application(&ApplicationRow {
-            id: app.clone(),
-            name: "token retrieval benchmark".to_owned(),
-            description: None,
-            app_type: "Traditional".to_owned(),
-            secret_hash: None,
-            oidc_client_metadata: serde_json::json!({"redirectUris": ["http://127.0.0.1/callback"]}),
-            custom_client_metadata: serde_json::json!({}),
-            custom_data: serde_json::json!({}),
-            is_third_party: false,
-            allow_provider_tokens: false,
-            created_at: now,
-            updated_at: now,
-        })
+        .save_application(&application(&app, "Traditional", now))
         .await
         .expect("save application");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("tokens file"));
