@@ -97,7 +97,9 @@ impl AccountCenter {
     /// `webauthnRelatedOrigins`, `deleteAccountUrl`, `customCss`, `profileFields`.
     pub async fn update(&self, patch: Value) -> Result<Arc<Value>> {
         let Value::Object(patch) = patch else {
-            return Err(CoreError::Invalid("the body must be a JSON object".into()));
+            return Err(CoreError::Validation(
+                "the body must be a JSON object".into(),
+            ));
         };
         let mut settings = (*self.settings().await?).clone();
         for (key, value) in patch {
@@ -121,14 +123,16 @@ impl AccountCenter {
                 "customCss" => value.is_null() || value.as_str().is_some_and(|c| c.len() <= 65_536),
                 "profileFields" => value.is_null() || value.is_array(),
                 _ => {
-                    return Err(CoreError::Invalid(format!(
+                    return Err(CoreError::Validation(format!(
                         "`{}` is not an Account Center setting",
                         key.chars().take(64).collect::<String>()
                     )));
                 }
             };
             if !valid {
-                return Err(CoreError::Invalid(format!("`{key}` has an invalid value")));
+                return Err(CoreError::Validation(format!(
+                    "`{key}` has an invalid value"
+                )));
             }
             settings[key] = value;
         }

@@ -107,7 +107,7 @@ pub async fn reset_password(
     clock: &dyn Clock,
 ) -> Result<Option<SecretString>> {
     let admin = store.find_console_admin(username).await?.ok_or_else(|| {
-        CoreError::Invalid(format!("no console administrator is named `{username}`"))
+        CoreError::Validation(format!("no console administrator is named `{username}`"))
     })?;
     let (password, generated) = with_generated(password)?;
     store
@@ -127,9 +127,11 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// The password to set and, when it was generated, the same to show once.
 fn with_generated(password: Option<SecretString>) -> Result<(SecretString, Option<SecretString>)> {
     match password {
-        Some(p) if p.expose_secret().chars().count() < MIN_PASSWORD_LEN => Err(CoreError::Invalid(
-            format!("a console password is at least {MIN_PASSWORD_LEN} characters long"),
-        )),
+        Some(p) if p.expose_secret().chars().count() < MIN_PASSWORD_LEN => {
+            Err(CoreError::Validation(format!(
+                "a console password is at least {MIN_PASSWORD_LEN} characters long"
+            )))
+        }
         Some(p) => Ok((p, None)),
         None => {
             let p = generate_password();
@@ -146,7 +148,7 @@ fn valid_username(username: &str) -> Result<&str> {
     if ok {
         Ok(username)
     } else {
-        Err(CoreError::Invalid(
+        Err(CoreError::Validation(
             "a username is 1 to 64 characters: letters, digits, _ - . @".into(),
         ))
     }

@@ -69,7 +69,7 @@ impl ClientMetadata {
         if self.redirect_uris.len() > limits::REDIRECT_URIS
             || self.post_logout_redirect_uris.len() > limits::REDIRECT_URIS
         {
-            return Err(CoreError::Invalid(format!(
+            return Err(CoreError::Validation(format!(
                 "an application has at most {} redirect URIs of each kind",
                 limits::REDIRECT_URIS
             )));
@@ -81,7 +81,7 @@ impl ClientMetadata {
             .chain(&self.backchannel_logout_uri)
         {
             if !limits::is_redirect_uri(uri) {
-                return Err(CoreError::Invalid(format!(
+                return Err(CoreError::Validation(format!(
                     "`{}` is not an absolute URI of at most {} characters, without a fragment, \
                      whose scheme a browser does not execute (javascript:, data:, vbscript:, file:)",
                     uri.chars().take(100).collect::<String>(),
@@ -94,7 +94,9 @@ impl ClientMetadata {
             .as_deref()
             .is_some_and(|u| !limits::is_web_url(u, limits::URL))
         {
-            return Err(CoreError::Invalid("logoUri must be an http(s) URL".into()));
+            return Err(CoreError::Validation(
+                "logoUri must be an http(s) URL".into(),
+            ));
         }
         Ok(())
     }
@@ -102,7 +104,7 @@ impl ClientMetadata {
 
 fn check_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(CoreError::Invalid("name must not be empty".into()));
+        return Err(CoreError::Validation("name must not be empty".into()));
     }
     limits::check_len("name", name, limits::APP_NAME)
 }
@@ -112,7 +114,9 @@ fn check_object(field: &str, value: &Value) -> Result<()> {
     if value.is_object() {
         Ok(())
     } else {
-        Err(CoreError::Invalid(format!("{field} must be a JSON object")))
+        Err(CoreError::Validation(format!(
+            "{field} must be a JSON object"
+        )))
     }
 }
 
@@ -206,12 +210,12 @@ impl Applications {
             .as_ref()
             .is_some_and(|m| !m.is_null())
         {
-            return Err(CoreError::Invalid(
+            return Err(CoreError::Validation(
                 "protected apps are not supported: protectedAppMetadata must be null".into(),
             ));
         }
         if !APPLICATION_TYPES.contains(&new.app_type.as_str()) {
-            return Err(CoreError::Invalid(format!(
+            return Err(CoreError::Validation(format!(
                 "type must be one of {}",
                 APPLICATION_TYPES.join(", ")
             )));
@@ -229,7 +233,7 @@ impl Applications {
             secret_hash: secret.as_deref().map(token_hash),
             app_type: new.app_type,
             oidc_client_metadata: serde_json::to_value(&metadata)
-                .map_err(|e| CoreError::Invalid(e.to_string()))?,
+                .map_err(|e| CoreError::Internal(e.to_string()))?,
             custom_client_metadata: new.custom_client_metadata.unwrap_or_else(|| json!({})),
             custom_data: new.custom_data.unwrap_or_else(|| json!({})),
             is_third_party: new.is_third_party.unwrap_or(false),
@@ -269,7 +273,7 @@ impl Applications {
         if let Some(m) = patch.oidc_client_metadata {
             m.validate()?;
             row.oidc_client_metadata =
-                serde_json::to_value(&m).map_err(|e| CoreError::Invalid(e.to_string()))?;
+                serde_json::to_value(&m).map_err(|e| CoreError::Internal(e.to_string()))?;
         }
         if let Some(c) = patch.custom_client_metadata {
             check_object("customClientMetadata", &c)?;

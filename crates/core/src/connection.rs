@@ -70,7 +70,7 @@ pub(crate) fn open_secrets(
     };
     let plain = keyring.open(domain, id, &config_aad(domain, id), sealed)?;
     serde_json::from_slice(&plain)
-        .map_err(|_| CoreError::Invalid("the sealed connector config is malformed".into()))
+        .map_err(|_| CoreError::Internal("the sealed connector config is malformed".into()))
 }
 
 /// The public config merged with the opened secrets.

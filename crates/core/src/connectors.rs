@@ -269,7 +269,7 @@ impl Connectors {
             return Ok(None);
         }
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(secrets).map_err(|e| CoreError::Invalid(e.to_string()))?,
+            serde_json::to_vec(secrets).map_err(|e| CoreError::Internal(e.to_string()))?,
         );
         Ok(Some(self.keyring.seal(
             domain,
@@ -338,13 +338,17 @@ impl Connectors {
             None | Some(Value::Null) => json!({}),
             Some(m @ Value::Object(_)) if factory.is_standard => m,
             Some(Value::Object(_)) => return Err(ConnectorError::MetadataNotAllowed.into()),
-            Some(_) => return Err(CoreError::Invalid("metadata must be a JSON object".into())),
+            Some(_) => {
+                return Err(CoreError::Validation(
+                    "metadata must be a JSON object".into(),
+                ));
+            }
         };
         let target = match metadata.get("target") {
             Some(Value::String(t)) if !t.trim().is_empty() => t.trim().to_owned(),
             Some(Value::String(_)) | None => factory.target.to_owned(),
             Some(_) => {
-                return Err(CoreError::Invalid(
+                return Err(CoreError::Validation(
                     "metadata.target must be a string".into(),
                 ));
             }
@@ -372,7 +376,7 @@ impl Connectors {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
                 {
-                    return Err(CoreError::Invalid(
+                    return Err(CoreError::Validation(
                         "id may only contain letters, digits, - and _ (128 at most)".into(),
                     ));
                 }
@@ -399,9 +403,9 @@ impl Connectors {
             created_at: now,
             updated_at: now,
         };
-        match self.store.save_connector(&row).await {
-            Err(StoreError::Conflict(_)) => Err(CoreError::Invalid(format!(
-                "a connector with id `{}` already exists",
+        match self.store.insert_connector(&row).await {
+            Err(StoreError::Conflict(_)) => Err(CoreError::Conflict(format!(
+                "a connector with id `{}` (or its target) already exists",
                 row.id
             ))),
             other => other.map(|()| row).map_err(Into::into),
@@ -424,7 +428,9 @@ impl Connectors {
                 return Err(ConnectorError::MetadataNotAllowed.into());
             }
             if !metadata.is_object() {
-                return Err(CoreError::Invalid("metadata must be a JSON object".into()));
+                return Err(CoreError::Validation(
+                    "metadata must be a JSON object".into(),
+                ));
             }
             if metadata
                 .get("target")
@@ -561,7 +567,9 @@ impl Connectors {
         }
         let name = new.connector_name.trim().to_owned();
         if name.is_empty() {
-            return Err(CoreError::Invalid("connectorName must not be empty".into()));
+            return Err(CoreError::Validation(
+                "connectorName must not be empty".into(),
+            ));
         }
         crate::limits::check_len("connectorName", &name, crate::limits::NAME)?;
         let domains = normalize_domains(new.domains.unwrap_or_default())?;
@@ -604,7 +612,9 @@ impl Connectors {
         if let Some(name) = patch.connector_name {
             let name = name.trim().to_owned();
             if name.is_empty() {
-                return Err(CoreError::Invalid("connectorName must not be empty".into()));
+                return Err(CoreError::Validation(
+                    "connectorName must not be empty".into(),
+                ));
             }
             crate::limits::check_len("connectorName", &name, crate::limits::NAME)?;
             row.connector_name = name;

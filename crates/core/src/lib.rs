@@ -44,8 +44,17 @@ pub enum CoreError {
     MalformedTokenSet,
     #[error("password hashing failed")]
     PasswordHash,
+    /// The request is malformed or breaks a rule: the caller's mistake, which the text names.
     #[error("{0}")]
-    Invalid(String),
+    Validation(String),
+    /// The request collides with the current state: an id already taken, a row changed or
+    /// deleted by a concurrent request. Trying again may succeed.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something that should not fail did (signing, stored data that cannot be read, a task):
+    /// never the caller's mistake. The text is logged, never answered.
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;

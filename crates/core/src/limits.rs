@@ -32,7 +32,7 @@ pub const PAGE: i64 = 1_000_000;
 /// `Err` naming `field` when `value` is longer than `max` characters.
 pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), CoreError> {
     if value.chars().count() > max {
-        Err(CoreError::Invalid(format!(
+        Err(CoreError::Validation(format!(
             "{field} must be at most {max} characters long"
         )))
     } else {
@@ -75,12 +75,12 @@ impl Page {
     /// Checks the bounds; the message names the parameter.
     pub fn new(page: i64, page_size: i64) -> Result<Self, CoreError> {
         if !(1..=PAGE).contains(&page) {
-            return Err(CoreError::Invalid(format!(
+            return Err(CoreError::Validation(format!(
                 "page must be between 1 and {PAGE}"
             )));
         }
         if !(1..=PAGE_SIZE).contains(&page_size) {
-            return Err(CoreError::Invalid(format!(
+            return Err(CoreError::Validation(format!(
                 "page_size must be between 1 and {PAGE_SIZE}"
             )));
         }

@@ -329,11 +329,11 @@ impl Oidc {
     ) -> Result<Self> {
         if store.list_signing_keys().await?.is_empty() {
             let pair = KeyPair::generate(KeySize::Rsa2048)
-                .map_err(|_| CoreError::Invalid("RSA key generation failed".into()))?;
+                .map_err(|_| CoreError::Internal("RSA key generation failed".into()))?;
             let kid = strongroom_store::new_id();
             let der = pair
                 .as_der()
-                .map_err(|_| CoreError::Invalid("RSA key encoding failed".into()))?;
+                .map_err(|_| CoreError::Internal("RSA key encoding failed".into()))?;
             let sealed = keyring.seal(KEY_DOMAIN, &kid, &key_aad(&kid), der.as_ref())?;
             store
                 .insert_signing_key(&SigningKeyRow {
@@ -351,7 +351,7 @@ impl Oidc {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| CoreError::Invalid("no signing key".into()))?;
+            .ok_or_else(|| CoreError::Internal("no signing key".into()))?;
         let der = keyring.open(
             KEY_DOMAIN,
             &row.id,
@@ -359,7 +359,7 @@ impl Oidc {
             &row.sealed_private_key,
         )?;
         let pair = KeyPair::from_pkcs8(&der)
-            .map_err(|_| CoreError::Invalid("stored signing key is malformed".into()))?;
+            .map_err(|_| CoreError::Internal("stored signing key is malformed".into()))?;
         let endpoint = endpoint.trim_end_matches('/');
         Ok(Self {
             issuer: format!("{endpoint}/oidc"),
@@ -439,7 +439,7 @@ impl Oidc {
                 signing_input.as_bytes(),
                 &mut signature,
             )
-            .map_err(|_| CoreError::Invalid("signing failed".into()))?;
+            .map_err(|_| CoreError::Internal("signing failed".into()))?;
         Ok(format!("{signing_input}.{}", b64url(&signature)))
     }
 
@@ -975,7 +975,7 @@ impl Oidc {
             .store
             .get_user(user_id)
             .await?
-            .ok_or_else(|| CoreError::Invalid("the user no longer exists".into()))?;
+            .ok_or_else(|| CoreError::Conflict("the user no longer exists".into()))?;
         let identities = if scope.split(' ').any(|s| s == "identities") {
             let social: serde_json::Map<String, Value> = self
                 .store

@@ -123,7 +123,7 @@ async fn join_one(
         return Ok(());
     };
     let (table, planned, written) = joined
-        .map_err(|e| crate::CoreError::Invalid(format!("a rewrap batch task failed: {e}")))??;
+        .map_err(|e| crate::CoreError::Internal(format!("a rewrap batch task failed: {e}")))??;
     report.rewrapped += written;
     report.raced += planned.saturating_sub(written);
     report.batches += 1;

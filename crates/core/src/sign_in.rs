@@ -442,7 +442,8 @@ impl SignIn {
             id: strongroom_store::new_id(),
             browser_binding_hash: token_hash(&binding),
             application_id: ApplicationId(pending.client_id.clone()),
-            params: serde_json::to_value(pending).map_err(|e| CoreError::Invalid(e.to_string()))?,
+            params: serde_json::to_value(pending)
+                .map_err(|e| CoreError::Internal(e.to_string()))?,
             upstream_state_hash: None,
             upstream_kind: None,
             upstream_connector_id: None,
@@ -828,7 +829,7 @@ impl SignIn {
         let state_hash = token_hash(&state);
         let secrets = zeroize::Zeroizing::new(
             serde_json::to_vec(&UpstreamSecrets { verifier, nonce })
-                .map_err(|e| CoreError::Invalid(e.to_string()))?,
+                .map_err(|e| CoreError::Internal(e.to_string()))?,
         );
         let sealed = self
             .keyring

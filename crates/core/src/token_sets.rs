@@ -231,7 +231,7 @@ impl TokenSets {
                 }
             }
         }
-        Err(CoreError::Invalid(
+        Err(CoreError::Conflict(
             "the token set changed concurrently too often; try again".into(),
         ))
     }
@@ -284,7 +284,7 @@ impl TokenSets {
         self.store
             .get_secret(id)
             .await?
-            .ok_or_else(|| CoreError::Invalid("the token set was deleted concurrently".into()))
+            .ok_or_else(|| CoreError::Conflict("the token set was deleted concurrently".into()))
     }
 
     /// Seals a token set for a secret row.

@@ -290,7 +290,7 @@ impl Users {
         );
         if let Some(u) = &username {
             if !valid_username(u) {
-                return Err(CoreError::Invalid(
+                return Err(CoreError::Validation(
                     "username may contain letters, digits and _, and not start with a digit".into(),
                 ));
             }
@@ -300,7 +300,7 @@ impl Users {
         }
         if let Some(e) = &email {
             if !valid_email(e) {
-                return Err(CoreError::Invalid(
+                return Err(CoreError::Validation(
                     "primaryEmail is not an e-mail address".into(),
                 ));
             }
@@ -312,14 +312,14 @@ impl Users {
         if let Some(avatar) = req.avatar.as_deref().filter(|a| !a.is_empty())
             && !limits::is_web_url(avatar, limits::URL)
         {
-            return Err(CoreError::Invalid(format!(
+            return Err(CoreError::Validation(format!(
                 "avatar must be an http(s) URL of at most {} characters",
                 limits::URL
             )));
         }
         if let Some(p) = &phone {
             if !valid_phone(p) {
-                return Err(CoreError::Invalid(
+                return Err(CoreError::Validation(
                     "primaryPhone must be digits, optionally after +".into(),
                 ));
             }
@@ -394,7 +394,7 @@ impl Users {
             None | Some("thirdParty") => self.store.list_consents(id, self.clock.now_ms()).await?,
             Some("firstParty") => Vec::new(),
             Some(_) => {
-                return Err(CoreError::Invalid(
+                return Err(CoreError::Validation(
                     "appType must be firstParty or thirdParty".into(),
                 ));
             }
@@ -487,7 +487,7 @@ impl Users {
     ) -> Result<(bool, Value)> {
         self.get(user).await?;
         if body.user_id.trim().is_empty() {
-            return Err(CoreError::Invalid("userId must not be empty".into()));
+            return Err(CoreError::Validation("userId must not be empty".into()));
         }
         if self
             .store

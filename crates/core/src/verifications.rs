@@ -172,7 +172,7 @@ impl Verifications {
 
     fn seal(&self, row: &VerificationRow, sealed: &Sealed) -> Result<strongroom_vault::Envelope> {
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(sealed).map_err(|e| CoreError::Invalid(e.to_string()))?,
+            serde_json::to_vec(sealed).map_err(|e| CoreError::Internal(e.to_string()))?,
         );
         Ok(self
             .keyring
@@ -209,7 +209,7 @@ impl Verifications {
         limits::check_len("state", &req.state, limits::STATE)?;
         limits::check_opt_len("scope", req.scope.as_deref(), limits::SCOPE)?;
         if !limits::is_redirect_uri(&req.redirect_uri) {
-            return Err(CoreError::Invalid(format!(
+            return Err(CoreError::Validation(format!(
                 "redirectUri must be an absolute URI of at most {} characters, without a fragment",
                 limits::URL
             ))

@@ -108,10 +108,11 @@ async fn list_connectors(
     security(("management" = [])),
     responses(
         (status = 200, description = "The connector (without secret config fields).", body = Object),
-        (status = 400, description = "`guard.invalid_input`: a malformed body, a bad `id` or `metadata`, or a taken id. \
+        (status = 400, description = "`guard.invalid_input`: a malformed body, a bad `id` or `metadata`. \
             `connector.invalid_config`: the config is not an object or the provider refuses it. \
             `connector.cannot_overwrite_metadata_for_non_standard_connector`: `metadata` on a connector other than \
             oauth2 or oidc.", body = schemas::ErrorBody),
+        (status = 409, description = "`entity.conflict`: a connector with this `id` exists.", body = schemas::ErrorBody),
         (status = 422, description = "`connector.not_found_with_connector_id`: an unknown factory. \
             `connector.multiple_instances_not_supported`: a second connector of a non-standard factory. \
             `connector.multiple_target_with_same_platform`: the target is taken. \

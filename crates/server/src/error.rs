@@ -82,14 +82,18 @@ impl IntoResponse for ApiError {
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::Invalid(message) => Self::invalid_input(message),
+            CoreError::Validation(message) => Self::invalid_input(message),
+            CoreError::Conflict(message) => {
+                Self::new(StatusCode::CONFLICT, "entity.conflict", message)
+            }
             CoreError::Connector(e) => e.into(),
             CoreError::User(e) => e.into(),
             CoreError::Store(_)
             | CoreError::Vault(_)
             | CoreError::Keys(_)
             | CoreError::MalformedTokenSet
-            | CoreError::PasswordHash => Self::internal(&e),
+            | CoreError::PasswordHash
+            | CoreError::Internal(_) => Self::internal(&e),
         }
     }
 }
@@ -232,9 +236,17 @@ impl From<TokenError> for ApiError {
     }
 }
 
-/// A provider failure answered to an API caller.
-pub fn provider_error(e: &ProviderError) -> ApiError {
-    let (status, code) = match e {
+/// The status and stable code of a provider failure: the one table for every caller. At the
+/// browser's callback (`at_callback`) a refused grant or ID token is a 400 page and unusable
+/// callback parameters mean the provider's answer cannot be trusted (502); an API caller gets
+/// 401 for a refused grant and 400 for parameters it did not forward.
+pub fn provider_status(e: &ProviderError, at_callback: bool) -> (StatusCode, &'static str) {
+    let refused = if at_callback {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    match e {
         ProviderError::Timeout | ProviderError::Unavailable { .. } => {
             (StatusCode::BAD_GATEWAY, "connector.provider_unavailable")
         }
@@ -242,17 +254,25 @@ pub fn provider_error(e: &ProviderError) -> ApiError {
             (StatusCode::BAD_GATEWAY, "connector.invalid_response")
         }
         ProviderError::InvalidGrant(_) | ProviderError::OAuth { .. } => {
-            (StatusCode::UNAUTHORIZED, "connector.authorization_failed")
+            (refused, "connector.authorization_failed")
         }
-        ProviderError::IdToken(_) => (StatusCode::UNAUTHORIZED, "connector.invalid_id_token"),
+        ProviderError::IdToken(_) => (refused, "connector.invalid_id_token"),
         ProviderError::Config(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
         ProviderError::NotSupported(_) => {
             (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented")
         }
+        ProviderError::Callback(_) if at_callback => {
+            (StatusCode::BAD_GATEWAY, "connector.invalid_response")
+        }
         // The caller's mistake (or a mix-up attack): the message names the parameter.
         ProviderError::Callback(_) => (StatusCode::BAD_REQUEST, "guard.invalid_input"),
-    };
-    // The detail (and any provider's error_description) goes to the log only.
+    }
+}
+
+/// A provider failure answered to an API caller. The detail (and any provider's
+/// `error_description`) goes to the log only; the body carries the public message.
+pub fn provider_error(e: &ProviderError) -> ApiError {
+    let (status, code) = provider_status(e, false);
     tracing::info!(error = %e, code, "provider call failed");
     ApiError::new(status, code, e.public_message())
 }

@@ -9,7 +9,6 @@ use strongroom_core::sign_in::{
     AuthRequest, CallbackQuery, ConsentPage, SESSION_TTL_SECS, SignInError, SignInPage, Step,
 };
 use strongroom_core::store::{ConnectorId, ConnectorRef, SsoConnectorId};
-use strongroom_providers::ProviderError;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -66,24 +65,7 @@ fn status_and_code(e: &SignInError) -> (StatusCode, &'static str) {
         SignInError::NoSsoForEmail(_) => {
             (StatusCode::NOT_FOUND, "single_sign_on.connector_not_found")
         }
-        SignInError::Provider(p) => match p {
-            ProviderError::Timeout | ProviderError::Unavailable { .. } => {
-                (StatusCode::BAD_GATEWAY, "connector.provider_unavailable")
-            }
-            ProviderError::InvalidResponse(_) => {
-                (StatusCode::BAD_GATEWAY, "connector.invalid_response")
-            }
-            ProviderError::InvalidGrant(_) | ProviderError::OAuth { .. } => {
-                (StatusCode::BAD_REQUEST, "connector.authorization_failed")
-            }
-            ProviderError::IdToken(_) => (StatusCode::BAD_REQUEST, "connector.invalid_id_token"),
-            ProviderError::Config(_) => (StatusCode::BAD_REQUEST, "connector.invalid_config"),
-            ProviderError::NotSupported(_) => {
-                (StatusCode::NOT_IMPLEMENTED, "connector.not_implemented")
-            }
-            // At the browser's callback: the provider's answer cannot be trusted.
-            ProviderError::Callback(_) => (StatusCode::BAD_GATEWAY, "connector.invalid_response"),
-        },
+        SignInError::Provider(p) => crate::error::provider_status(p, true),
         SignInError::Core(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_error"),
     }
 }

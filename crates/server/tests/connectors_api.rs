@@ -151,6 +151,13 @@ async fn social_connector_crud_with_logto_validation() {
             "connector.invalid_config",
         ),
         (json!({"config": {}}), 400, "guard.invalid_input"),
+        // Valid in every other way, with the id of an existing connector.
+        (
+            json!({"id": id, "connectorId": "oidc", "metadata": {"target": "oidc-taken-id"},
+                   "config": {"issuer": "https://idp.example", "clientId": "x", "clientSecret": "y"}}),
+            409,
+            "entity.conflict",
+        ),
     ] {
         let (got, answer) = api(Method::POST, "/api/connectors", Some(body.clone())).await;
         assert_eq!(
@@ -160,6 +167,9 @@ async fn social_connector_crud_with_logto_validation() {
         );
         assert!(!answer.to_string().contains("gh-secret"), "{answer}");
     }
+    // The refused create with a taken id left that connector as it was.
+    let (_, kept) = api(Method::GET, &format!("/api/connectors/{id}"), None).await;
+    assert_eq!(kept["connectorId"], "github-universal", "{kept}");
 
     // Standard connectors take a target; two connectors cannot share one.
     let oauth2 = json!({"authorizationEndpoint": "https://idp.example/auth", "tokenEndpoint": "https://idp.example/token",

@@ -351,11 +351,11 @@ async fn administrators_are_created_once_with_passwords_of_eight_characters() {
             clock
         )
         .await,
-        Err(CoreError::Invalid(_))
+        Err(CoreError::Validation(_))
     ));
     assert!(matches!(
         create_admin(app.store(), "bad name!", None, clock).await,
-        Err(CoreError::Invalid(_))
+        Err(CoreError::Validation(_))
     ));
     let generated = create_admin(app.store(), "second", None, clock)
         .await
@@ -366,7 +366,7 @@ async fn administrators_are_created_once_with_passwords_of_eight_characters() {
     );
     assert!(matches!(
         reset_password(app.store(), "ghost", None, clock).await,
-        Err(CoreError::Invalid(_))
+        Err(CoreError::Validation(_))
     ));
 }
 

@@ -91,17 +91,32 @@ const SSO_CONNECTOR_COLUMNS: &str = "id, provider_name, connector_name, config, 
 impl Store {
     /// Inserts or fully rewrites a social connector. A connector saved with token storage off
     /// keeps no token sets: they are deleted in the same transaction.
+    /// Inserts a new connector; `Conflict` when its id (or target) is taken. Never replaces
+    /// an existing connector.
+    pub async fn insert_connector(&self, c: &ConnectorRow) -> Result<()> {
+        self.write_connector(c, "").await
+    }
+
+    /// Inserts or updates a connector; with storage off, its token sets go in the same
+    /// transaction.
     pub async fn save_connector(&self, c: &ConnectorRow) -> Result<()> {
-        let sealed = c.sealed_config.as_ref();
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO connectors (id, connector_id, target, config, metadata, sync_profile, \
-             enable_token_storage, format_version, kek_id, encrypted_dek, ciphertext, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (id) DO UPDATE SET connector_id = $2, target = $3, config = $4, metadata = $5, \
+        self.write_connector(
+            c,
+            "ON CONFLICT (id) DO UPDATE SET connector_id = $2, target = $3, config = $4, metadata = $5, \
              sync_profile = $6, enable_token_storage = $7, format_version = $8, kek_id = $9, \
              encrypted_dek = $10, ciphertext = $11, updated_at = $13",
         )
+        .await
+    }
+
+    async fn write_connector(&self, c: &ConnectorRow, on_conflict: &'static str) -> Result<()> {
+        let sealed = c.sealed_config.as_ref();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO connectors (id, connector_id, target, config, metadata, sync_profile, \
+             enable_token_storage, format_version, kek_id, encrypted_dek, ciphertext, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
+        )))
         .bind(c.id.as_str())
         .bind(&c.connector_id)
         .bind(&c.target)
