@@ -1,0 +1,218 @@
+//! The console's applications pages.
+
+use super::*;
+
+fn split_lines(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or_default()
+        .split(['\n', ' ', ','])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn type_choices(selected: &str) -> Vec<Choice> {
+    APPLICATION_TYPES
+        .iter()
+        .map(|t| Choice {
+            value: (*t).to_owned(),
+            title: (*t).to_owned(),
+            selected: *t == selected,
+        })
+        .collect()
+}
+
+fn applications_page(
+    admin: &AdminSession,
+    rows: Vec<strongroom_core::store::ApplicationRow>,
+) -> ApplicationsPage {
+    ApplicationsPage {
+        chrome: Chrome::new(admin, "applications"),
+        rows: rows
+            .iter()
+            .map(|a| ApplicationItem {
+                href: format!("/console/applications/{}", segment(a.id.as_str())),
+                name: a.name.clone(),
+                app_type: a.app_type.clone(),
+                id: a.id.0.clone(),
+                redirect_uris: strongroom_core::applications::redirect_uris(a).join(", "),
+            })
+            .collect(),
+        types: type_choices("Traditional"),
+        name: String::new(),
+        redirect_uris: String::new(),
+        problem: None,
+        notice: None,
+    }
+}
+
+pub async fn applications(
+    Admin(admin): Admin,
+    State(state): State<AppState>,
+    Query(flash): Query<Flash>,
+) -> Page {
+    let rows = state.applications.list().await.map_err(|e| internal(&e))?;
+    let mut page = applications_page(&admin, rows);
+    page.notice = flash.notice("", "The application was deleted.");
+    Ok(view::render(&page))
+}
+
+fn application_page(
+    admin: &AdminSession,
+    row: &strongroom_core::store::ApplicationRow,
+) -> ApplicationPage {
+    let post_logout = row
+        .oidc_client_metadata
+        .get("postLogoutRedirectUris")
+        .and_then(Value::as_array)
+        .map(|uris| {
+            uris.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    ApplicationPage {
+        chrome: Chrome::new(admin, "applications"),
+        id: row.id.0.clone(),
+        name: row.name.clone(),
+        app_type: row.app_type.clone(),
+        description: row.description.clone().unwrap_or_default(),
+        redirect_uris: strongroom_core::applications::redirect_uris(row).join("\n"),
+        post_logout_redirect_uris: post_logout,
+        secret_once: None,
+        problem: None,
+        notice: None,
+    }
+}
+
+pub async fn create_application(
+    State(state): State<AppState>,
+    Posted { admin, fields }: Posted,
+) -> Page {
+    let app_type = fields.get("type").unwrap_or_default().to_owned();
+    let new = NewApplication {
+        name: fields.get("name").unwrap_or_default().to_owned(),
+        app_type: app_type.clone(),
+        oidc_client_metadata: Some(ClientMetadata {
+            redirect_uris: split_lines(fields.get("redirectUris")),
+            post_logout_redirect_uris: Vec::new(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    match state.applications.create(new).await {
+        Ok((row, secret)) => {
+            let mut page = application_page(&admin, &row);
+            page.secret_once = secret.map(|s| s.expose_secret().to_owned());
+            page.notice = Some("The application was created.".into());
+            Ok(view::render_status(StatusCode::CREATED, &page))
+        }
+        Err(e) => {
+            let (status, p) = problem(e);
+            let rows = state.applications.list().await.map_err(|e| internal(&e))?;
+            let mut page = applications_page(&admin, rows);
+            page.types = type_choices(&app_type);
+            page.name = fields.get("name").unwrap_or_default().to_owned();
+            page.redirect_uris = fields.get("redirectUris").unwrap_or_default().to_owned();
+            page.problem = Some(p);
+            Ok(view::render_status(status, &page))
+        }
+    }
+}
+
+pub async fn application(
+    Admin(admin): Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(flash): Query<Flash>,
+) -> Page {
+    let row = state
+        .applications
+        .get(&ApplicationId(id))
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| not_found(&admin, "That application"))?;
+    let mut page = application_page(&admin, &row);
+    page.notice = flash.notice("Saved.", "");
+    Ok(view::render(&page))
+}
+
+pub async fn save_application(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, fields }: Posted,
+) -> Page {
+    let id = ApplicationId(id);
+    let patch = ApplicationPatch {
+        name: Some(fields.get("name").unwrap_or_default().to_owned()),
+        description: Some(fields.get("description").unwrap_or_default().to_owned()),
+        oidc_client_metadata: Some(ClientMetadata {
+            redirect_uris: split_lines(fields.get("redirectUris")),
+            post_logout_redirect_uris: split_lines(fields.get("postLogoutRedirectUris")),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    match state.applications.update(&id, patch).await {
+        Ok(Some(_)) => Ok(see_other(&format!(
+            "/console/applications/{}?saved=1",
+            segment(id.as_str())
+        ))),
+        Ok(None) => Err(not_found(&admin, "That application")),
+        Err(e) => {
+            let (status, p) = problem(e);
+            let row = state
+                .applications
+                .get(&id)
+                .await
+                .map_err(|e| internal(&e))?
+                .ok_or_else(|| not_found(&admin, "That application"))?;
+            let mut page = application_page(&admin, &row);
+            page.name = fields.get("name").unwrap_or_default().to_owned();
+            page.description = fields.get("description").unwrap_or_default().to_owned();
+            page.redirect_uris = fields.get("redirectUris").unwrap_or_default().to_owned();
+            page.post_logout_redirect_uris = fields
+                .get("postLogoutRedirectUris")
+                .unwrap_or_default()
+                .to_owned();
+            page.problem = Some(p);
+            Ok(view::render_status(status, &page))
+        }
+    }
+}
+
+pub async fn confirm_delete_application(
+    Admin(admin): Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Page {
+    let row = state
+        .applications
+        .get(&ApplicationId(id))
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| not_found(&admin, "That application"))?;
+    let href = format!("/console/applications/{}", segment(row.id.as_str()));
+    Ok(confirm(
+        &admin,
+        "applications",
+        format!("Delete {}?", row.name),
+        "Its users can no longer sign in through it, and the tokens Strongroom issued to it stop working.".into(),
+        format!("{href}/delete"),
+        href,
+        "Delete application",
+    ))
+}
+
+pub async fn delete_application(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> Page {
+    match state.applications.delete(&ApplicationId(id)).await {
+        Ok(true) => Ok(see_other("/console/applications?deleted=1")),
+        Ok(false) => Err(not_found(&admin, "That application")),
+        Err(e) => Err(internal(&e)),
+    }
+}
