@@ -29,16 +29,8 @@ THREADS=${THREADS:-2}
 LUA=bench/token-retrieval.lua
 RETRIEVAL_PATH=/api/my-account/identities/github/access-token
 
-if ! command -v wrk > /dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "wrk is missing: installing it from Debian's packages" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null; }
-  else
-    echo "error: wrk is missing (as root on Debian: apt-get install -y wrk)" >&2
-    exit 1
-  fi
-fi
+source bench/lib.sh
+ensure_wrk
 
 source scripts/lib/postgres.sh
 ensure_postgres
@@ -60,10 +52,6 @@ KEK=$($BIN kek generate)
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Busy and total jiffies of the whole machine, and the CPU jiffies of process $1.
 machine_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }

@@ -11,7 +11,7 @@
 #   list:  GET /api/users  (Logto's default page: 20 users with their identities)
 # Reports requests/s, p50/p99 latency and non-2xx answers (must be 0), then list/bare.
 #
-# Environment: DURATION (10), WARMUP (2), CONNECTIONS (16), THREADS (2); STRONGROOM_BIN, another
+# Environment: DURATION (10), WARMUP (2), CONNECTIONS (16), THREADS (2); SERVER_BIN, another
 # build of the server to measure (a checkout from before a change, say; the seeding tool is this
 # tree's).
 set -euo pipefail
@@ -22,12 +22,13 @@ WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-2}
 
-command -v wrk > /dev/null || { echo "error: wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
+source bench/lib.sh
+ensure_wrk
 source scripts/lib/postgres.sh
 ensure_postgres
 
 cargo build --release -p strongroom --bin strongroom --examples --locked
-BIN=${STRONGROOM_BIN:-target/release/strongroom}
+BIN=${SERVER_BIN:-target/release/strongroom}
 TOOL=target/release/examples/token_bench
 WORK=$(mktemp -d)
 SERVER_PID=
@@ -39,10 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 KEK=$($BIN kek generate)
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # run URL TOKEN: wrk's requests/s, p50 and p99 (ms) and non-2xx count, as one line.
 run() {
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -H "Authorization: Bearer $2" "$1" > /dev/null
