@@ -43,16 +43,8 @@ READ_LUA=bench/token-retrieval.lua
 FLOOD_LUA=bench/console-flood.lua
 READ_PATH=/api/my-account/identities/github/access-token
 
-if ! command -v wrk > /dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "wrk is missing: installing it from Debian's packages" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null; }
-  else
-    echo "error: wrk is missing (as root on Debian: apt-get install -y wrk)" >&2
-    exit 1
-  fi
-fi
+source bench/lib.sh
+ensure_wrk
 
 source scripts/lib/postgres.sh
 case " $ENGINES " in *" postgres "*) ensure_postgres ;; esac
@@ -79,9 +71,6 @@ KEK=$($BIN kek generate)
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2> /dev/null || echo 0; }
 
 # watch_rss PID OUT: samples the server's VmRSS every 0.2 s from the start of the flood; writes
