@@ -757,3 +757,46 @@ pub fn sso_connector_json(row: &SsoConnectorRow, provider_config: Option<Value>)
 const OIDC_LOGO: &str = "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>\
 <rect width='32' height='32' rx='6' fill='%23F78C40'/><text x='16' y='22' font-size='18' font-family='sans-serif' \
 text-anchor='middle' fill='white'>O</text></svg>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domains(list: &[&str]) -> Result<Vec<String>> {
+        normalize_domains(list.iter().map(|d| (*d).to_owned()).collect())
+    }
+
+    #[test]
+    fn sso_domains_are_normalized_and_public_or_malformed_ones_refused() {
+        assert_eq!(
+            domains(&[" Example.COM ", "@sub.example.org"]).expect("valid"),
+            ["example.com", "sub.example.org"]
+        );
+        assert!(domains(&[]).expect("none").is_empty());
+        for bad in [
+            &["example"][..],
+            &["-a.example.com"],
+            &["a-.example.com"],
+            &["a..example.com"],
+            &["exa mple.com"],
+            &["example.com", "EXAMPLE.com"],
+        ] {
+            assert!(
+                matches!(
+                    domains(bad),
+                    Err(CoreError::Connector(ConnectorError::InvalidDomains(_)))
+                ),
+                "{bad:?}"
+            );
+        }
+        let long_label = format!("{}.com", "a".repeat(64));
+        assert!(domains(&[long_label.as_str()]).is_err());
+        // A public mail domain is refused before anything else, and named.
+        match domains(&["example.com", "Gmail.com", "bad"]) {
+            Err(CoreError::Connector(ConnectorError::ForbiddenDomains(d))) => {
+                assert_eq!(d, ["gmail.com"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -758,6 +758,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn usernames_emails_and_phones_follow_logtos_rules() {
+        for (name, ok) in [
+            ("alice", true),
+            ("_a1", true),
+            ("a_b_c9", true),
+            ("", false),
+            ("1alice", false),
+            ("al ice", false),
+            ("al-ice", false),
+            ("älice", false),
+        ] {
+            assert_eq!(valid_username(name), ok, "{name:?}");
+        }
+        assert!(valid_username(&"a".repeat(128)) && !valid_username(&"a".repeat(129)));
+        for (email, ok) in [
+            ("a@example.com", true),
+            ("a.b+c@mail.example.org", true),
+            ("a@example", false),
+            ("@example.com", false),
+            ("a@.example.com", false),
+            ("a@example.com.", false),
+            ("a b@example.com", false),
+            ("example.com", false),
+        ] {
+            assert_eq!(valid_email(email), ok, "{email:?}");
+        }
+        let long = format!("{}@example.com", "a".repeat(243));
+        assert!(!valid_email(&long) && valid_email(&long[1..]));
+        for (phone, ok) in [
+            ("+4915112345678", true),
+            ("12345", true),
+            ("1234", false),
+            ("+123456789012345678901", false),
+            ("+49 151 1234", false),
+            ("+49-151", false),
+        ] {
+            assert_eq!(valid_phone(phone), ok, "{phone:?}");
+        }
+    }
+
+    #[test]
     fn token_status_labels_follow_the_stored_set_and_the_connector() {
         let now = 1_000_000_000;
         let live = TokenSetMetadata {

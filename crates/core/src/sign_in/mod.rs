@@ -843,3 +843,147 @@ fn validate(
         consent: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! `validate`: every refusal of an authorization request, and what an accepted one keeps.
+
+    use super::*;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn app(app_type: &str, third_party: bool) -> ApplicationRow {
+        ApplicationRow {
+            id: ApplicationId("app".into()),
+            name: "app".into(),
+            description: None,
+            app_type: app_type.into(),
+            secret_hash: None,
+            oidc_client_metadata: json!({}),
+            custom_client_metadata: json!({}),
+            custom_data: json!({}),
+            is_third_party: third_party,
+            allow_provider_tokens: false,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// A request a public client may send: code flow, openid, PKCE S256.
+    fn request() -> AuthRequest {
+        AuthRequest {
+            response_type: Some("code".into()),
+            scope: Some("openid profile identities".into()),
+            code_challenge: Some(CHALLENGE.into()),
+            code_challenge_method: Some("S256".into()),
+            ..Default::default()
+        }
+    }
+
+    fn refusal(app: &ApplicationRow, req: &AuthRequest) -> &'static str {
+        match validate(app, req, "https://app.example/cb".into()) {
+            Ok(_) => "accepted",
+            Err((error, _)) => error,
+        }
+    }
+
+    #[test]
+    fn every_refusal_has_its_oauth_error() {
+        let spa = app("SPA", false);
+        let cases: Vec<(&str, Box<dyn Fn(&mut AuthRequest)>, &str)> = vec![
+            ("as sent", Box::new(|_| {}), "accepted"),
+            (
+                "a request object",
+                Box::new(|r| r.request = Some("jwt".into())),
+                "request_not_supported",
+            ),
+            (
+                "a request_uri",
+                Box::new(|r| r.request_uri = Some("urn:x".into())),
+                "request_not_supported",
+            ),
+            (
+                "a long state",
+                Box::new(|r| r.state = Some("s".repeat(crate::limits::STATE + 1))),
+                "invalid_request",
+            ),
+            (
+                "a long scope",
+                Box::new(|r| r.scope = Some("openid ".repeat(crate::limits::SCOPE))),
+                "invalid_request",
+            ),
+            (
+                "the implicit flow",
+                Box::new(|r| r.response_type = Some("token".into())),
+                "unsupported_response_type",
+            ),
+            (
+                "no response_type",
+                Box::new(|r| r.response_type = None),
+                "unsupported_response_type",
+            ),
+            (
+                "form_post",
+                Box::new(|r| r.response_mode = Some("form_post".into())),
+                "invalid_request",
+            ),
+            (
+                "a resource",
+                Box::new(|r| r.resource = Some("https://api.example".into())),
+                "invalid_target",
+            ),
+            (
+                "no openid",
+                Box::new(|r| r.scope = Some("profile".into())),
+                "invalid_scope",
+            ),
+            (
+                "a short challenge",
+                Box::new(|r| r.code_challenge = Some("abc".into())),
+                "invalid_request",
+            ),
+            (
+                "plain PKCE",
+                Box::new(|r| r.code_challenge_method = Some("plain".into())),
+                "invalid_request",
+            ),
+            (
+                "a method without challenge",
+                Box::new(|r| r.code_challenge = None),
+                "invalid_request",
+            ),
+            (
+                "no PKCE",
+                Box::new(|r| {
+                    r.code_challenge = None;
+                    r.code_challenge_method = None;
+                }),
+                "invalid_request",
+            ),
+        ];
+        for (what, change, expected) in cases {
+            let mut req = request();
+            change(&mut req);
+            assert_eq!(refusal(&spa, &req), expected, "{what}");
+        }
+        assert_eq!(
+            refusal(&app("MachineToMachine", false), &request()),
+            "unauthorized_client"
+        );
+        // A confidential client may leave PKCE out.
+        let mut no_pkce = request();
+        no_pkce.code_challenge = None;
+        no_pkce.code_challenge_method = None;
+        assert_eq!(refusal(&app("Traditional", false), &no_pkce), "accepted");
+    }
+
+    #[test]
+    fn unknown_scopes_and_ungranted_provider_tokens_are_dropped() {
+        let mut req = request();
+        req.scope = Some("openid unknown profile openid identities".into());
+        let first_party = validate(&app("SPA", false), &req, "u".into()).expect("valid");
+        assert_eq!(first_party.scope, "openid profile identities");
+        let third_party = validate(&app("SPA", true), &req, "u".into()).expect("valid");
+        assert_eq!(third_party.scope, "openid profile");
+    }
+}
