@@ -887,77 +887,80 @@ mod tests {
         }
     }
 
+    /// What a case changes in [`request`].
+    type Change = fn(&mut AuthRequest);
+
     #[test]
     fn every_refusal_has_its_oauth_error() {
         let spa = app("SPA", false);
-        let cases: Vec<(&str, Box<dyn Fn(&mut AuthRequest)>, &str)> = vec![
-            ("as sent", Box::new(|_| {}), "accepted"),
+        let cases: [(&str, Change, &str); 14] = [
+            ("as sent", |_| {}, "accepted"),
             (
                 "a request object",
-                Box::new(|r| r.request = Some("jwt".into())),
+                |r| r.request = Some("jwt".into()),
                 "request_not_supported",
             ),
             (
                 "a request_uri",
-                Box::new(|r| r.request_uri = Some("urn:x".into())),
+                |r| r.request_uri = Some("urn:x".into()),
                 "request_not_supported",
             ),
             (
                 "a long state",
-                Box::new(|r| r.state = Some("s".repeat(crate::limits::STATE + 1))),
+                |r| r.state = Some("s".repeat(crate::limits::STATE + 1)),
                 "invalid_request",
             ),
             (
                 "a long scope",
-                Box::new(|r| r.scope = Some("openid ".repeat(crate::limits::SCOPE))),
+                |r| r.scope = Some("openid ".repeat(crate::limits::SCOPE)),
                 "invalid_request",
             ),
             (
                 "the implicit flow",
-                Box::new(|r| r.response_type = Some("token".into())),
+                |r| r.response_type = Some("token".into()),
                 "unsupported_response_type",
             ),
             (
                 "no response_type",
-                Box::new(|r| r.response_type = None),
+                |r| r.response_type = None,
                 "unsupported_response_type",
             ),
             (
                 "form_post",
-                Box::new(|r| r.response_mode = Some("form_post".into())),
+                |r| r.response_mode = Some("form_post".into()),
                 "invalid_request",
             ),
             (
                 "a resource",
-                Box::new(|r| r.resource = Some("https://api.example".into())),
+                |r| r.resource = Some("https://api.example".into()),
                 "invalid_target",
             ),
             (
                 "no openid",
-                Box::new(|r| r.scope = Some("profile".into())),
+                |r| r.scope = Some("profile".into()),
                 "invalid_scope",
             ),
             (
                 "a short challenge",
-                Box::new(|r| r.code_challenge = Some("abc".into())),
+                |r| r.code_challenge = Some("abc".into()),
                 "invalid_request",
             ),
             (
                 "plain PKCE",
-                Box::new(|r| r.code_challenge_method = Some("plain".into())),
+                |r| r.code_challenge_method = Some("plain".into()),
                 "invalid_request",
             ),
             (
                 "a method without challenge",
-                Box::new(|r| r.code_challenge = None),
+                |r| r.code_challenge = None,
                 "invalid_request",
             ),
             (
                 "no PKCE",
-                Box::new(|r| {
+                |r| {
                     r.code_challenge = None;
                     r.code_challenge_method = None;
-                }),
+                },
                 "invalid_request",
             ),
         ];
