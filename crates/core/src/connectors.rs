@@ -318,7 +318,7 @@ impl Connectors {
         self.store
             .get_connector(id)
             .await?
-            .ok_or_else(|| ConnectorError::NotFound(id.0.clone()).into())
+            .ok_or_else(|| ConnectorError::NotFound(id.as_str().to_owned()).into())
     }
 
     /// The connector of a social target, if one is configured.
@@ -362,7 +362,7 @@ impl Connectors {
             return Err(ConnectorError::MultipleInstances(factory.id.to_owned()).into());
         }
         if let Some(other) = existing.iter().find(|c| c.target == target) {
-            return Err(ConnectorError::TargetTaken(other.id.0.clone(), target).into());
+            return Err(ConnectorError::TargetTaken(other.id.as_str().to_owned(), target).into());
         }
         let storage = new.enable_token_storage.unwrap_or(false);
         if storage && !factory.is_token_storage_supported {
@@ -380,7 +380,7 @@ impl Connectors {
                         "id may only contain letters, digits, - and _ (128 at most)".into(),
                     ));
                 }
-                ConnectorId(id)
+                ConnectorId::from(id)
             }
             _ => ConnectorId::generate(),
         };
@@ -477,7 +477,7 @@ impl Connectors {
     pub async fn delete(&self, id: &ConnectorId, actor: &Actor) -> Result<()> {
         let doomed = self.doomed(&ConnectorRef::Social(id.clone())).await?;
         if !self.store.delete_connector(id).await? {
-            return Err(ConnectorError::NotFound(id.0.clone()).into());
+            return Err(ConnectorError::NotFound(id.as_str().to_owned()).into());
         }
         self.revoker
             .finish(doomed, actor, "connector_deleted")
@@ -495,7 +495,7 @@ impl Connectors {
         self.store
             .get_sso_connector(id)
             .await?
-            .ok_or_else(|| ConnectorError::SsoNotFound(id.0.clone()).into())
+            .ok_or_else(|| ConnectorError::SsoNotFound(id.as_str().to_owned()).into())
     }
 
     /// A usable provider connector for an SSO row.
@@ -678,7 +678,7 @@ impl Connectors {
     pub async fn delete_sso(&self, id: &SsoConnectorId, actor: &Actor) -> Result<()> {
         let doomed = self.doomed(&ConnectorRef::Sso(id.clone())).await?;
         if !self.store.delete_sso_connector(id).await? {
-            return Err(ConnectorError::SsoNotFound(id.0.clone()).into());
+            return Err(ConnectorError::SsoNotFound(id.as_str().to_owned()).into());
         }
         self.revoker
             .finish(doomed, actor, "connector_deleted")

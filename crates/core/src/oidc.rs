@@ -475,7 +475,7 @@ impl Oidc {
         let invalid = || OAuthError::new("invalid_client", "client authentication failed");
         let app = self
             .store
-            .get_application(&ApplicationId(client_id.to_owned()))
+            .get_application(&ApplicationId::from(client_id.to_owned()))
             .await
             .map_err(server_error)?
             .ok_or_else(invalid)?;
@@ -999,7 +999,7 @@ impl Oidc {
         };
         Ok(UserClaims {
             identities,
-            sub: user.id.0,
+            sub: user.id.to_string(),
             name: user.name,
             username: user.username,
             picture: user.avatar,

@@ -152,8 +152,8 @@ impl Revoker {
         self.audit
             .record_all(doomed.iter().map(|d| {
                 let mut entry = Entry::new(actor.clone(), "token.delete", "success");
-                entry.user_id = Some(d.user_id.0.clone());
-                entry.secret_id = Some(d.id.0.clone());
+                entry.user_id = Some(d.user_id.as_str().to_owned());
+                entry.secret_id = Some(d.id.as_str().to_owned());
                 entry.target = Some(d.target.clone());
                 entry.detail = json!({ "reason": reason });
                 entry
@@ -179,8 +179,8 @@ impl Revoker {
                     tracing::info!(secret = %d.id, error = %e, "provider revocation did not succeed");
                 }
                 let mut entry = Entry::new(actor.clone(), "token.revoke", outcome);
-                entry.user_id = Some(d.user_id.0.clone());
-                entry.secret_id = Some(d.id.0.clone());
+                entry.user_id = Some(d.user_id.as_str().to_owned());
+                entry.secret_id = Some(d.id.as_str().to_owned());
                 entry.target = Some(d.target.clone());
                 this.audit.record(entry).await;
             }

@@ -233,11 +233,11 @@ impl TokenAccess {
             Err(TokenError::ProviderInvalidResponse) => "invalid_response",
             Err(TokenError::Core(_)) => "internal_error",
         };
-        let mut entry = Entry::new(Actor::User(user.0.clone()), "token.read", outcome);
-        entry.user_id = Some(user.0.clone());
+        let mut entry = Entry::new(Actor::User(user.as_str().to_owned()), "token.read", outcome);
+        entry.user_id = Some(user.as_str().to_owned());
         entry.target = Some(identity.target().to_owned());
         if let Ok((id, _)) = &result {
-            entry.secret_id = Some(id.0.clone());
+            entry.secret_id = Some(id.as_str().to_owned());
         }
         entry.detail = serde_json::json!({ "applicationId": application });
         self.audit.record_soon(entry).await;
@@ -406,9 +406,13 @@ impl TokenAccess {
     }
 
     async fn audit_refresh(&self, row: &SecretRow, user: &UserId, outcome: &str) {
-        let mut entry = Entry::new(Actor::User(user.0.clone()), "token.refresh", outcome);
-        entry.user_id = Some(user.0.clone());
-        entry.secret_id = Some(row.id.0.clone());
+        let mut entry = Entry::new(
+            Actor::User(user.as_str().to_owned()),
+            "token.refresh",
+            outcome,
+        );
+        entry.user_id = Some(user.as_str().to_owned());
+        entry.secret_id = Some(row.id.as_str().to_owned());
         entry.target = Some(row.relation.key().target().to_owned());
         entry.detail = json!({ "version": row.version });
         self.audit.record(entry).await;

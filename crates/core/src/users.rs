@@ -266,7 +266,7 @@ impl Users {
         self.store
             .get_user(id)
             .await?
-            .ok_or_else(|| UserError::NotFound(id.0.clone()).into())
+            .ok_or_else(|| UserError::NotFound(id.as_str().to_owned()).into())
     }
 
     /// A user with its social identities, as JSON.
@@ -442,7 +442,7 @@ impl Users {
             .prepare(self.store.list_user_secrets(id).await?)
             .await;
         if !self.store.delete_user(id).await? {
-            return Err(UserError::NotFound(id.0.clone()).into());
+            return Err(UserError::NotFound(id.as_str().to_owned()).into());
         }
         // The user's access tokens went with the user: no process may accept them any more.
         self.revocations.publish().await;
@@ -596,7 +596,7 @@ impl Users {
             .store
             .get_sso_identity(user, sso)
             .await?
-            .ok_or_else(|| UserError::SsoIdentityNotFound(sso.0.clone()))?;
+            .ok_or_else(|| UserError::SsoIdentityNotFound(sso.as_str().to_owned()))?;
         let mut out = json!({ "ssoIdentity": sso_identity_json(&identity) });
         if include_secret
             && let Some(secret) = self
@@ -740,7 +740,7 @@ impl Users {
                     now,
                 ),
                 connector_name: connector.map_or_else(
-                    || identity.sso_connector_id.0.clone(),
+                    || identity.sso_connector_id.as_str().to_owned(),
                     |c| c.connector_name.clone(),
                 ),
                 key: IdentityKey::Sso(identity.sso_connector_id),

@@ -217,7 +217,7 @@ impl Verifications {
         }
         let connector_row = match self
             .connectors
-            .get(&ConnectorId(req.connector_id.clone()))
+            .get(&ConnectorId::from(req.connector_id.clone()))
             .await
         {
             Ok(row) => row,
@@ -420,9 +420,13 @@ impl Verifications {
             .token_sets
             .store_social(&row.connector_id, &identity, tokens)
             .await?;
-        let mut entry = Entry::new(Actor::User(user.0.clone()), "token.replace", "success");
-        entry.user_id = Some(user.0.clone());
-        entry.secret_id = Some(secret.id.0.clone());
+        let mut entry = Entry::new(
+            Actor::User(user.as_str().to_owned()),
+            "token.replace",
+            "success",
+        );
+        entry.user_id = Some(user.as_str().to_owned());
+        entry.secret_id = Some(secret.id.as_str().to_owned());
         entry.target = Some(target.to_owned());
         entry.detail = json!({ "verificationRecordId": row.id });
         self.audit.record(entry).await;
@@ -480,11 +484,15 @@ impl Verifications {
                 .token_sets
                 .store_social(&row.connector_id, &identity, tokens)
                 .await;
-            let mut entry = Entry::new(Actor::User(user.0.clone()), "token.store", "success");
-            entry.user_id = Some(user.0.clone());
+            let mut entry = Entry::new(
+                Actor::User(user.as_str().to_owned()),
+                "token.store",
+                "success",
+            );
+            entry.user_id = Some(user.as_str().to_owned());
             entry.target = Some(target.clone());
             match outcome {
-                Ok(secret) => entry.secret_id = Some(secret.id.0),
+                Ok(secret) => entry.secret_id = Some(secret.id.to_string()),
                 Err(e) => {
                     tracing::warn!(error = %e, "storing the linked identity's token set failed; the link stands");
                     entry.outcome = "store_failed".into();

@@ -224,7 +224,7 @@ async fn sso_access_token(
     Path(connector_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     forbidden_without_identities(&p)?;
-    let id = IdentityKey::Sso(SsoConnectorId(connector_id));
+    let id = IdentityKey::Sso(SsoConnectorId::from(connector_id));
     let token = state
         .token_access
         .access_token(&p.user_id, &p.application_id, &id)

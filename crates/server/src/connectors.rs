@@ -149,7 +149,7 @@ async fn get_connector(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(connector_json(
-        &state.connectors.get(&ConnectorId(id)).await?,
+        &state.connectors.get(&ConnectorId::from(id)).await?,
     )))
 }
 
@@ -185,7 +185,7 @@ async fn update_connector(
     Ok(Json(connector_json(
         &state
             .connectors
-            .update(&ConnectorId(id), patch, &p.actor())
+            .update(&ConnectorId::from(id), patch, &p.actor())
             .await?,
     )))
 }
@@ -212,7 +212,7 @@ async fn delete_connector(
 ) -> ApiResult<StatusCode> {
     state
         .connectors
-        .delete(&ConnectorId(id), &p.actor())
+        .delete(&ConnectorId::from(id), &p.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -290,7 +290,7 @@ async fn get_sso_connector(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let row = state.connectors.get_sso(&SsoConnectorId(id)).await?;
+    let row = state.connectors.get_sso(&SsoConnectorId::from(id)).await?;
     let config = state.connectors.sso_provider_config(&row).await;
     Ok(Json(sso_connector_json(&row, config)))
 }
@@ -324,7 +324,7 @@ async fn update_sso_connector(
 ) -> ApiResult<Json<Value>> {
     let row = state
         .connectors
-        .update_sso(&SsoConnectorId(id), patch, &p.actor())
+        .update_sso(&SsoConnectorId::from(id), patch, &p.actor())
         .await?;
     let config = state.connectors.sso_provider_config(&row).await;
     Ok(Json(sso_connector_json(&row, config)))
@@ -352,7 +352,7 @@ async fn delete_sso_connector(
 ) -> ApiResult<StatusCode> {
     state
         .connectors
-        .delete_sso(&SsoConnectorId(id), &p.actor())
+        .delete_sso(&SsoConnectorId::from(id), &p.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -195,7 +195,7 @@ impl FromRequestParts<AppState> for ManagementPrincipal {
 impl ManagementPrincipal {
     /// The audit trail's actor.
     pub fn actor(&self) -> Actor {
-        Actor::Application(self.application_id.0.clone())
+        Actor::Application(self.application_id.as_str().to_owned())
     }
 }
 
@@ -243,7 +243,7 @@ impl UserPrincipal {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor::User(self.user_id.0.clone())
+        Actor::User(self.user_id.as_str().to_owned())
     }
 
     /// The Account Center lets users edit `field` (Logto: 400 `account_center.field_not_editable`).

@@ -147,7 +147,7 @@ async fn get_application(
 ) -> ApiResult<Json<Value>> {
     let app = state
         .applications
-        .get(&ApplicationId(id.clone()))
+        .get(&ApplicationId::from(id.clone()))
         .await?
         .ok_or_else(|| app_not_found(&id))?;
     Ok(Json(application_json(&app, None)))
@@ -178,7 +178,7 @@ async fn update_application(
 ) -> ApiResult<Json<Value>> {
     let app = state
         .applications
-        .update(&ApplicationId(id.clone()), patch)
+        .update(&ApplicationId::from(id.clone()), patch)
         .await?
         .ok_or_else(|| app_not_found(&id))?;
     Ok(Json(application_json(&app, None)))
@@ -205,7 +205,7 @@ async fn delete_application(
 ) -> ApiResult<StatusCode> {
     if state
         .applications
-        .delete(&ApplicationId(id.clone()))
+        .delete(&ApplicationId::from(id.clone()))
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

@@ -529,7 +529,7 @@ impl EndSession {
         })?;
         let app = state
             .applications
-            .get(&strongroom_core::store::ApplicationId(client_id))
+            .get(&strongroom_core::store::ApplicationId::from(client_id))
             .await?
             .ok_or_else(|| ApiError::invalid_input("unknown client_id"))?;
         let registered = app.oidc_client_metadata["postLogoutRedirectUris"]

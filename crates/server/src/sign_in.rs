@@ -298,7 +298,7 @@ async fn choose_social(
         .choose_social(
             &id,
             cookie(&headers, browser_cookie(&state)),
-            &ConnectorId(connector),
+            &ConnectorId::from(connector),
         )
         .await;
     outcome(&state, result.map(step_to))
@@ -391,7 +391,7 @@ async fn social_callback(
     let result = state
         .sign_in
         .callback(
-            ConnectorRef::Social(ConnectorId(connector)),
+            ConnectorRef::Social(ConnectorId::from(connector)),
             query,
             cookie(&headers, browser_cookie(&state)),
         )
@@ -428,7 +428,7 @@ async fn sso_callback(
     let result = state
         .sign_in
         .callback(
-            ConnectorRef::Sso(SsoConnectorId(connector)),
+            ConnectorRef::Sso(SsoConnectorId::from(connector)),
             query,
             cookie(&headers, browser_cookie(&state)),
         )

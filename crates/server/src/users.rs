@@ -155,7 +155,7 @@ async fn get_user(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(state.users.json(&UserId(user_id)).await?))
+    Ok(Json(state.users.json(&UserId::from(user_id)).await?))
 }
 
 #[utoipa::path(
@@ -178,7 +178,10 @@ async fn delete_user(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.users.delete(&UserId(user_id), &p.actor()).await?;
+    state
+        .users
+        .delete(&UserId::from(user_id), &p.actor())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,7 +211,7 @@ async fn user_grants(
     Ok(Json(
         state
             .users
-            .grants(&UserId(user_id), q.app_type.as_deref())
+            .grants(&UserId::from(user_id), q.app_type.as_deref())
             .await?,
     ))
 }
@@ -238,7 +241,7 @@ async fn withdraw_user_grant(
 ) -> ApiResult<StatusCode> {
     state
         .users
-        .withdraw_grant(&UserId(user_id), &grant_id)
+        .withdraw_grant(&UserId::from(user_id), &grant_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -282,7 +285,7 @@ async fn get_identity(
     Ok(Json(
         state
             .users
-            .social_identity(&UserId(user_id), &target, include)
+            .social_identity(&UserId::from(user_id), &target, include)
             .await?,
     ))
 }
@@ -318,7 +321,7 @@ async fn put_identity(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (created, identities) = state
         .users
-        .put_identity(&UserId(user_id), &target, body, &p.actor())
+        .put_identity(&UserId::from(user_id), &target, body, &p.actor())
         .await?;
     Ok((
         if created {
@@ -354,7 +357,7 @@ async fn delete_identity(
     State(state): State<AppState>,
     Path((user_id, target)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let user = UserId(user_id);
+    let user = UserId::from(user_id);
     state
         .users
         .unlink(&user, &target, &p.actor(), false)
@@ -393,7 +396,11 @@ async fn get_sso_identity(
     Ok(Json(
         state
             .users
-            .sso_identity(&UserId(user_id), &SsoConnectorId(sso_connector_id), include)
+            .sso_identity(
+                &UserId::from(user_id),
+                &SsoConnectorId::from(sso_connector_id),
+                include,
+            )
             .await?,
     ))
 }
@@ -429,7 +436,7 @@ async fn all_identities(
     Ok(Json(
         state
             .users
-            .all_identities(&UserId(user_id), include)
+            .all_identities(&UserId::from(user_id), include)
             .await?,
     ))
 }
@@ -456,7 +463,7 @@ async fn delete_secret(
 ) -> ApiResult<StatusCode> {
     if state
         .token_access
-        .delete_secret(&SecretId(id.clone()), &p.actor())
+        .delete_secret(&SecretId::from(id.clone()), &p.actor())
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

@@ -303,7 +303,7 @@ async fn access_token_on_both_prefixes_carries_only_the_access_token_and_its_met
     let events = wait_for_audit(
         &w.app,
         &w.mgmt,
-        &format!("userId={}&action=token.read", w.alice.0),
+        &format!("userId={}&action=token.read", w.alice),
         |e| e["target"] == "plain" && e["outcome"] == "success",
     )
     .await;
@@ -412,7 +412,7 @@ async fn without_the_identities_scope_the_token_endpoints_are_403_and_read_nothi
         )
         .await;
     assert_eq!(status, 404);
-    let events = wait_for_audit(&w.app, &w.mgmt, &format!("userId={}", w.alice.0), |e| {
+    let events = wait_for_audit(&w.app, &w.mgmt, &format!("userId={}", w.alice), |e| {
         e["target"] == "marker"
     })
     .await;
@@ -600,7 +600,7 @@ async fn expired_without_a_refresh_token_is_401_and_the_set_is_kept() {
             Method::GET,
             &format!(
                 "/api/users/{}/identities/shortlived?includeTokenSecret=true",
-                w.alice.0
+                w.alice
             ),
             None,
         )
@@ -620,10 +620,7 @@ async fn expired_without_a_refresh_token_is_401_and_the_set_is_kept() {
         .api(
             &w.mgmt,
             Method::GET,
-            &format!(
-                "/api/users/{}/all-identities?includeTokenSecret=1",
-                w.alice.0
-            ),
+            &format!("/api/users/{}/all-identities?includeTokenSecret=1", w.alice),
             None,
         )
         .await;
@@ -649,7 +646,7 @@ async fn expired_without_a_refresh_token_is_401_and_the_set_is_kept() {
     let events = wait_for_audit(
         &w.app,
         &w.mgmt,
-        &format!("userId={}&action=token.read", w.alice.0),
+        &format!("userId={}&action=token.read", w.alice),
         |e| e["target"] == "acme",
     )
     .await;

@@ -34,7 +34,7 @@ async fn user_with_token_set(app: &TestApp, id: &str, target: &str) -> UserId {
         .expect("link");
     app.state
         .token_sets
-        .store_social(&ConnectorId(id.into()), &identity, response("at"))
+        .store_social(&ConnectorId::from(id), &identity, response("at"))
         .await
         .expect("store");
     user
@@ -118,7 +118,7 @@ async fn social_connector_crud_with_logto_validation() {
     assert_eq!(gh["config"], json!({"clientId": "gh-client"}));
     let row = app
         .store()
-        .get_connector(&ConnectorId(id.clone()))
+        .get_connector(&ConnectorId::from(id.clone()))
         .await
         .expect("get")
         .expect("row");
@@ -226,7 +226,7 @@ async fn social_connector_crud_with_logto_validation() {
     );
     let row = app
         .store()
-        .get_connector(&ConnectorId(id.clone()))
+        .get_connector(&ConnectorId::from(id.clone()))
         .await
         .expect("get")
         .expect("row");
@@ -422,7 +422,7 @@ async fn sso_connector_crud_and_validation() {
 
     // Deleting it removes its users' SSO identities and token sets.
     let user = app.user("sso-user").await;
-    let sso = SsoConnectorId(id.clone());
+    let sso = SsoConnectorId::from(id.clone());
     let identity = app
         .store()
         .link_sso_identity(&user, &sso, "https://idp.example", "sub-1", &json!({}), 0)

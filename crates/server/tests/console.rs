@@ -530,7 +530,7 @@ async fn an_application_secret_is_shown_once_and_redirect_uris_are_edited() {
     assert!(
         app.state
             .applications
-            .get(&ApplicationId(row.id.0.clone()))
+            .get(&ApplicationId::from(row.id.as_str().to_owned()))
             .await
             .expect("get")
             .is_none()

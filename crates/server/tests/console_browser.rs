@@ -116,7 +116,7 @@ async fn an_administrator_manages_token_storage_in_a_real_browser() {
     let row = app
         .state
         .connectors
-        .get(&ConnectorId("corp-idp".into()))
+        .get(&ConnectorId::from("corp-idp"))
         .await
         .expect("connector");
     assert!(

@@ -101,7 +101,7 @@ impl World {
             _upstream: upstream,
             token,
             sso_id,
-            client_id: row.id.0,
+            client_id: row.id.to_string(),
             client_secret: secret.expect("secret"),
         }
     }
@@ -206,7 +206,7 @@ fn claims(jwt: &str) -> Value {
 
 fn subject(tokens: &Value) -> UserId {
     let id = claims(tokens["id_token"].as_str().expect("id_token"));
-    UserId(id["sub"].as_str().expect("sub").to_owned())
+    UserId::from(id["sub"].as_str().expect("sub").to_owned())
 }
 
 // ----------------------------------------------------------------------------------------------

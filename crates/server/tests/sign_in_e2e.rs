@@ -56,7 +56,7 @@ impl World {
             app,
             upstream,
             token,
-            client_id: row.id.0,
+            client_id: row.id.to_string(),
             client_secret: secret.expect("secret"),
         }
     }
@@ -117,7 +117,7 @@ fn subject(tokens: &Value) -> UserId {
             .expect("b64"),
     )
     .expect("json");
-    UserId(claims["sub"].as_str().expect("sub").to_owned())
+    UserId::from(claims["sub"].as_str().expect("sub").to_owned())
 }
 
 #[tokio::test]
@@ -405,7 +405,7 @@ async fn openid_client_signs_in_to_strongroom() {
     assert!(
         w.app
             .store()
-            .find_secret(&UserId(sub), &IdentityKey::Social("oidc".to_owned()))
+            .find_secret(&UserId::from(sub), &IdentityKey::Social("oidc".to_owned()))
             .await
             .expect("find")
             .is_some()
@@ -445,7 +445,13 @@ async fn sso_world(storage: bool) -> (TestApp, Upstream, String, String, String)
         "the client secret is never returned: {patched}"
     );
     let (row, secret) = app.application("Traditional", &[APP_REDIRECT]).await;
-    (app, upstream, id, row.id.0, secret.expect("secret"))
+    (
+        app,
+        upstream,
+        id,
+        row.id.to_string(),
+        secret.expect("secret"),
+    )
 }
 
 #[tokio::test]
@@ -485,7 +491,7 @@ async fn enterprise_sso_by_email_domain_stores_the_token_set() {
         .redeem(&param(&landing, "code").expect("code"), &verifier)
         .await;
     let user = subject(&tokens);
-    let sso = strongroom_core::store::SsoConnectorId(sso_id.clone());
+    let sso = strongroom_core::store::SsoConnectorId::from(sso_id.clone());
     let identity = w
         .app
         .store()
@@ -754,5 +760,5 @@ async fn bad_authorization_requests_and_unknown_connectors() {
     assert_eq!(status, 400);
     assert!(body.contains("session.not_found"), "{body}");
     assert_eq!(w.user_count().await, 0);
-    let _ = ConnectorId(CONNECTOR.into());
+    let _ = ConnectorId::from(CONNECTOR);
 }

@@ -87,7 +87,7 @@ impl World {
             fake,
             target,
             connector,
-            client_id: row.id.0,
+            client_id: row.id.to_string(),
             client_secret: secret.expect("secret"),
         }
     }
@@ -185,7 +185,7 @@ impl World {
         let payload = id_token.split('.').nth(1).expect("payload");
         let claims: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
-        UserId(claims["sub"].as_str().expect("sub").to_owned())
+        UserId::from(claims["sub"].as_str().expect("sub").to_owned())
     }
 
     async fn user_count(&self) -> i64 {
@@ -233,7 +233,7 @@ impl World {
         let (events, _) = store
             .list_audit_events(
                 &AuditFilter {
-                    user_id: Some(secret.user_id.0.clone()),
+                    user_id: Some(secret.user_id.as_str().to_owned()),
                     secret_id: None,
                     action: None,
                 },

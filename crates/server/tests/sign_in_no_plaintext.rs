@@ -82,7 +82,7 @@ async fn a_sign_in_leaves_no_secret_in_logs_or_database() {
         .expect("me");
     assert_eq!(me.status(), 200);
     let sub: serde_json::Value = me.json().await.expect("json");
-    let user = UserId(sub["sub"].as_str().expect("sub").to_owned());
+    let user = UserId::from(sub["sub"].as_str().expect("sub").to_owned());
 
     let stored = app
         .store()

@@ -102,7 +102,7 @@ impl World {
             .json()
             .await
             .expect("json");
-        let user = UserId(me["sub"].as_str().expect("sub").to_owned());
+        let user = UserId::from(me["sub"].as_str().expect("sub").to_owned());
         Self {
             app,
             upstream,

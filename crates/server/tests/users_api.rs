@@ -256,7 +256,13 @@ async fn list_users_searches_pages_and_counts() {
         assert_eq!(status, 200, "{user}");
         ids.insert(name, user["id"].as_str().expect("id").to_owned());
     }
-    link(&app, &UserId(ids["alpha"].clone()), "acme", "acme-alpha").await;
+    link(
+        &app,
+        &UserId::from(ids["alpha"].clone()),
+        "acme",
+        "acme-alpha",
+    )
+    .await;
 
     let names = |a: &Answer| -> Vec<String> {
         let mut v: Vec<String> = a
@@ -464,7 +470,7 @@ async fn get_identity_includes_the_token_secret_only_for_logto_yes_values() {
     link(&app, &user, "globex", "globex-alice").await;
     clock.advance_secs(5);
 
-    let base = format!("/api/users/{}/identities/acme", user.0);
+    let base = format!("/api/users/{}/identities/acme", user);
     for value in ["1", "true", "TRUE", "Yes", "y", "yep", "yeah"] {
         let answer = call(
             &app,
@@ -537,7 +543,7 @@ async fn get_identity_includes_the_token_secret_only_for_logto_yes_values() {
             Method::GET,
             &format!(
                 "/api/users/{}/identities/globex?includeTokenSecret=true",
-                user.0
+                user
             ),
             None,
         )
@@ -555,7 +561,7 @@ async fn get_identity_includes_the_token_secret_only_for_logto_yes_values() {
             Method::GET,
             &format!(
                 "/api/users/{}/identities/initech?includeTokenSecret=1",
-                user.0
+                user
             ),
             None,
         )
@@ -574,7 +580,7 @@ async fn put_identity_creates_updates_and_replacing_the_account_deletes_its_toke
     offline_connector(&app, &mgmt, "acme-conn", "acme").await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let path = format!("/api/users/{}/identities/acme", alice.0);
+    let path = format!("/api/users/{}/identities/acme", alice);
 
     let (status, body) = app
         .api(
@@ -601,7 +607,7 @@ async fn put_identity_creates_updates_and_replacing_the_account_deletes_its_toke
         .state
         .token_sets
         .store_social(
-            &strongroom_core::store::ConnectorId("acme-conn".into()),
+            &strongroom_core::store::ConnectorId::from("acme-conn"),
             &identity,
             full_set(),
         )
@@ -640,7 +646,7 @@ async fn put_identity_creates_updates_and_replacing_the_account_deletes_its_toke
         .api(
             &mgmt,
             Method::PUT,
-            &format!("/api/users/{}/identities/acme", bob.0),
+            &format!("/api/users/{}/identities/acme", bob),
             Some(json!({"userId": "acme-1"})),
         )
         .await;
@@ -717,7 +723,7 @@ async fn delete_identity_answers_the_profile_and_removes_the_token_set() {
     let secret = seed(&app, "acme-conn", &alice, "acme", "acme-alice", full_set()).await;
     link(&app, &alice, "globex", "globex-alice").await;
     let alice_token = app.user_token(&alice, "openid identities").await;
-    let path = format!("/api/users/{}/identities/acme", alice.0);
+    let path = format!("/api/users/{}/identities/acme", alice);
 
     let answer = call(&app, Some(&mgmt), Method::DELETE, &path, None).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -757,7 +763,7 @@ async fn delete_identity_answers_the_profile_and_removes_the_token_set() {
         .api(
             &mgmt,
             Method::DELETE,
-            &format!("/api/users/{}/identities/globex", alice.0),
+            &format!("/api/users/{}/identities/globex", alice),
             None,
         )
         .await;
@@ -785,7 +791,7 @@ async fn sso_identity_with_and_without_its_token_secret() {
         .await
         .expect("get")
         .expect("linked");
-    let path = format!("/api/users/{}/sso-identities/{}", alice.0, sso.0);
+    let path = format!("/api/users/{}/sso-identities/{}", alice, sso);
 
     let expected_identity = json!({
         "tenantId": "default", "id": identity.id, "userId": alice.as_str(), "issuer": "https://idp.corp.example",
@@ -845,7 +851,7 @@ async fn sso_identity_with_and_without_its_token_secret() {
             Method::GET,
             &format!(
                 "/api/users/{}/sso-identities/other-sso?includeTokenSecret=1",
-                alice.0
+                alice
             ),
             None,
         )
@@ -875,7 +881,7 @@ async fn all_identities_includes_secrets_for_any_non_empty_flag_even_false() {
         full_set(),
     )
     .await;
-    let path = format!("/api/users/{}/all-identities", alice.0);
+    let path = format!("/api/users/{}/all-identities", alice);
 
     for (query, included) in [
         ("", false),
@@ -989,7 +995,7 @@ async fn assert_deleted(
             );
         }
     }
-    let events = audit(app, mgmt, &format!("userId={}&action=token.delete", user.0)).await;
+    let events = audit(app, mgmt, &format!("userId={}&action=token.delete", user)).await;
     let deletions: Vec<&Value> = events
         .iter()
         .filter(|e| e["secretId"] == secret.id.as_str())
@@ -1057,7 +1063,7 @@ async fn delete_secret_by_id_under_both_spellings() {
                 Method::GET,
                 &format!(
                     "/api/users/{}/identities/acme?includeTokenSecret=true",
-                    user.0
+                    user
                 ),
                 None,
             )
@@ -1123,7 +1129,7 @@ async fn delete_secret_by_id_under_both_spellings() {
             Method::GET,
             &format!(
                 "/api/users/{}/sso-identities/{}?includeTokenSecret=true",
-                alice.0,
+                alice,
                 sso.as_str()
             ),
             None,
@@ -1159,7 +1165,7 @@ async fn cascade_unlink_through_the_management_api() {
         .api(
             &mgmt,
             Method::DELETE,
-            &format!("/api/users/{}/identities/acme", alice.0),
+            &format!("/api/users/{}/identities/acme", alice),
             None,
         )
         .await;
@@ -1240,7 +1246,7 @@ async fn cascade_user_deletion() {
         &app,
         Some(&mgmt),
         Method::DELETE,
-        &format!("/api/users/{}", alice.0),
+        &format!("/api/users/{}", alice),
         None,
     )
     .await;
@@ -1505,18 +1511,13 @@ async fn deletions_revoke_at_the_oauth2_revocation_endpoint() {
         .api(
             &mgmt,
             Method::DELETE,
-            &format!("/api/users/{}/identities/acme", alice.0),
+            &format!("/api/users/{}/identities/acme", alice),
             None,
         )
         .await;
     assert_eq!(status, 200);
     let (status, _) = app
-        .api(
-            &mgmt,
-            Method::DELETE,
-            &format!("/api/users/{}", bob.0),
-            None,
-        )
+        .api(&mgmt, Method::DELETE, &format!("/api/users/{}", bob), None)
         .await;
     assert_eq!(status, 204);
     // The connector's config is gone with it, yet its sets are revoked.
@@ -1544,7 +1545,7 @@ async fn deletions_revoke_at_the_oauth2_revocation_endpoint() {
         let events = wait_for_audit(
             &app,
             &mgmt,
-            &format!("userId={}&action=token.revoke", user.0),
+            &format!("userId={}&action=token.revoke", user),
             |e| is_event(e, "token.revoke", "success", secret.id.as_str()),
         )
         .await;
@@ -1642,8 +1643,9 @@ async fn oidc_and_sso_connectors_revoke_at_the_discovered_revocation_endpoint() 
         )
         .await;
     assert_eq!(status, 200, "{created}");
-    let sso =
-        strongroom_core::store::SsoConnectorId(created["id"].as_str().expect("id").to_owned());
+    let sso = strongroom_core::store::SsoConnectorId::from(
+        created["id"].as_str().expect("id").to_owned(),
+    );
     let sso_secret = seed_sso(
         &app,
         &sso,
@@ -1815,7 +1817,7 @@ async fn audit_events_page_filter_and_never_hold_tokens() {
         wait_for_audit(
             &app,
             &mgmt,
-            &format!("userId={}&action=token.read", alice.0),
+            &format!("userId={}&action=token.read", alice),
             |e| e["occurredAt"] == T0_MS + 1000 * i,
         )
         .await;
@@ -1844,14 +1846,14 @@ async fn audit_events_page_filter_and_never_hold_tokens() {
     wait_for_audit(
         &app,
         &mgmt,
-        &format!("userId={}&action=token.read", alice.0),
+        &format!("userId={}&action=token.read", alice),
         |e| e["outcome"] == "token_not_found",
     )
     .await;
     wait_for_audit(
         &app,
         &mgmt,
-        &format!("userId={}&action=token.read", bob.0),
+        &format!("userId={}&action=token.read", bob),
         |e| e["outcome"] == "success",
     )
     .await;
@@ -1874,7 +1876,7 @@ async fn audit_events_page_filter_and_never_hold_tokens() {
         &app,
         Some(&mgmt),
         Method::GET,
-        &format!("/api/audit-events?userId={}&action=token.read", alice.0),
+        &format!("/api/audit-events?userId={}&action=token.read", alice),
         None,
     )
     .await;
@@ -1940,7 +1942,7 @@ async fn audit_events_page_filter_and_never_hold_tokens() {
             Method::GET,
             &format!(
                 "/api/audit-events?userId={}&action=token.read&page={page}&page_size=1",
-                alice.0
+                alice
             ),
             None,
         )
@@ -1994,7 +1996,7 @@ async fn audit_events_page_filter_and_never_hold_tokens() {
     .await;
     assert_eq!(deletes.total(), Some(1), "{}", deletes.text);
     assert_eq!(deletes.json()[0]["actorType"], "application");
-    let bobs_events = audit(&app, &mgmt, &format!("userId={}", bob.0)).await;
+    let bobs_events = audit(&app, &mgmt, &format!("userId={}", bob)).await;
     assert_eq!(bobs_events.len(), 1, "{bobs_events:#?}");
     assert_eq!(bobs_events[0]["secretId"], bobs.id.as_str());
     let nobody = call(
@@ -2015,7 +2017,7 @@ async fn audit_events_page_filter_and_never_hold_tokens() {
         Method::GET,
         &format!(
             "/api/audit-events?userId={}&secretId={}",
-            bob.0,
+            bob,
             secret.id.as_str()
         ),
         None,

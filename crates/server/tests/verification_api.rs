@@ -688,10 +688,7 @@ async fn put_and_patch_replace_the_stored_set_and_use_the_record_up() {
         .api(
             &w.mgmt,
             Method::GET,
-            &format!(
-                "/api/users/{}/identities/acme?includeTokenSecret=1",
-                alice.0
-            ),
+            &format!("/api/users/{}/identities/acme?includeTokenSecret=1", alice),
             None,
         )
         .await;
@@ -715,7 +712,7 @@ async fn put_and_patch_replace_the_stored_set_and_use_the_record_up() {
     let events = audit(
         &w.app,
         &w.mgmt,
-        &format!("userId={}&action=token.replace", alice.0),
+        &format!("userId={}&action=token.replace", alice),
     )
     .await;
     assert_eq!(events.len(), 1, "{events:#?}");
@@ -850,7 +847,7 @@ async fn put_and_patch_replace_the_stored_set_and_use_the_record_up() {
         audit(
             &w.app,
             &w.mgmt,
-            &format!("userId={}&action=token.replace", alice.0)
+            &format!("userId={}&action=token.replace", alice)
         )
         .await
         .len(),
@@ -899,7 +896,7 @@ async fn put_and_patch_replace_the_stored_set_and_use_the_record_up() {
         audit(
             &w.app,
             &w.mgmt,
-            &format!("userId={}&action=token.replace", alice.0)
+            &format!("userId={}&action=token.replace", alice)
         )
         .await
         .len(),
@@ -1212,7 +1209,7 @@ async fn link_identity_from_a_verified_record_stores_its_tokens() {
             Method::GET,
             &format!(
                 "/api/users/{}/identities/globex?includeTokenSecret=true",
-                alice.0
+                alice
             ),
             None,
         )
@@ -1231,7 +1228,7 @@ async fn link_identity_from_a_verified_record_stores_its_tokens() {
     let events = audit(
         &w.app,
         &w.mgmt,
-        &format!("userId={}&action=token.store", alice.0),
+        &format!("userId={}&action=token.store", alice),
     )
     .await;
     assert_eq!(events.len(), 1, "{events:#?}");
@@ -1796,7 +1793,7 @@ async fn another_user_can_never_reach_a_users_token_sets_or_records() {
         audit(
             &w.app,
             &w.mgmt,
-            &format!("userId={}&action=token.delete", alice.0)
+            &format!("userId={}&action=token.delete", alice)
         )
         .await
         .is_empty()

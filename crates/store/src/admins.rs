@@ -55,7 +55,7 @@ pub struct ConsoleSession {
 
 fn admin_from_row(row: &AnyRow) -> Result<ConsoleAdmin> {
     Ok(ConsoleAdmin {
-        id: AdminId(row.try_get("id")?),
+        id: AdminId::from(row.try_get::<String, _>("id")?),
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
@@ -279,7 +279,7 @@ impl Store {
         .await?;
         row.map(|row| -> Result<ConsoleSession> {
             Ok(ConsoleSession {
-                admin_id: AdminId(row.try_get("admin_id")?),
+                admin_id: AdminId::from(row.try_get::<String, _>("admin_id")?),
                 username: row.try_get("username")?,
                 csrf_token_hash: row.try_get("csrf_token_hash")?,
                 expires_at: row.try_get("expires_at")?,

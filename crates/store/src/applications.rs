@@ -28,7 +28,7 @@ const APP_COLUMNS: &str = "id, name, description, type, secret_hash, oidc_client
 
 fn app_from_row(row: &AnyRow) -> Result<ApplicationRow> {
     Ok(ApplicationRow {
-        id: ApplicationId(row.try_get("id")?),
+        id: ApplicationId::from(row.try_get::<String, _>("id")?),
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         app_type: row.try_get("type")?,
@@ -125,8 +125,8 @@ pub struct ConsentRow {
 fn consent_from_row(row: &AnyRow) -> Result<ConsentRow> {
     Ok(ConsentRow {
         id: row.try_get("id")?,
-        user_id: crate::UserId(row.try_get("user_id")?),
-        application_id: ApplicationId(row.try_get("application_id")?),
+        user_id: crate::UserId::from(row.try_get::<String, _>("user_id")?),
+        application_id: ApplicationId::from(row.try_get::<String, _>("application_id")?),
         scope: row.try_get("scope")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

@@ -46,7 +46,7 @@ fn optional_envelope(row: &AnyRow) -> Result<Option<Envelope>> {
 
 fn connector_from_row(row: &AnyRow) -> Result<ConnectorRow> {
     Ok(ConnectorRow {
-        id: ConnectorId(row.try_get("id")?),
+        id: ConnectorId::from(row.try_get::<String, _>("id")?),
         connector_id: row.try_get("connector_id")?,
         target: row.try_get("target")?,
         config: crate::json_from(&row.try_get::<String, _>("config")?, "connector config")?,
@@ -65,7 +65,7 @@ fn sso_connector_from_row(row: &AnyRow) -> Result<SsoConnectorRow> {
         "sso connector domains",
     )?;
     Ok(SsoConnectorRow {
-        id: SsoConnectorId(row.try_get("id")?),
+        id: SsoConnectorId::from(row.try_get::<String, _>("id")?),
         provider_name: row.try_get("provider_name")?,
         connector_name: row.try_get("connector_name")?,
         config: crate::json_from(&row.try_get::<String, _>("config")?, "sso connector config")?,

@@ -33,7 +33,7 @@ pub struct SsoIdentity {
 fn social_from_row(row: &AnyRow) -> Result<SocialIdentity> {
     Ok(SocialIdentity {
         id: row.try_get("id")?,
-        user_id: UserId(row.try_get("user_id")?),
+        user_id: UserId::from(row.try_get::<String, _>("user_id")?),
         target: row.try_get("target")?,
         identity_id: row.try_get("identity_id")?,
         details: crate::json_from(&row.try_get::<String, _>("details")?, "identity details")?,
@@ -45,8 +45,8 @@ fn social_from_row(row: &AnyRow) -> Result<SocialIdentity> {
 fn sso_from_row(row: &AnyRow) -> Result<SsoIdentity> {
     Ok(SsoIdentity {
         id: row.try_get("id")?,
-        user_id: UserId(row.try_get("user_id")?),
-        sso_connector_id: SsoConnectorId(row.try_get("sso_connector_id")?),
+        user_id: UserId::from(row.try_get::<String, _>("user_id")?),
+        sso_connector_id: SsoConnectorId::from(row.try_get::<String, _>("sso_connector_id")?),
         issuer: row.try_get("issuer")?,
         identity_id: row.try_get("identity_id")?,
         detail: crate::json_from(&row.try_get::<String, _>("detail")?, "sso identity detail")?,

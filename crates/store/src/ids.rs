@@ -5,7 +5,7 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub String);
+        pub struct $name(String);
 
         impl $name {
             /// A fresh random id.
@@ -15,6 +15,10 @@ macro_rules! id_type {
 
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
             }
         }
 
@@ -27,6 +31,12 @@ macro_rules! id_type {
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
                 Self(s.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
             }
         }
     )*};

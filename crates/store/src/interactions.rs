@@ -48,7 +48,7 @@ fn interaction_from_row(row: &AnyRow) -> Result<InteractionRow> {
     Ok(InteractionRow {
         id: row.try_get("id")?,
         browser_binding_hash: row.try_get("browser_binding_hash")?,
-        application_id: ApplicationId(row.try_get("application_id")?),
+        application_id: ApplicationId::from(row.try_get::<String, _>("application_id")?),
         params: crate::json_from(&row.try_get::<String, _>("params")?, "interaction params")?,
         upstream_state_hash: row.try_get("upstream_state_hash")?,
         upstream_kind: row.try_get("upstream_kind")?,
@@ -171,7 +171,7 @@ impl Store {
         row.map(|row| -> Result<SessionRow> {
             Ok(SessionRow {
                 id_hash: row.try_get("id_hash")?,
-                user_id: UserId(row.try_get("user_id")?),
+                user_id: UserId::from(row.try_get::<String, _>("user_id")?),
                 auth_time: row.try_get("auth_time")?,
                 created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,

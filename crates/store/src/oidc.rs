@@ -91,8 +91,10 @@ pub struct RefreshTokenRow {
 fn grant_from_row(row: &AnyRow) -> Result<GrantRow> {
     Ok(GrantRow {
         id: row.try_get("id")?,
-        user_id: row.try_get::<Option<String>, _>("user_id")?.map(UserId),
-        application_id: ApplicationId(row.try_get("application_id")?),
+        user_id: row
+            .try_get::<Option<String>, _>("user_id")?
+            .map(UserId::from),
+        application_id: ApplicationId::from(row.try_get::<String, _>("application_id")?),
         scope: row.try_get("scope")?,
         resource: row.try_get("resource")?,
         auth_time: row.try_get("auth_time")?,
@@ -316,8 +318,10 @@ impl Store {
             Ok(AccessTokenRow {
                 token_hash: row.try_get("token_hash")?,
                 grant_id: row.try_get("grant_id")?,
-                application_id: ApplicationId(row.try_get("application_id")?),
-                user_id: row.try_get::<Option<String>, _>("user_id")?.map(UserId),
+                application_id: ApplicationId::from(row.try_get::<String, _>("application_id")?),
+                user_id: row
+                    .try_get::<Option<String>, _>("user_id")?
+                    .map(UserId::from),
                 scope: row.try_get("scope")?,
                 resource: row.try_get("resource")?,
                 created_at: row.try_get("created_at")?,
@@ -413,7 +417,7 @@ impl Store {
         row.map(|row| {
             Ok((
                 refresh_token_from_row(&row)?,
-                ApplicationId(row.try_get("application_id")?),
+                ApplicationId::from(row.try_get::<String, _>("application_id")?),
             ))
         })
         .transpose()

@@ -114,13 +114,13 @@ fn secret_from_row(row: &AnyRow) -> Result<SecretRow> {
     let identity_id: String = row.try_get("identity_id")?;
     let relation = match row.try_get::<Option<String>, _>("connector_id")? {
         Some(connector_id) => SecretRelation::Social {
-            connector_id: ConnectorId(connector_id),
+            connector_id: ConnectorId::from(connector_id),
             social_identity_id: row.try_get("social_identity_id")?,
             target: row.try_get("target")?,
             identity_id,
         },
         None => SecretRelation::Sso {
-            sso_connector_id: SsoConnectorId(row.try_get("sso_connector_id")?),
+            sso_connector_id: SsoConnectorId::from(row.try_get::<String, _>("sso_connector_id")?),
             sso_identity_id: row.try_get("sso_identity_id")?,
             issuer: row.try_get("issuer")?,
             identity_id,
@@ -128,8 +128,8 @@ fn secret_from_row(row: &AnyRow) -> Result<SecretRow> {
     };
     let metadata: String = row.try_get("metadata")?;
     Ok(SecretRow {
-        id: SecretId(row.try_get("id")?),
-        user_id: UserId(row.try_get("user_id")?),
+        id: SecretId::from(row.try_get::<String, _>("id")?),
+        user_id: UserId::from(row.try_get::<String, _>("user_id")?),
         secret_type: row.try_get("type")?,
         relation,
         envelope: crate::envelope_from_row(row)?,
@@ -236,7 +236,7 @@ impl Store {
         user_id: &UserId,
         identity: &IdentityKey,
     ) -> Result<Option<SecretRow>> {
-        let key = (user_id.0.clone(), identity.clone());
+        let key = (user_id.as_str().to_owned(), identity.clone());
         if let Some(hit) = self.secret_cache.get(&key) {
             return Ok(hit);
         }
@@ -302,8 +302,8 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok((
-                    SecretId(row.try_get("id")?),
-                    UserId(row.try_get("user_id")?),
+                    SecretId::from(row.try_get::<String, _>("id")?),
+                    UserId::from(row.try_get::<String, _>("user_id")?),
                     row.try_get("target")?,
                 ))
             })

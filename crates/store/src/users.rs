@@ -42,7 +42,7 @@ const USER_COLUMNS: &str = "id, username, primary_email, primary_email_verified_
 
 fn user_from_row(row: &AnyRow) -> Result<UserRow> {
     Ok(UserRow {
-        id: UserId(row.try_get("id")?),
+        id: UserId::from(row.try_get::<String, _>("id")?),
         username: row.try_get("username")?,
         primary_email: row.try_get("primary_email")?,
         primary_email_verified_by: row.try_get("primary_email_verified_by")?,

@@ -34,9 +34,9 @@ fn from_row(row: &AnyRow) -> Result<VerificationRow> {
     };
     Ok(VerificationRow {
         id: row.try_get("id")?,
-        user_id: UserId(row.try_get("user_id")?),
+        user_id: UserId::from(row.try_get::<String, _>("user_id")?),
         record_type: row.try_get("type")?,
-        connector_id: ConnectorId(row.try_get("connector_id")?),
+        connector_id: ConnectorId::from(row.try_get::<String, _>("connector_id")?),
         data: crate::json_from(&row.try_get::<String, _>("data")?, "verification data")?,
         sealed,
         created_at: row.try_get("created_at")?,

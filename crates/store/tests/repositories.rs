@@ -272,12 +272,12 @@ async fn the_identities_of_a_page_of_users_come_in_one_statement() {
         .expect("list");
     let pairs: Vec<(String, String)> = found
         .iter()
-        .map(|i| (i.user_id.0.clone(), i.target.clone()))
+        .map(|i| (i.user_id.as_str().to_owned(), i.target.clone()))
         .collect();
     let mut expected = vec![
-        (a.user.id.0.clone(), a.github.target.clone()),
-        (a.user.id.0.clone(), google.target.clone()),
-        (b.user.id.0.clone(), b.github.target.clone()),
+        (a.user.id.as_str().to_owned(), a.github.target.clone()),
+        (a.user.id.as_str().to_owned(), google.target.clone()),
+        (b.user.id.as_str().to_owned(), b.github.target.clone()),
     ];
     expected.sort();
     assert_eq!(
@@ -718,7 +718,7 @@ async fn rewrap_candidates_and_guarded_writes() {
     assert!(
         store
             .update_secret_payload(
-                &SecretId(raced.id.clone()),
+                &SecretId::from(raced.id.clone()),
                 0,
                 &fresh,
                 &TokenSetMetadata::default(),
@@ -733,7 +733,7 @@ async fn rewrap_candidates_and_guarded_writes() {
         .collect();
     assert_eq!(store.apply_rewraps(table, &items).await.expect("apply"), 2);
     let raced_row = store
-        .get_secret(&SecretId(raced.id))
+        .get_secret(&SecretId::from(raced.id))
         .await
         .expect("get")
         .expect("some");

@@ -55,7 +55,7 @@ fn user_for(i: u64, count: u64) -> u64 {
 }
 
 async fn mint(store: &Store, app: &ApplicationId, n: u64, now: i64) -> String {
-    let user = UserId(format!("seed-user-{n:09}"));
+    let user = UserId::from(format!("seed-user-{n:09}"));
     let grant = GrantRow {
         id: strongroom_store::new_id(),
         user_id: Some(user.clone()),
@@ -87,7 +87,7 @@ async fn mint(store: &Store, app: &ApplicationId, n: u64, now: i64) -> String {
 fn application(id: &ApplicationId, app_type: &str, now: i64) -> ApplicationRow {
     ApplicationRow {
         id: id.clone(),
-        name: format!("{} benchmark", id.0),
+        name: format!("{} benchmark", id),
         description: None,
         app_type: app_type.to_owned(),
         secret_hash: None,
@@ -105,7 +105,7 @@ fn application(id: &ApplicationId, app_type: &str, now: i64) -> ApplicationRow {
 async fn management(url: &str, endpoint: &str) {
     let store = Store::connect_and_migrate(url).await.expect("store");
     let now = SystemClock.now_ms();
-    let app = ApplicationId("bench-m2m".to_owned());
+    let app = ApplicationId::from("bench-m2m");
     store
         .save_application(&application(&app, "MachineToMachine", now))
         .await
@@ -161,7 +161,7 @@ async fn main() {
 
     let started = Instant::now();
     let now = clock.now_ms();
-    let app = ApplicationId(APP_ID.to_owned());
+    let app = ApplicationId::from(APP_ID.to_owned());
     store
         .save_application(&application(&app, "Traditional", now))
         .await

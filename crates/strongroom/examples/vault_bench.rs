@@ -65,7 +65,7 @@ async fn main() {
                 state ^= state >> 7;
                 state ^= state << 17;
                 let n = state % count;
-                let id = SecretId(format!("seed-secret-{n:09}"));
+                let id = SecretId::from(format!("seed-secret-{n:09}"));
                 let ok = match store.get_secret(&id).await {
                     Ok(Some(row)) => sets
                         .open(&row)

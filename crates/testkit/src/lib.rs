@@ -96,7 +96,7 @@ pub mod seed {
 
     /// Creates the `github` connector the seeded sets hang off (idempotent).
     pub async fn connector(store: &Store) -> ConnectorId {
-        let id = ConnectorId("seed-github".into());
+        let id = ConnectorId::from("seed-github");
         store
             .save_connector(&ConnectorRow {
                 id: id.clone(),
@@ -126,9 +126,9 @@ pub mod seed {
             let rows: Vec<(UserId, String, SecretId, u64)> = (n..end)
                 .map(|i| {
                     (
-                        UserId(format!("seed-user-{i:09}")),
+                        UserId::from(format!("seed-user-{i:09}")),
                         format!("seed-ident-{i:09}"),
-                        SecretId(format!("seed-secret-{i:09}")),
+                        SecretId::from(format!("seed-secret-{i:09}")),
                         i,
                     )
                 })
@@ -141,7 +141,7 @@ pub mod seed {
                 rows.len(),
                 |q, i| {
                     let (user, _, _, n) = &rows[i];
-                    q.bind(user.0.clone())
+                    q.bind(user.as_str().to_owned())
                         .bind(format!("seed{n}"))
                         .bind(0i64)
                         .bind(0i64)
@@ -150,7 +150,7 @@ pub mod seed {
             .await;
             insert(store, &mut tx, "user_social_identities (id, user_id, target, identity_id, details, created_at, updated_at)", 7, rows.len(), |q, i| {
                 let (user, ident, _, n) = &rows[i];
-                q.bind(ident.clone()).bind(user.0.clone()).bind(TARGET).bind(format!("gh-{n}")).bind("{}").bind(0i64).bind(0i64)
+                q.bind(ident.clone()).bind(user.as_str().to_owned()).bind(TARGET).bind(format!("gh-{n}")).bind("{}").bind(0i64).bind(0i64)
             })
             .await;
             let sealed: Vec<_> = rows
@@ -190,10 +190,10 @@ pub mod seed {
                 |q, i| {
                     let (user, ident, secret, n) = &rows[i];
                     let env = &sealed[i].1;
-                    q.bind(secret.0.clone())
-                        .bind(user.0.clone())
+                    q.bind(secret.as_str().to_owned())
+                        .bind(user.as_str().to_owned())
                         .bind("federated_token_set")
-                        .bind(connector.0.clone())
+                        .bind(connector.as_str().to_owned())
                         .bind(ident.clone())
                         .bind(TARGET)
                         .bind(format!("gh-{n}"))
@@ -238,7 +238,7 @@ pub mod seed {
             .await
             .expect("list secrets")
             .iter()
-            .map(|r| SecretId(r.try_get("id").expect("id")))
+            .map(|r| SecretId::from(r.try_get::<String, _>("id").expect("id")))
             .collect()
     }
 }

@@ -257,12 +257,16 @@ impl SignIn {
         detail: Value,
         outcome: crate::Result<strongroom_store::SecretRow>,
     ) {
-        let mut entry = Entry::new(Actor::User(user_id.0.clone()), "token.store", "success");
-        entry.user_id = Some(user_id.0.clone());
+        let mut entry = Entry::new(
+            Actor::User(user_id.as_str().to_owned()),
+            "token.store",
+            "success",
+        );
+        entry.user_id = Some(user_id.as_str().to_owned());
         entry.target = Some(target.to_owned());
         entry.detail = detail;
         match outcome {
-            Ok(secret) => entry.secret_id = Some(secret.id.0),
+            Ok(secret) => entry.secret_id = Some(secret.id.to_string()),
             Err(e) => {
                 tracing::warn!(user = %user_id, target, error = %e, "storing the provider's token set failed; the sign-in goes on");
                 entry.outcome = "store_failed".into();

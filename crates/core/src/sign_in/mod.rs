@@ -343,7 +343,7 @@ impl SignIn {
             .ok_or(SignInError::UnknownClient)?;
         let app = self
             .store
-            .get_application(&ApplicationId(client_id.to_owned()))
+            .get_application(&ApplicationId::from(client_id.to_owned()))
             .await?
             .ok_or(SignInError::UnknownClient)?;
         let redirect_uri = req
@@ -431,7 +431,7 @@ impl SignIn {
         let interaction = InteractionRow {
             id: strongroom_store::new_id(),
             browser_binding_hash: token_hash(&binding),
-            application_id: ApplicationId(pending.client_id.clone()),
+            application_id: ApplicationId::from(pending.client_id.clone()),
             params: serde_json::to_value(pending)
                 .map_err(|e| CoreError::Internal(e.to_string()))?,
             upstream_state_hash: None,
@@ -458,7 +458,7 @@ impl SignIn {
     ) -> Result<Step, SignInError> {
         let app = self
             .store
-            .get_application(&ApplicationId(pending.client_id.clone()))
+            .get_application(&ApplicationId::from(pending.client_id.clone()))
             .await?
             .ok_or(SignInError::UnknownClient)?;
         if app.is_third_party && !self.consented(pending, user_id).await? {
@@ -497,7 +497,7 @@ impl SignIn {
             .store
             .get_consent(
                 user_id,
-                &ApplicationId(pending.client_id.clone()),
+                &ApplicationId::from(pending.client_id.clone()),
                 self.clock.now_ms(),
             )
             .await?;
@@ -631,7 +631,7 @@ impl SignIn {
                 .await?
                 .map(|c| ConnectorRef::Social(c.id)),
             Some(("sso", id)) => {
-                let id = SsoConnectorId(id.to_owned());
+                let id = SsoConnectorId::from(id.to_owned());
                 self.store
                     .get_sso_connector(&id)
                     .await?
@@ -831,7 +831,7 @@ fn validate(
         (None, None) => {}
     }
     Ok(Pending {
-        client_id: app.id.0.clone(),
+        client_id: app.id.as_str().to_owned(),
         redirect_uri,
         scope: scope.join(" "),
         state: req.state.clone(),
@@ -854,7 +854,7 @@ mod tests {
 
     fn app(app_type: &str, third_party: bool) -> ApplicationRow {
         ApplicationRow {
-            id: ApplicationId("app".into()),
+            id: ApplicationId::from("app"),
             name: "app".into(),
             description: None,
             app_type: app_type.into(),

@@ -193,7 +193,7 @@ impl SignIn {
         let code = self
             .oidc
             .issue_code(&CodeRequest {
-                application_id: ApplicationId(pending.client_id.clone()),
+                application_id: ApplicationId::from(pending.client_id.clone()),
                 user_id: user_id.clone(),
                 redirect_uri: pending.redirect_uri.clone(),
                 scope: pending.scope.clone(),

@@ -299,7 +299,7 @@ pub async fn sso_connector(app: &TestApp, mgmt: &str, name: &str) -> SsoConnecto
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    SsoConnectorId(body["id"].as_str().expect("id").to_owned())
+    SsoConnectorId::from(body["id"].as_str().expect("id").to_owned())
 }
 
 /// A provider token response.
@@ -344,7 +344,7 @@ pub async fn seed(
         .expect("link identity");
     app.state
         .token_sets
-        .store_social(&ConnectorId(connector_id.into()), &identity, response)
+        .store_social(&ConnectorId::from(connector_id), &identity, response)
         .await
         .expect("store token set")
 }

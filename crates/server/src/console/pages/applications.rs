@@ -34,7 +34,7 @@ fn applications_page(
                 href: format!("/console/applications/{}", segment(a.id.as_str())),
                 name: a.name.clone(),
                 app_type: a.app_type.clone(),
-                id: a.id.0.clone(),
+                id: a.id.as_str().to_owned(),
                 redirect_uris: strongroom_core::applications::redirect_uris(a).join(", "),
             })
             .collect(),
@@ -74,7 +74,7 @@ fn application_page(
         .unwrap_or_default();
     ApplicationPage {
         chrome: Chrome::new(admin, "applications"),
-        id: row.id.0.clone(),
+        id: row.id.as_str().to_owned(),
         name: row.name.clone(),
         app_type: row.app_type.clone(),
         description: row.description.clone().unwrap_or_default(),
@@ -129,7 +129,7 @@ pub async fn application(
 ) -> Page {
     let row = state
         .applications
-        .get(&ApplicationId(id))
+        .get(&ApplicationId::from(id))
         .await
         .map_err(|e| internal(&e))?
         .ok_or_else(|| not_found(&admin, "That application"))?;
@@ -143,7 +143,7 @@ pub async fn save_application(
     Path(id): Path<String>,
     Posted { admin, fields }: Posted,
 ) -> Page {
-    let id = ApplicationId(id);
+    let id = ApplicationId::from(id);
     let patch = ApplicationPatch {
         name: Some(fields.get("name").unwrap_or_default().to_owned()),
         description: Some(fields.get("description").unwrap_or_default().to_owned()),
@@ -189,7 +189,7 @@ pub async fn confirm_delete_application(
 ) -> Page {
     let row = state
         .applications
-        .get(&ApplicationId(id))
+        .get(&ApplicationId::from(id))
         .await
         .map_err(|e| internal(&e))?
         .ok_or_else(|| not_found(&admin, "That application"))?;
@@ -210,7 +210,7 @@ pub async fn delete_application(
     Path(id): Path<String>,
     Posted { admin, .. }: Posted,
 ) -> Page {
-    match state.applications.delete(&ApplicationId(id)).await {
+    match state.applications.delete(&ApplicationId::from(id)).await {
         Ok(true) => Ok(see_other("/console/applications?deleted=1")),
         Ok(false) => Err(not_found(&admin, "That application")),
         Err(e) => Err(internal(&e)),

@@ -414,7 +414,7 @@ pub async fn edit_connector(
     Path(id): Path<String>,
     Query(flash): Query<Flash>,
 ) -> Page {
-    let id = ConnectorId(id);
+    let id = ConnectorId::from(id);
     let row = state
         .connectors
         .get(&id)
@@ -444,7 +444,7 @@ pub async fn save_connector(
     Path(id): Path<String>,
     Posted { admin, fields }: Posted,
 ) -> Page {
-    let id = ConnectorId(id);
+    let id = ConnectorId::from(id);
     let row = state
         .connectors
         .get(&id)
@@ -465,7 +465,11 @@ pub async fn save_connector(
         };
         state
             .connectors
-            .update(&id, patch, &Actor::Admin(admin.admin_id.0.clone()))
+            .update(
+                &id,
+                patch,
+                &Actor::Admin(admin.admin_id.as_str().to_owned()),
+            )
             .await
             .map_err(problem)
     };
@@ -498,7 +502,7 @@ pub async fn confirm_delete_connector(
 ) -> Page {
     let row = state
         .connectors
-        .get(&ConnectorId(id))
+        .get(&ConnectorId::from(id))
         .await
         .map_err(|e| failed(&admin, e))?;
     let href = format!("/console/connectors/{}", segment(row.id.as_str()));
@@ -520,7 +524,10 @@ pub async fn delete_connector(
 ) -> Page {
     match state
         .connectors
-        .delete(&ConnectorId(id), &Actor::Admin(admin.admin_id.0.clone()))
+        .delete(
+            &ConnectorId::from(id),
+            &Actor::Admin(admin.admin_id.as_str().to_owned()),
+        )
         .await
     {
         Ok(()) => Ok(see_other("/console/connectors?deleted=1")),

@@ -123,7 +123,7 @@ pub async fn edit_sso_connector(
 ) -> Page {
     let row = state
         .connectors
-        .get_sso(&SsoConnectorId(id))
+        .get_sso(&SsoConnectorId::from(id))
         .await
         .map_err(|e| failed(&admin, e))?;
     let source = Source::Config {
@@ -147,7 +147,7 @@ pub async fn save_sso_connector(
     Path(id): Path<String>,
     Posted { admin, fields }: Posted,
 ) -> Page {
-    let id = SsoConnectorId(id);
+    let id = SsoConnectorId::from(id);
     let attempt = async {
         let config = submitted_config(&sso_items(), "config.", &fields)
             .map_err(|p| (StatusCode::BAD_REQUEST, p))?;
@@ -160,7 +160,11 @@ pub async fn save_sso_connector(
         };
         state
             .connectors
-            .update_sso(&id, patch, &Actor::Admin(admin.admin_id.0.clone()))
+            .update_sso(
+                &id,
+                patch,
+                &Actor::Admin(admin.admin_id.as_str().to_owned()),
+            )
             .await
             .map_err(problem)
     };
@@ -192,7 +196,7 @@ pub async fn confirm_delete_sso_connector(
 ) -> Page {
     let row = state
         .connectors
-        .get_sso(&SsoConnectorId(id))
+        .get_sso(&SsoConnectorId::from(id))
         .await
         .map_err(|e| failed(&admin, e))?;
     let href = format!("/console/sso-connectors/{}", segment(row.id.as_str()));
@@ -214,7 +218,10 @@ pub async fn delete_sso_connector(
 ) -> Page {
     match state
         .connectors
-        .delete_sso(&SsoConnectorId(id), &Actor::Admin(admin.admin_id.0.clone()))
+        .delete_sso(
+            &SsoConnectorId::from(id),
+            &Actor::Admin(admin.admin_id.as_str().to_owned()),
+        )
         .await
     {
         Ok(()) => Ok(see_other("/console/connectors?deleted=1")),

@@ -31,7 +31,7 @@ pub async fn users(
                 .clone()
                 .or_else(|| u.username.clone())
                 .or_else(|| u.primary_email.clone())
-                .unwrap_or_else(|| u.id.0.clone()),
+                .unwrap_or_else(|| u.id.as_str().to_owned()),
             username: or_dash(u.username.as_deref()),
             email: or_dash(u.primary_email.as_deref()),
             created: view::time(u.created_at),
@@ -92,7 +92,7 @@ pub async fn user(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Page {
-    let id = UserId(id);
+    let id = UserId::from(id);
     let user = state.users.get(&id).await.map_err(|e| failed(&admin, e))?;
     let connections = state
         .users
@@ -111,8 +111,8 @@ pub async fn user(
                 .name
                 .clone()
                 .or_else(|| user.username.clone())
-                .unwrap_or_else(|| user.id.0.clone()),
-            id: user.id.0.clone(),
+                .unwrap_or_else(|| user.id.as_str().to_owned()),
+            id: user.id.as_str().to_owned(),
             username: or_dash(user.username.as_deref()),
             email: or_dash(user.primary_email.as_deref()),
             phone: or_dash(user.primary_phone.as_deref()),
@@ -133,7 +133,7 @@ async fn find_connection(
     let user = state.users.get(id).await.map_err(|e| failed(admin, e))?;
     let wanted = match kind {
         "social" => IdentityKey::Social(key.to_owned()),
-        "sso" => IdentityKey::Sso(SsoConnectorId(key.to_owned())),
+        "sso" => IdentityKey::Sso(SsoConnectorId::from(key.to_owned())),
         _ => return Err(not_found(admin, "That connection")),
     };
     let connection = state
@@ -147,7 +147,7 @@ async fn find_connection(
     let name = user
         .name
         .or(user.username)
-        .unwrap_or_else(|| user.id.0.clone());
+        .unwrap_or_else(|| user.id.as_str().to_owned());
     Ok((name, connection))
 }
 
@@ -171,7 +171,7 @@ pub async fn connection(
     Path((id, kind, key)): Path<(String, String, String)>,
     Query(flash): Query<Flash>,
 ) -> Page {
-    let id = UserId(id);
+    let id = UserId::from(id);
     let (user_name, c) = find_connection(&state, &admin, &id, &kind, &key).await?;
     let now = state.clock.now_ms();
     let token = c.secret.as_ref().map(|s| {
@@ -229,7 +229,7 @@ pub async fn confirm_delete_tokens(
     State(state): State<AppState>,
     Path((id, kind, key)): Path<(String, String, String)>,
 ) -> Page {
-    let id = UserId(id);
+    let id = UserId::from(id);
     let (user_name, c) = find_connection(&state, &admin, &id, &kind, &key).await?;
     let href = connection_path(&id, &c.key);
     if c.secret.is_none() {
@@ -251,13 +251,16 @@ pub async fn delete_tokens(
     Path((id, kind, key)): Path<(String, String, String)>,
     Posted { admin, .. }: Posted,
 ) -> Page {
-    let id = UserId(id);
+    let id = UserId::from(id);
     let (_, c) = find_connection(&state, &admin, &id, &kind, &key).await?;
     let href = connection_path(&id, &c.key);
     if let Some(secret) = c.secret {
         state
             .token_access
-            .delete_secret(&secret.id, &Actor::Admin(admin.admin_id.0.clone()))
+            .delete_secret(
+                &secret.id,
+                &Actor::Admin(admin.admin_id.as_str().to_owned()),
+            )
             .await
             .map_err(|e| internal(&e))?;
     }
