@@ -34,7 +34,7 @@ pub use oidc::{
     AccessTokenRow, AuthorizationCodeRow, GrantRow, Redemption, RefreshTokenRow, SigningKeyRow,
 };
 pub use sealed::{KekCount, RewrapItem, SEALED_TABLES, SealedTable};
-pub use secret_cache::SECRET_CACHE_TTL;
+pub use secret_cache::{ManualMonotonic, MonotonicClock, SECRET_CACHE_TTL, SystemMonotonic};
 pub use secrets::{NewSecret, SecretRelation, SecretRow, TokenSetMetadata};
 pub use users::{NewUser, UserRow};
 pub use verifications::VerificationRow;
@@ -171,6 +171,12 @@ impl Store {
         let store = Self::connect(url).await?;
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// This store with a token-set read cache (empty) that reads the time from `clock`.
+    pub fn with_cache_clock(mut self, clock: std::sync::Arc<dyn MonotonicClock>) -> Self {
+        self.secret_cache = std::sync::Arc::new(secret_cache::SecretCache::with_clock(clock));
+        self
     }
 
     /// Drops the token-set read cache: called by every write that can change a token set.
