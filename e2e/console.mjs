@@ -1,5 +1,5 @@
 // Drives Strongroom's console in a real headless Chromium (Debian's `chromium`, through
-// `playwright-core`), for crates/server/tests/console_browser.rs, which sets the scene and then
+// `playwright-core`), for crates/server/tests/api/console_browser.rs, which sets the scene and then
 // runs one step of this script at a time:
 //
 //   node e2e/console.mjs config.json

@@ -256,16 +256,22 @@ pub mod plaintext {
     pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
 
     impl Captured {
-        /// Installs a TRACE-level subscriber writing here (once per test binary).
+        /// The process's TRACE-level subscriber writing here, installed by the first call;
+        /// every test of the binary that calls it reads the same lines.
         pub fn install() -> Self {
-            let logs = Self::default();
-            let writer = logs.clone();
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .init();
-            logs
+            static INSTALLED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+            INSTALLED
+                .get_or_init(|| {
+                    let logs = Self::default();
+                    let writer = logs.clone();
+                    tracing_subscriber::fmt()
+                        .with_max_level(tracing::Level::TRACE)
+                        .with_writer(move || writer.clone())
+                        .with_ansi(false)
+                        .init();
+                    logs
+                })
+                .clone()
         }
 
         pub fn text(&self) -> String {

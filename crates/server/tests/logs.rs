@@ -1,7 +1,15 @@
-//! A sign-in through the real upstream with every log level on: no token the provider issued,
-//! no token or code Strongroom issued, and no client secret reaches a log line or the database
-//! in plaintext. One test per binary, because it owns the process-wide log subscriber.
+//! The tests that read the server's log lines. They share the process-wide log subscriber
+//! (TRACE level, captured in memory), so they live in a binary of their own, away from the
+//! suites in `api/`:
+//!
+//! - a sign-in through the real upstream with every log level on: no token the provider
+//!   issued, no token or code Strongroom issued, and no client secret reaches a log line or
+//!   the database in plaintext;
+//! - the fuzzing run's F8: an error's log line names the request and the cause.
 
+// The shared harness; this binary uses only part of it.
+#[allow(dead_code)]
+#[path = "api/support/mod.rs"]
 mod support;
 
 use reqwest::Method;
@@ -125,5 +133,44 @@ async fn a_sign_in_leaves_no_secret_in_logs_or_database() {
     );
     for secret in secrets {
         assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// The fuzzing run's F8: what an operator reads at the default level
+// ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn error_log_lines_name_the_request_and_the_cause() {
+    let logs = Captured::install();
+    let app = TestApp::spawn().await;
+    let token = app.management_token().await;
+    let (m2m, secret) = app.application("MachineToMachine", &[]).await;
+    // The applications table disappears under the server: a storage failure.
+    sqlx::raw_sql("ALTER TABLE applications RENAME TO applications_gone")
+        .execute(app.store().pool())
+        .await
+        .expect("rename");
+    let (status, body) = app
+        .api(&token, Method::GET, "/api/applications", None)
+        .await;
+    assert_eq!(status, 500, "{body}");
+    let response = app
+        .http
+        .post(app.url("/oidc/token"))
+        .basic_auth(m2m.id.as_str(), secret.as_deref())
+        .form(&[("grant_type", "client_credentials"), ("scope", "all")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 500);
+    let text = logs.text();
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains(" ERROR ")).collect();
+    for (method, path) in [("GET", "/api/applications"), ("POST", "/oidc/token")] {
+        let line = errors
+            .iter()
+            .find(|l| l.contains(&format!("method={method} path={path} request_id=")))
+            .unwrap_or_else(|| panic!("no ERROR line for {method} {path}: {errors:#?}"));
+        assert!(line.contains("applications"), "the cause: {line}");
     }
 }

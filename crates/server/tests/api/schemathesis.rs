@@ -10,7 +10,7 @@
 //! Each run has a fixed seed and a time budget; schemathesis's whole output is printed, so a
 //! failure in CI shows the operation, the check and a curl line that reproduces it.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Stdio;

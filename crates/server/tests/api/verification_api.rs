@@ -4,9 +4,8 @@
 //! both prefixes, both body fields), linking and unlinking identities, and — above all — that
 //! one user can never reach another user's token sets or records.
 
-mod support;
-#[path = "support/vault.rs"]
-mod vault;
+use crate::support;
+use crate::support::vault;
 
 use std::sync::Arc;
 

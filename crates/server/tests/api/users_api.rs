@@ -4,9 +4,8 @@
 //!
 //! Every stored token carries `PLANTED`: no Management API answer and no audit event may show one.
 
-mod support;
-#[path = "support/vault.rs"]
-mod vault;
+use crate::support;
+use crate::support::vault;
 
 use std::sync::Arc;
 

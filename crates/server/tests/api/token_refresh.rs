@@ -3,7 +3,7 @@
 //! many readers wait, the grant alive afterwards, and a stored set that no provider failure can
 //! lose or corrupt. Strongroom's clock is moved instead of sleeping.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Helpers of the Management, Account and Verification API tests (`users_api.rs`,
-//! `account_api.rs`, `verification_api.rs`), included with `#[path = "support/vault.rs"]`:
+//! `account_api.rs`, `verification_api.rs`):
 //!
 //! - [`Provider`]: a `wiremock` OAuth 2.0 provider in the shape of Logto's generic `oauth2`
 //!   connector (JSON token answers, `client_secret_post`, PKCE S256, a userinfo endpoint and an
@@ -7,8 +7,6 @@
 //!   redirect URI, client credentials and PKCE verifier, like a real provider.
 //! - Seeding token sets straight through the store and the token-set service.
 //! - Raw calls (status, headers, body text) and bounded polling of the audit trail.
-
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,8 +43,6 @@ struct Issued {
 pub struct Provider {
     pub server: MockServer,
     codes: Arc<Mutex<HashMap<String, Issued>>>,
-    /// Access token → provider user id, for the userinfo endpoint.
-    subjects: Arc<Mutex<HashMap<String, String>>>,
 }
 
 fn form(req: &Request) -> HashMap<String, String> {
@@ -70,6 +66,7 @@ impl Provider {
     pub async fn start() -> Self {
         let server = MockServer::start().await;
         let codes: Arc<Mutex<HashMap<String, Issued>>> = Arc::default();
+        // Access token → provider user id, for the userinfo endpoint.
         let subjects: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let (c, s) = (codes.clone(), subjects.clone());
         Mock::given(method("POST"))
@@ -136,11 +133,7 @@ impl Provider {
             .respond_with(ResponseTemplate::new(200))
             .mount(&server)
             .await;
-        Self {
-            server,
-            codes,
-            subjects,
-        }
+        Self { server, codes }
     }
 
     /// Logto's `oauth2` connector config for this provider; with or without its revocation

@@ -9,7 +9,7 @@
 //! pages under `/console` are a user interface, not API, and are left out of the document.
 
 #[allow(unused_imports)]
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,7 @@
 //! real upstream OpenID provider (npm `oidc-provider`) through the generic `oidc` social
 //! connector or an enterprise SSO connector, and stores the provider's token set.
 
-mod support;
+use crate::support;
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -3,9 +3,8 @@
 //! not exist here), who may call at all, and an expired token without a refresh token (401, and
 //! the set is kept).
 
-mod support;
-#[path = "support/vault.rs"]
-mod vault;
+use crate::support;
+use crate::support::vault;
 
 use std::sync::Arc;
 

@@ -1,8 +1,7 @@
 //! A real Strongroom application on a free port, with its own database.
 
-#![allow(dead_code)]
+pub mod vault;
 
-#[allow(unused_imports)]
 pub use strongroom_testkit::{browser, upstream};
 
 use std::sync::Arc;
@@ -26,7 +25,6 @@ pub struct TestApp {
 /// Another server process on a [`TestApp`]'s database.
 pub struct Sibling {
     pub base: String,
-    pub state: AppState,
 }
 
 /// How a [`TestApp`] runs.
@@ -113,11 +111,10 @@ impl TestApp {
         )
         .await
         .expect("state");
-        let app = Application::from_listener(listener, state.clone());
+        let app = Application::from_listener(listener, state);
         tokio::spawn(app.run_until(std::future::pending()));
         Sibling {
             base: format!("http://{addr}"),
-            state,
         }
     }
 

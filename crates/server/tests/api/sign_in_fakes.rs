@@ -12,7 +12,7 @@
 //! up in an error page, in the plaintext `metadata` column of a stored secret, in identity
 //! details or in the audit trail.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};

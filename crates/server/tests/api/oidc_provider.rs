@@ -1,6 +1,6 @@
 //! Strongroom's OpenID provider endpoints, black-box over HTTP.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use serde_json::{Value, json};

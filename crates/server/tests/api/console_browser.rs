@@ -7,9 +7,8 @@
 //! token storage reads Not applicable. On failure the script saves a screenshot of the screen
 //! it was on and prints where it is.
 
-mod support;
-#[path = "support/vault.rs"]
-mod vault;
+use crate::support;
+use crate::support::vault;
 
 use std::path::PathBuf;
 

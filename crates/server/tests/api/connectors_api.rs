@@ -1,6 +1,6 @@
 //! Management API: connector factories, social connectors and enterprise SSO connectors.
 
-mod support;
+use crate::support;
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! the report did, against the real server, a real upstream OpenID provider (npm
 //! `oidc-provider`) and real HTTP, and fails on the code the review found.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -1283,46 +1283,6 @@ async fn every_html_page_forbids_framing_and_sniffing() {
             .and_then(|v| v.to_str().ok()),
         Some("nosniff")
     );
-}
-
-// ----------------------------------------------------------------------------------------------
-// The fuzzing run's F8: what an operator reads at the default level
-// ----------------------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn error_log_lines_name_the_request_and_the_cause() {
-    // The only test of this binary that installs a subscriber (one per process).
-    let logs = strongroom_testkit::plaintext::Captured::install();
-    let app = TestApp::spawn().await;
-    let token = app.management_token().await;
-    let (m2m, secret) = app.application("MachineToMachine", &[]).await;
-    // The applications table disappears under the server: a storage failure.
-    sqlx::raw_sql("ALTER TABLE applications RENAME TO applications_gone")
-        .execute(app.store().pool())
-        .await
-        .expect("rename");
-    let (status, body) = app
-        .api(&token, Method::GET, "/api/applications", None)
-        .await;
-    assert_eq!(status, 500, "{body}");
-    let response = app
-        .http
-        .post(app.url("/oidc/token"))
-        .basic_auth(m2m.id.as_str(), secret.as_deref())
-        .form(&[("grant_type", "client_credentials"), ("scope", "all")])
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(response.status(), 500);
-    let text = logs.text();
-    let errors: Vec<&str> = text.lines().filter(|l| l.contains(" ERROR ")).collect();
-    for (method, path) in [("GET", "/api/applications"), ("POST", "/oidc/token")] {
-        let line = errors
-            .iter()
-            .find(|l| l.contains(&format!("method={method} path={path} request_id=")))
-            .unwrap_or_else(|| panic!("no ERROR line for {method} {path}: {errors:#?}"));
-        assert!(line.contains("applications"), "the cause: {line}");
-    }
 }
 
 // ----------------------------------------------------------------------------------------------

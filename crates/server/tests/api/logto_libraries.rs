@@ -3,7 +3,7 @@
 //! signs a user in through the real upstream OpenID provider, reads claims, userinfo, an access
 //! token and the user's provider token, refreshes and signs out (e2e/logto.mjs drives them).
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::TestApp;

@@ -3,9 +3,8 @@
 //! errors shown in place, and no token value on any page. `console_browser.rs` drives the same
 //! pages in a real Chromium.
 
-mod support;
-#[path = "support/vault.rs"]
-mod vault;
+use crate::support;
+use crate::support::vault;
 
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
