@@ -2,6 +2,9 @@
 //! checks that no planted secret (client secret, code, verifier, tokens) reaches a log line.
 //! One test function: the subscriber is global to this test binary.
 
+// The shared harness; this binary uses only part of it.
+#[allow(dead_code)]
+#[path = "providers/support/mod.rs"]
 mod support;
 
 use std::io::Write;

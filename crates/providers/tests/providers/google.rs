@@ -1,6 +1,6 @@
 //! Google against a wiremock server shaped like accounts.google.com / oauth2.googleapis.com.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use secrecy::ExposeSecret;

@@ -1,6 +1,6 @@
 //! GitHub against a wiremock server shaped like github.com and api.github.com.
 
-mod support;
+use crate::support;
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};

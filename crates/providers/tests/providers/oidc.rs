@@ -1,7 +1,7 @@
 //! OpenID Connect (the generic `oidc` social connector and enterprise SSO) against a wiremock
 //! OpenID provider: discovery, JWKS, RS256-signed ID tokens, RFC 9207.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use secrecy::ExposeSecret;

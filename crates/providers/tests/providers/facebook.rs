@@ -1,6 +1,6 @@
 //! Facebook against a wiremock server shaped like graph.facebook.com.
 
-mod support;
+use crate::support;
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
 //! The generic OAuth 2.0 connector against a wiremock provider.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use secrecy::ExposeSecret;

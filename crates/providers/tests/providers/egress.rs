@@ -2,7 +2,7 @@
 //! connection, names after DNS resolution), the allow list re-admits a network, and every
 //! failure of reaching or reading the provider has one public message.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -5,8 +5,6 @@
 //! marker `PLANTED`, so one check proves that none of them leaked into an error text or a
 //! `Debug` output.
 
-#![allow(dead_code)]
-
 pub mod jwt;
 
 use std::collections::HashMap;
