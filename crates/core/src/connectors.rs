@@ -248,11 +248,17 @@ impl Connectors {
     }
 
     /// The provider connector a reference names, its secrets opened.
+    /// `NotFound` when it does not exist.
     pub async fn connector(&self, connector: &ConnectorRef) -> Result<Connector> {
-        Ok(match connector {
-            ConnectorRef::Social(id) => self.social(&self.get(id).await?)?,
-            ConnectorRef::Sso(id) => self.sso(&self.get_sso(id).await?)?.into(),
-        })
+        crate::connection::connector_of(&self.store, &self.keyring, connector)
+            .await?
+            .ok_or_else(|| {
+                match connector {
+                    ConnectorRef::Social(id) => ConnectorError::NotFound(id.to_string()),
+                    ConnectorRef::Sso(id) => ConnectorError::SsoNotFound(id.to_string()),
+                }
+                .into()
+            })
     }
 
     pub fn providers(&self) -> &Providers {
