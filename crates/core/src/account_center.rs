@@ -166,43 +166,16 @@ pub fn control<'a>(settings: &'a Value, field: &str) -> &'a str {
     settings["fields"][field].as_str().unwrap_or("Off")
 }
 
-/// A user's profile as the Account Center shows it: the id always, every other field only
-/// when its control is not `Off` (Logto's filtering of `GET /api/my-account`).
-pub fn filter_profile(settings: &Value, user: Value) -> Value {
-    let Value::Object(user) = user else {
-        return user;
-    };
-    fn field_of(key: &str) -> Option<&str> {
-        match key {
-            "primaryEmail" => Some("email"),
-            "primaryPhone" => Some("phone"),
-            "identities" | "ssoIdentities" => Some("social"),
-            "name" | "avatar" | "profile" | "username" | "customData" => Some(key),
-            "hasPassword" => Some("password"),
-            _ => None,
-        }
-    }
-    Value::Object(
-        user.into_iter()
-            .filter(|(k, _)| field_of(k).is_none_or(|f| control(settings, f) != "Off"))
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn fields_that_are_off_are_left_out_of_the_profile() {
+    fn a_field_the_settings_leave_out_is_off() {
         let mut settings = defaults();
-        let user = json!({"id": "u1", "name": "A", "primaryEmail": "a@x", "identities": {}, "lastSignInAt": 1});
-        assert_eq!(filter_profile(&settings, user.clone()), user);
+        assert_eq!(control(&settings, "social"), "Edit");
         settings["fields"] = json!({"name": "ReadOnly"});
-        assert_eq!(
-            filter_profile(&settings, user),
-            json!({"id": "u1", "name": "A", "lastSignInAt": 1})
-        );
+        assert_eq!(control(&settings, "name"), "ReadOnly");
         assert_eq!(control(&settings, "social"), "Off");
     }
 }

@@ -1,7 +1,7 @@
 //! Applications that sign users in through Strongroom's OpenID provider (Logto's shapes).
 
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 use strongroom_store::{ApplicationId, ApplicationRow, Store};
 
 use crate::cached::Cached;
@@ -18,16 +18,14 @@ pub fn is_confidential(app_type: &str) -> bool {
 }
 
 /// What an application is created with.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct NewApplication {
     pub name: String,
-    #[serde(rename = "type")]
     pub app_type: String,
     pub description: Option<String>,
     pub oidc_client_metadata: Option<ClientMetadata>,
-    pub custom_client_metadata: Option<Value>,
-    pub custom_data: Option<Value>,
+    pub custom_client_metadata: Option<Map<String, Value>>,
+    pub custom_data: Option<Map<String, Value>>,
     pub is_third_party: Option<bool>,
     /// Logto's protected apps are not served: only `null` is accepted.
     pub protected_app_metadata: Option<Value>,
@@ -37,17 +35,17 @@ pub struct NewApplication {
 }
 
 /// A partial update (PATCH).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplicationPatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub oidc_client_metadata: Option<ClientMetadata>,
-    pub custom_client_metadata: Option<Value>,
-    pub custom_data: Option<Value>,
+    pub custom_client_metadata: Option<Map<String, Value>>,
+    pub custom_data: Option<Map<String, Value>>,
     pub allow_provider_tokens: Option<bool>,
 }
 
+/// An application's OpenID client metadata, stored as this JSON.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientMetadata {
@@ -107,17 +105,6 @@ fn check_name(name: &str) -> Result<()> {
         return Err(CoreError::Validation("name must not be empty".into()));
     }
     limits::check_len("name", name, limits::APP_NAME)
-}
-
-/// `customClientMetadata` and `customData` must be JSON objects (Logto's guards).
-fn check_object(field: &str, value: &Value) -> Result<()> {
-    if value.is_object() {
-        Ok(())
-    } else {
-        Err(CoreError::Validation(format!(
-            "{field} must be a JSON object"
-        )))
-    }
 }
 
 /// The application service.
@@ -199,12 +186,6 @@ impl Applications {
             new.description.as_deref(),
             limits::DESCRIPTION,
         )?;
-        if let Some(c) = &new.custom_client_metadata {
-            check_object("customClientMetadata", c)?;
-        }
-        if let Some(c) = &new.custom_data {
-            check_object("customData", c)?;
-        }
         if new
             .protected_app_metadata
             .as_ref()
@@ -234,8 +215,8 @@ impl Applications {
             app_type: new.app_type,
             oidc_client_metadata: serde_json::to_value(&metadata)
                 .map_err(|e| CoreError::Internal(e.to_string()))?,
-            custom_client_metadata: new.custom_client_metadata.unwrap_or_else(|| json!({})),
-            custom_data: new.custom_data.unwrap_or_else(|| json!({})),
+            custom_client_metadata: Value::Object(new.custom_client_metadata.unwrap_or_default()),
+            custom_data: Value::Object(new.custom_data.unwrap_or_default()),
             is_third_party: new.is_third_party.unwrap_or(false),
             allow_provider_tokens: new.allow_provider_tokens.unwrap_or(false),
             created_at: now,
@@ -276,12 +257,10 @@ impl Applications {
                 serde_json::to_value(&m).map_err(|e| CoreError::Internal(e.to_string()))?;
         }
         if let Some(c) = patch.custom_client_metadata {
-            check_object("customClientMetadata", &c)?;
-            row.custom_client_metadata = c;
+            row.custom_client_metadata = Value::Object(c);
         }
         if let Some(c) = patch.custom_data {
-            check_object("customData", &c)?;
-            row.custom_data = c;
+            row.custom_data = Value::Object(c);
         }
         // Taking provider tokens away revokes the application's grants: the tokens it holds
         // carry the `identities` scope.
@@ -311,26 +290,6 @@ impl Applications {
         }
         Ok(deleted)
     }
-}
-
-/// Logto's JSON shape of an application. The secret appears only in the creation response.
-pub fn application_json(row: &ApplicationRow, secret: Option<&str>) -> Value {
-    json!({
-        "tenantId": "default",
-        "id": row.id,
-        "name": row.name,
-        "secret": secret,
-        "description": row.description,
-        "type": row.app_type,
-        "oidcClientMetadata": row.oidc_client_metadata,
-        "customClientMetadata": row.custom_client_metadata,
-        "protectedAppMetadata": null,
-        "customData": row.custom_data,
-        "isThirdParty": row.is_third_party,
-        "appLevelAccessControlEnabled": false,
-        "allowProviderTokens": row.allow_provider_tokens,
-        "createdAt": row.created_at,
-    })
 }
 
 /// The redirect URIs registered for an application.

@@ -89,9 +89,8 @@ impl From<ConnectorError> for CoreError {
     }
 }
 
-/// `POST /api/connectors`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What a social connector is created with.
+#[derive(Debug, Clone, Default)]
 pub struct NewConnector {
     pub id: Option<String>,
     pub connector_id: String,
@@ -101,9 +100,8 @@ pub struct NewConnector {
     pub enable_token_storage: Option<bool>,
 }
 
-/// `PATCH /api/connectors/:id`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A partial update of a social connector.
+#[derive(Debug, Clone, Default)]
 pub struct ConnectorPatch {
     pub config: Option<Value>,
     pub metadata: Option<Value>,
@@ -111,9 +109,8 @@ pub struct ConnectorPatch {
     pub enable_token_storage: Option<bool>,
 }
 
-/// `POST /api/sso-connectors`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What an SSO connector is created with.
+#[derive(Debug, Clone, Default)]
 pub struct NewSsoConnector {
     pub provider_name: String,
     pub connector_name: String,
@@ -124,9 +121,8 @@ pub struct NewSsoConnector {
     pub enable_token_storage: Option<bool>,
 }
 
-/// `PATCH /api/sso-connectors/:id`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A partial update of an SSO connector.
+#[derive(Debug, Clone, Default)]
 pub struct SsoConnectorPatch {
     pub connector_name: Option<String>,
     pub config: Option<Value>,
@@ -342,12 +338,12 @@ impl Connectors {
             .ok_or_else(|| ConnectorError::UnknownFactory(new.connector_id.clone()))?;
         let metadata = match new.metadata {
             None | Some(Value::Null) => json!({}),
-            Some(m @ Value::Object(_)) if factory.is_standard => m,
-            Some(Value::Object(_)) => return Err(ConnectorError::MetadataNotAllowed.into()),
-            Some(_) => {
-                return Err(CoreError::Validation(
-                    "metadata must be a JSON object".into(),
-                ));
+            Some(m) => {
+                check_metadata(&m)?;
+                if !factory.is_standard {
+                    return Err(ConnectorError::MetadataNotAllowed.into());
+                }
+                m
             }
         };
         let target = match metadata.get("target") {
@@ -430,13 +426,9 @@ impl Connectors {
         let factory = factory(&row.connector_id)
             .ok_or_else(|| ConnectorError::UnknownFactory(row.connector_id.clone()))?;
         if let Some(metadata) = patch.metadata.filter(|m| !m.is_null()) {
+            check_metadata(&metadata)?;
             if !factory.is_standard {
                 return Err(ConnectorError::MetadataNotAllowed.into());
-            }
-            if !metadata.is_object() {
-                return Err(CoreError::Validation(
-                    "metadata must be a JSON object".into(),
-                ));
             }
             if metadata
                 .get("target")
@@ -693,76 +685,53 @@ impl Connectors {
     }
 }
 
-/// Logto's connector response: the row merged with its factory's metadata (a standard
-/// connector's own `metadata` overrides target, name and logos). Secret config fields are never
-/// included.
-pub fn connector_json(row: &ConnectorRow) -> Value {
-    let mut out = match factory(&row.connector_id).map(serde_json::to_value) {
-        Some(Ok(Value::Object(map))) => map,
-        _ => Map::new(),
-    };
-    for key in ["name", "logo", "logoDark"] {
-        if let Some(v) = row.metadata.get(key).filter(|v| !v.is_null()) {
-            out.insert(key.to_owned(), v.clone());
-        }
+/// A standard connector's own display metadata (oauth2, oidc), overriding its factory's.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnMetadata {
+    pub target: Option<String>,
+    /// Display name by language (`{"en": ...}`).
+    pub name: Option<std::collections::BTreeMap<String, String>>,
+    pub logo: Option<String>,
+    pub logo_dark: Option<String>,
+}
+
+/// The display metadata a connector stores of its own (none for a non-standard connector).
+pub fn own_metadata(row: &ConnectorRow) -> OwnMetadata {
+    serde_json::from_value(row.metadata.clone()).unwrap_or_default()
+}
+
+/// A connector's `metadata`: a JSON object whose known keys have Logto's types.
+fn check_metadata(metadata: &Value) -> Result<()> {
+    if !metadata.is_object() || serde_json::from_value::<OwnMetadata>(metadata.clone()).is_err() {
+        return Err(CoreError::Validation(
+            "metadata must be a JSON object whose `target`, `logo` and `logoDark` are strings and whose \
+             `name` maps languages to strings"
+                .into(),
+        ));
     }
-    for (key, value) in [
-        ("id", json!(row.id)),
-        ("connectorId", json!(row.connector_id)),
-        ("target", json!(row.target)),
-        ("syncProfile", json!(row.sync_profile)),
-        ("enableTokenStorage", json!(row.enable_token_storage)),
-        ("config", row.config.clone()),
-        ("metadata", row.metadata.clone()),
-        ("createdAt", json!(row.created_at)),
-    ] {
-        out.insert(key.to_owned(), value);
-    }
-    Value::Object(out)
+    Ok(())
 }
 
 /// A social connector's display name: `metadata.name.en` (or the first language), else the
 /// factory's name, else the target.
 pub fn display_name(row: &ConnectorRow) -> String {
-    let from_metadata = row.metadata.get("name").and_then(|n| {
-        n.get("en")
-            .or_else(|| n.as_object().and_then(|m| m.values().next()))
-            .and_then(Value::as_str)
-    });
-    from_metadata
-        .map(str::to_owned)
+    own_metadata(row)
+        .name
+        .and_then(|n| n.get("en").or_else(|| n.values().next()).cloned())
         .or_else(|| {
             factory(&row.connector_id).and_then(|f| f.name.get("en").map(|n| (*n).to_owned()))
         })
         .unwrap_or_else(|| row.target.clone())
 }
 
-/// Logto's SSO connector response (`providerConfig` from discovery when available).
-pub fn sso_connector_json(row: &SsoConnectorRow, provider_config: Option<Value>) -> Value {
-    let mut v = json!({
-        "tenantId": "default",
-        "id": row.id,
-        "providerName": row.provider_name,
-        "connectorName": row.connector_name,
-        "config": row.config,
-        "domains": row.domains,
-        "branding": row.branding,
-        "syncProfile": row.sync_profile,
-        "enableTokenStorage": row.enable_token_storage,
-        "createdAt": row.created_at,
-        "providerType": "oidc",
-        "providerLogo": OIDC_LOGO,
-        "providerLogoDark": OIDC_LOGO,
-    });
-    if let Some(config) = provider_config {
-        v["providerConfig"] = config;
-    }
-    v
+/// A social connector's logo: its own, else its factory's.
+pub fn logo(row: &ConnectorRow) -> String {
+    own_metadata(row)
+        .logo
+        .or_else(|| factory(&row.connector_id).map(|f| f.logo.to_owned()))
+        .unwrap_or_default()
 }
-
-const OIDC_LOGO: &str = "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>\
-<rect width='32' height='32' rx='6' fill='%23F78C40'/><text x='16' y='22' font-size='18' font-family='sans-serif' \
-text-anchor='middle' fill='white'>O</text></svg>";
 
 #[cfg(test)]
 mod tests {

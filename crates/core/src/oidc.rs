@@ -74,22 +74,19 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-impl Tokens {
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "access_token": self.access_token,
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-            "scope": self.scope,
-        });
-        if let Some(r) = &self.refresh_token {
-            v["refresh_token"] = json!(r);
-        }
-        if let Some(i) = &self.id_token {
-            v["id_token"] = json!(i);
-        }
-        v
-    }
+/// What introspection (RFC 7662) tells of a live token.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    /// A refresh token rather than an access token.
+    pub refresh: bool,
+    pub client_id: ApplicationId,
+    pub scope: String,
+    /// The user, for a user's token.
+    pub user_id: Option<UserId>,
+    /// The resource an access token is for.
+    pub resource: Option<String>,
+    pub issued_at_ms: i64,
+    pub expires_at_ms: i64,
 }
 
 /// The signing key in use.
@@ -380,46 +377,15 @@ impl Oidc {
         &self.api_resource
     }
 
-    /// The discovery document.
-    pub fn discovery(&self) -> Value {
-        let i = &self.issuer;
-        json!({
-            "issuer": i,
-            "authorization_endpoint": format!("{i}/auth"),
-            "token_endpoint": format!("{i}/token"),
-            "userinfo_endpoint": format!("{i}/me"),
-            "jwks_uri": format!("{i}/jwks"),
-            "end_session_endpoint": format!("{i}/session/end"),
-            "revocation_endpoint": format!("{i}/token/revocation"),
-            "introspection_endpoint": format!("{i}/token/introspection"),
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": SCOPES,
-            "claims_supported": ["sub", "name", "username", "picture", "email", "email_verified", "auth_time", "nonce"],
-            "authorization_response_iss_parameter_supported": true,
-            "claims_parameter_supported": false,
-            "request_parameter_supported": false,
-            "request_uri_parameter_supported": false,
-        })
-    }
-
-    /// Every unretired public key.
-    pub async fn jwks(&self) -> Result<Value> {
-        let keys: Vec<Value> = self
+    /// Every unretired public key, as the JWK (RFC 7517) it was stored as.
+    pub async fn jwks(&self) -> Result<Vec<Value>> {
+        Ok(self
             .store
             .list_signing_keys()
             .await?
             .into_iter()
             .map(|k| k.public_jwk)
-            .collect();
-        Ok(json!({ "keys": keys }))
+            .collect())
     }
 
     /// Signs a JWT with RS256.
@@ -874,7 +840,7 @@ impl Oidc {
         app: &ApplicationRow,
         token: &str,
         hint: Option<&str>,
-    ) -> Result<Value, OAuthError> {
+    ) -> Result<Option<Introspection>, OAuthError> {
         let hash = token_hash(token);
         let now = self.clock.now_ms();
         let found = if hint == Some("refresh_token") {
@@ -888,16 +854,16 @@ impl Oidc {
                 None => self.introspect_refresh_token(app, &hash, now).await?,
             }
         };
-        Ok(found.unwrap_or_else(|| json!({ "active": false })))
+        Ok(found.flatten())
     }
 
-    /// `None` when `hash` is no live access token.
+    /// `None` when `hash` is no live access token; `Some(None)` when `app` may not see it.
     async fn introspect_access_token(
         &self,
         app: &ApplicationRow,
         hash: &str,
         now: i64,
-    ) -> Result<Option<Value>, OAuthError> {
+    ) -> Result<Option<Option<Introspection>>, OAuthError> {
         let Some(row) = self
             .store
             .find_access_token(hash, now)
@@ -907,33 +873,27 @@ impl Oidc {
             return Ok(None);
         };
         if row.application_id != app.id && !is_confidential(&app.app_type) {
-            return Ok(Some(json!({ "active": false })));
+            return Ok(Some(None));
         }
-        let mut answer = json!({
-            "active": true,
-            "token_type": "Bearer",
-            "client_id": row.application_id,
-            "scope": row.scope,
-            "iat": row.created_at / 1000,
-            "exp": row.expires_at / 1000,
-            "iss": self.issuer,
-        });
-        if let Some(user) = &row.user_id {
-            answer["sub"] = json!(user);
-        }
-        if let Some(resource) = &row.resource {
-            answer["aud"] = json!(resource);
-        }
-        Ok(Some(answer))
+        Ok(Some(Some(Introspection {
+            refresh: false,
+            client_id: row.application_id,
+            scope: row.scope,
+            user_id: row.user_id,
+            resource: row.resource,
+            issued_at_ms: row.created_at,
+            expires_at_ms: row.expires_at,
+        })))
     }
 
-    /// `None` when `hash` is no refresh token at all.
+    /// `None` when `hash` is no refresh token at all; `Some(None)` when it is not a live one
+    /// of `app`.
     async fn introspect_refresh_token(
         &self,
         app: &ApplicationRow,
         hash: &str,
         now: i64,
-    ) -> Result<Option<Value>, OAuthError> {
+    ) -> Result<Option<Option<Introspection>>, OAuthError> {
         let Some((row, client)) = self
             .store
             .find_refresh_token(hash)
@@ -953,19 +913,15 @@ impl Oidc {
                     && row.consumed_at.is_none()
                     && row.expires_at > now
             });
-        Ok(Some(match grant {
-            Some(grant) => json!({
-                "active": true,
-                "token_type": "refresh_token",
-                "client_id": client,
-                "scope": row.scope,
-                "sub": grant.user_id,
-                "iat": row.created_at / 1000,
-                "exp": row.expires_at / 1000,
-                "iss": self.issuer,
-            }),
-            None => json!({ "active": false }),
-        }))
+        Ok(Some(grant.map(|grant| Introspection {
+            refresh: true,
+            client_id: client,
+            scope: row.scope,
+            user_id: grant.user_id,
+            resource: None,
+            issued_at_ms: row.created_at,
+            expires_at_ms: row.expires_at,
+        })))
     }
 
     /// The claims of a user, for ID tokens and userinfo; the identities only when `scope` has
@@ -982,7 +938,12 @@ impl Oidc {
                 .list_social_identities(user_id)
                 .await?
                 .iter()
-                .map(|i| (i.target.clone(), crate::users::identity_json(i)))
+                .map(|i| {
+                    (
+                        i.target.clone(),
+                        json!({ "userId": i.identity_id, "details": i.details }),
+                    )
+                })
                 .collect();
             let sso: Vec<Value> = self
                 .store

@@ -1,11 +1,11 @@
-//! Users and their identities (Management API and Account API), in Logto's JSON shapes. Token
-//! secrets appear only as metadata.
+//! Users and their identities (Management API and Account API). Token secrets leave this
+//! module as rows whose tokens stay sealed: callers show their metadata only.
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use strongroom_store::{
-    IdentityKey, NewUser, SecretRelation, SecretRow, SocialIdentity, SsoConnectorId, SsoIdentity,
+    ConsentRow, IdentityKey, NewUser, SecretRow, SocialIdentity, SsoConnectorId, SsoIdentity,
     Store, StoreError, TokenSetMetadata, UserId, UserRow,
 };
 
@@ -79,9 +79,8 @@ impl EmailVerifier {
     }
 }
 
-/// `POST /api/users`. `Debug` prints no password.
-#[derive(Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What a user is created with.
+#[derive(Debug, Clone, Default)]
 pub struct CreateUser {
     pub username: Option<String>,
     pub primary_email: Option<String>,
@@ -90,32 +89,37 @@ pub struct CreateUser {
     pub avatar: Option<String>,
     pub custom_data: Option<Map<String, Value>>,
     pub profile: Option<Map<String, Value>>,
-    pub password: Option<String>,
-    pub password_digest: Option<String>,
+    /// Whether the caller sent a password (or a digest of one): refused, users sign in through
+    /// providers only. The password itself never reaches this crate.
+    pub password_given: bool,
 }
 
-impl std::fmt::Debug for CreateUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreateUser")
-            .field("username", &self.username)
-            .field("primary_email", &self.primary_email)
-            .field("primary_phone", &self.primary_phone)
-            .field("name", &self.name)
-            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
-            .field(
-                "password_digest",
-                &self.password_digest.as_ref().map(|_| "[redacted]"),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-/// `PUT /api/users/:userId/identities/:target`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A social identity to link: the user's id at the provider and the profile it gave.
+#[derive(Debug, Clone)]
 pub struct IdentityBody {
     pub user_id: String,
-    pub details: Option<Value>,
+    pub details: Option<Map<String, Value>>,
+}
+
+/// A user with its social identities.
+#[derive(Debug, Clone)]
+pub struct UserWithIdentities {
+    pub user: UserRow,
+    pub identities: Vec<SocialIdentity>,
+}
+
+/// An identity and, when asked for and stored, its token set's row (metadata only is shown).
+#[derive(Debug, Clone)]
+pub struct Linked<I> {
+    pub identity: I,
+    pub secret: Option<SecretRow>,
+}
+
+/// All of a user's identities.
+#[derive(Debug, Clone)]
+pub struct AllIdentities {
+    pub social: Vec<Linked<SocialIdentity>>,
+    pub sso: Vec<Linked<SsoIdentity>>,
 }
 
 /// Logto's `yes()`: `1`, `true`, `y`, `yes`, `yep`, `yeah`, any case.
@@ -152,90 +156,9 @@ fn valid_phone(p: &str) -> bool {
     (5..=20).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
 }
 
-/// A social identity, Logto's `{userId, details}`.
-pub fn identity_json(identity: &SocialIdentity) -> Value {
-    json!({ "userId": identity.identity_id, "details": identity.details })
-}
-
-/// Logto's `UserSsoIdentity`.
-pub fn sso_identity_json(identity: &SsoIdentity) -> Value {
-    json!({
-        "tenantId": "default",
-        "id": identity.id,
-        "userId": identity.user_id,
-        "issuer": identity.issuer,
-        "identityId": identity.identity_id,
-        "detail": identity.detail,
-        "createdAt": identity.created_at,
-        "updatedAt": identity.updated_at,
-        "ssoConnectorId": identity.sso_connector_id,
-    })
-}
-
-/// A token secret as the Management API shows it: metadata and relation, never tokens.
-pub fn token_secret_json(secret: &SecretRow) -> Value {
-    let mut v = json!({
-        "tenantId": "default",
-        "id": secret.id,
-        "userId": secret.user_id,
-        "type": secret.secret_type,
-        "metadata": secret.metadata,
-        "createdAt": secret.created_at,
-        "updatedAt": secret.updated_at,
-    });
-    match &secret.relation {
-        SecretRelation::Social {
-            connector_id,
-            target,
-            identity_id,
-            ..
-        } => {
-            v["connectorId"] = json!(connector_id);
-            v["identityId"] = json!(identity_id);
-            v["target"] = json!(target);
-        }
-        SecretRelation::Sso {
-            sso_connector_id,
-            issuer,
-            identity_id,
-            ..
-        } => {
-            v["ssoConnectorId"] = json!(sso_connector_id);
-            v["issuer"] = json!(issuer);
-            v["identityId"] = json!(identity_id);
-        }
-    }
-    v
-}
-
 /// The token set of one of a user's identities, among the user's secrets.
 fn secret_of<'s>(secrets: &'s [SecretRow], identity: &IdentityKey) -> Option<&'s SecretRow> {
     secrets.iter().find(|s| s.relation.key() == *identity)
-}
-
-/// Logto's user profile response.
-pub fn user_json(user: &UserRow, identities: &[SocialIdentity]) -> Value {
-    let identities: Map<String, Value> = identities
-        .iter()
-        .map(|i| (i.target.clone(), identity_json(i)))
-        .collect();
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "primaryEmail": user.primary_email,
-        "primaryPhone": user.primary_phone,
-        "name": user.name,
-        "avatar": user.avatar,
-        "customData": user.custom_data,
-        "identities": identities,
-        "lastSignInAt": user.last_sign_in_at,
-        "createdAt": user.created_at,
-        "updatedAt": user.updated_at,
-        "profile": user.profile,
-        "applicationId": null,
-        "isSuspended": user.is_suspended,
-        "hasPassword": false,
-    })
 }
 
 /// The users service.
@@ -269,17 +192,17 @@ impl Users {
             .ok_or_else(|| UserError::NotFound(id.as_str().to_owned()).into())
     }
 
-    /// A user with its social identities, as JSON.
-    pub async fn json(&self, id: &UserId) -> Result<Value> {
+    /// A user with its social identities.
+    pub async fn with_identities(&self, id: &UserId) -> Result<UserWithIdentities> {
         let user = self.get(id).await?;
-        Ok(user_json(
-            &user,
-            &self.store.list_social_identities(id).await?,
-        ))
+        Ok(UserWithIdentities {
+            user,
+            identities: self.store.list_social_identities(id).await?,
+        })
     }
 
-    pub async fn create(&self, req: CreateUser) -> Result<Value> {
-        if req.password.is_some() || req.password_digest.is_some() {
+    pub async fn create(&self, req: CreateUser) -> Result<UserRow> {
+        if req.password_given {
             return Err(UserError::PasswordNotSupported.into());
         }
         let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -339,7 +262,7 @@ impl Users {
             custom_data: req.custom_data.map(Value::Object),
         };
         match self.store.insert_user(&id, &new, self.clock.now_ms()).await {
-            Ok(user) => Ok(user_json(&user, &[])),
+            Ok(user) => Ok(user),
             // Lost a race for a unique field.
             Err(StoreError::Conflict(what)) if what.contains("email") => {
                 Err(UserError::EmailTaken.into())
@@ -353,7 +276,11 @@ impl Users {
     }
 
     /// A page of users (1-based `page`) and the total number of matches.
-    pub async fn list(&self, search: Option<&str>, page: Page) -> Result<(Vec<Value>, i64)> {
+    pub async fn list(
+        &self,
+        search: Option<&str>,
+        page: Page,
+    ) -> Result<(Vec<UserWithIdentities>, i64)> {
         let (rows, total) = self.list_rows(search, page).await?;
         let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
         let mut identities: HashMap<UserId, Vec<SocialIdentity>> = HashMap::new();
@@ -364,10 +291,10 @@ impl Users {
                 .push(identity);
         }
         let out = rows
-            .iter()
-            .map(|user| {
-                let of_user = identities.get(&user.id).map_or(&[][..], Vec::as_slice);
-                user_json(user, of_user)
+            .into_iter()
+            .map(|user| UserWithIdentities {
+                identities: identities.remove(&user.id).unwrap_or_default(),
+                user,
             })
             .collect();
         Ok((out, total))
@@ -385,10 +312,10 @@ impl Users {
             .await?)
     }
 
-    /// The user's grants to applications, in Logto's shape (`{grants: [...]}`): the consents
-    /// the user gave third-party applications (first-party applications need none).
-    /// `app_type` is `firstParty`, `thirdParty` or absent (all).
-    pub async fn grants(&self, id: &UserId, app_type: Option<&str>) -> Result<Value> {
+    /// The user's grants to applications: the consents the user gave third-party
+    /// applications (first-party applications need none). `app_type` is `firstParty`,
+    /// `thirdParty` or absent (all).
+    pub async fn grants(&self, id: &UserId, app_type: Option<&str>) -> Result<Vec<ConsentRow>> {
         self.get(id).await?;
         let consents = match app_type {
             None | Some("thirdParty") => self.store.list_consents(id, self.clock.now_ms()).await?,
@@ -399,25 +326,7 @@ impl Users {
                 ));
             }
         };
-        let grants: Vec<Value> = consents
-            .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id,
-                    "payload": {
-                        "exp": c.expires_at / 1000,
-                        "iat": c.created_at / 1000,
-                        "jti": c.id,
-                        "kind": "Grant",
-                        "clientId": c.application_id,
-                        "accountId": c.user_id,
-                        "openid": { "scope": c.scope },
-                    },
-                    "expiresAt": c.expires_at,
-                })
-            })
-            .collect();
-        Ok(json!({ "grants": grants }))
+        Ok(consents)
     }
 
     /// Withdraws a consent: the application's codes and tokens of this user are revoked at
@@ -456,23 +365,22 @@ impl Users {
         user: &UserId,
         target: &str,
         include_secret: bool,
-    ) -> Result<Value> {
+    ) -> Result<Linked<SocialIdentity>> {
         self.get(user).await?;
         let identity = self
             .store
             .get_social_identity(user, target)
             .await?
             .ok_or_else(|| UserError::IdentityNotFound(target.to_owned()))?;
-        let mut out = json!({ "identity": identity_json(&identity) });
-        if include_secret
-            && let Some(secret) = self
-                .store
-                .find_secret(user, &IdentityKey::Social(target.to_owned()))
-                .await?
-        {
-            out["tokenSecret"] = token_secret_json(&secret);
-        }
-        Ok(out)
+        let secret = match include_secret {
+            true => {
+                self.store
+                    .find_secret(user, &IdentityKey::Social(target.to_owned()))
+                    .await?
+            }
+            false => None,
+        };
+        Ok(Linked { identity, secret })
     }
 
     /// `PUT /api/users/:userId/identities/:target`: links or replaces; replacing the provider
@@ -484,7 +392,7 @@ impl Users {
         target: &str,
         body: IdentityBody,
         actor: &Actor,
-    ) -> Result<(bool, Value)> {
+    ) -> Result<(bool, Vec<SocialIdentity>)> {
         self.get(user).await?;
         if body.user_id.trim().is_empty() {
             return Err(CoreError::Validation("userId must not be empty".into()));
@@ -515,7 +423,7 @@ impl Users {
             }
             false => Vec::new(),
         };
-        let details = body.details.unwrap_or_else(|| json!({}));
+        let details = Value::Object(body.details.unwrap_or_default());
         match self
             .store
             .link_social_identity(user, target, &body.user_id, &details, self.clock.now_ms())
@@ -527,16 +435,9 @@ impl Users {
         self.revoker
             .finish(doomed, actor, "identity_replaced")
             .await;
-        Ok((existing.is_none(), self.identities_json(user).await?))
-    }
-
-    async fn identities_json(&self, user: &UserId) -> Result<Value> {
-        let identities = self.store.list_social_identities(user).await?;
-        Ok(Value::Object(
-            identities
-                .iter()
-                .map(|i| (i.target.clone(), identity_json(i)))
-                .collect(),
+        Ok((
+            existing.is_none(),
+            self.store.list_social_identities(user).await?,
         ))
     }
 
@@ -590,60 +491,61 @@ impl Users {
         user: &UserId,
         sso: &SsoConnectorId,
         include_secret: bool,
-    ) -> Result<Value> {
+    ) -> Result<Linked<SsoIdentity>> {
         self.get(user).await?;
         let identity = self
             .store
             .get_sso_identity(user, sso)
             .await?
             .ok_or_else(|| UserError::SsoIdentityNotFound(sso.as_str().to_owned()))?;
-        let mut out = json!({ "ssoIdentity": sso_identity_json(&identity) });
-        if include_secret
-            && let Some(secret) = self
-                .store
-                .find_secret(user, &IdentityKey::Sso(sso.clone()))
-                .await?
-        {
-            out["tokenSecret"] = token_secret_json(&secret);
-        }
-        Ok(out)
+        let secret = match include_secret {
+            true => {
+                self.store
+                    .find_secret(user, &IdentityKey::Sso(sso.clone()))
+                    .await?
+            }
+            false => None,
+        };
+        Ok(Linked { identity, secret })
     }
 
     /// `GET /api/users/:userId/all-identities`.
-    pub async fn all_identities(&self, user: &UserId, include_secrets: bool) -> Result<Value> {
+    pub async fn all_identities(
+        &self,
+        user: &UserId,
+        include_secrets: bool,
+    ) -> Result<AllIdentities> {
         self.get(user).await?;
         let secrets = if include_secrets {
             self.store.list_user_secrets(user).await?
         } else {
             Vec::new()
         };
-        let social: Vec<Value> = self
+        let social = self
             .store
             .list_social_identities(user)
             .await?
-            .iter()
-            .map(|i| {
-                let mut v = json!({ "target": i.target, "identity": identity_json(i) });
-                if let Some(s) = secret_of(&secrets, &IdentityKey::Social(i.target.clone())) {
-                    v["tokenSecret"] = token_secret_json(s);
-                }
-                v
+            .into_iter()
+            .map(|identity| Linked {
+                secret: secret_of(&secrets, &IdentityKey::Social(identity.target.clone())).cloned(),
+                identity,
             })
             .collect();
-        let sso: Vec<Value> = self
+        let sso = self
             .store
             .list_sso_identities(user)
             .await?
-            .iter()
-            .map(|i| {
-                let mut v = json!({ "ssoConnectorId": i.sso_connector_id, "ssoIdentity": sso_identity_json(i) });
-                if let Some(s) = secret_of(&secrets, &IdentityKey::Sso(i.sso_connector_id.clone())) {
-                    v["tokenSecret"] = token_secret_json(s);
-                }
-                v
+            .into_iter()
+            .map(|identity| Linked {
+                secret: secret_of(
+                    &secrets,
+                    &IdentityKey::Sso(identity.sso_connector_id.clone()),
+                )
+                .cloned(),
+                identity,
             })
             .collect();
-        Ok(json!({ "socialIdentities": social, "ssoIdentities": sso }))
+        Ok(AllIdentities { social, sso })
     }
 }
 

@@ -66,9 +66,9 @@ impl From<UserError> for VerificationError {
 
 type Result<T, E = VerificationError> = std::result::Result<T, E>;
 
-/// `POST /api/verifications/social`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A social verification to start: the connector, and the application's state and page the
+/// provider sends the user back to.
+#[derive(Debug, Clone)]
 pub struct CreateSocial {
     pub connector_id: String,
     pub state: String,
@@ -79,10 +79,9 @@ pub struct CreateSocial {
 /// Live verification records one user keeps at most; creating another drops the oldest.
 pub const MAX_RECORDS_PER_USER: i64 = 20;
 
-/// `connectorData` of `POST /api/verifications/social/verify`. `Debug` prints neither the code
-/// nor the state.
-#[derive(Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What the provider sent back to the application's page. `Debug` prints neither the code nor
+/// the state.
+#[derive(Clone)]
 pub struct ConnectorData {
     pub code: String,
     pub state: Option<String>,

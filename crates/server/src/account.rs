@@ -6,16 +6,18 @@ use crate::extract::api::{Path, Query};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
-use strongroom_core::ExposeSecret;
 use strongroom_core::store::{IdentityKey, SsoConnectorId};
-use strongroom_core::token_access::AccessToken;
-use strongroom_core::verifications::{ConnectorData, CreateSocial};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, UserPrincipal};
-use crate::openapi::{Internal, UserAuth, schemas, under};
+use crate::openapi::{Internal, UserAuth, under};
+use crate::wire::ErrorBody;
+use crate::wire::account::{
+    CreateSocial, LinkBody, MyAccount, ProviderAccessToken, ReplaceBody, SocialVerificationCreated,
+    SocialVerificationVerified, VerifyBody,
+};
+use crate::wire::users::Grants;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -55,20 +57,6 @@ fn forbidden_without_identities(p: &UserPrincipal) -> ApiResult<()> {
     p.require_identities(StatusCode::FORBIDDEN, "auth.forbidden")
 }
 
-fn token_json(t: &AccessToken) -> Json<Value> {
-    let mut v = json!({ "access_token": t.access_token.expose_secret() });
-    if let Some(scope) = &t.scope {
-        v["scope"] = json!(scope);
-    }
-    if let Some(token_type) = &t.token_type {
-        v["token_type"] = json!(token_type);
-    }
-    if let Some(expires_in) = t.expires_in {
-        v["expires_in"] = json!(expires_in);
-    }
-    Json(v)
-}
-
 #[utoipa::path(
     get,
     path = "/api/my-account",
@@ -77,17 +65,14 @@ fn token_json(t: &AccessToken) -> Json<Value> {
     security(("user" = [])),
     responses(
         (status = 200, description = "The token's user with its social identities.", body = Object),
-        (status = 404, description = "`entity.not_found`: the user no longer exists.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_found`: the user no longer exists.", body = ErrorBody),
         UserAuth,
         Internal,
     )
 )]
-async fn my_account(p: UserPrincipal, State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let user = state.users.json(&p.user_id).await?;
-    Ok(Json(strongroom_core::account_center::filter_profile(
-        &p.account_center,
-        user,
-    )))
+async fn my_account(p: UserPrincipal, State(state): State<AppState>) -> ApiResult<Json<MyAccount>> {
+    let user = state.users.with_identities(&p.user_id).await?;
+    Ok(Json(MyAccount::new(&user, &p.account_center)))
 }
 
 /// `?appType=` of the grant lists.
@@ -112,8 +97,8 @@ pub struct GrantFilter {
     responses(
         (status = 200, description = "`{grants: [{id, payload, expiresAt}]}`.", body = Object),
         (status = 400, description = "`guard.invalid_input`: an `appType` other than `firstParty` or `thirdParty`.",
-            body = schemas::ErrorBody),
-        (status = 404, description = "`entity.not_found`: the user no longer exists.", body = schemas::ErrorBody),
+            body = ErrorBody),
+        (status = 404, description = "`entity.not_found`: the user no longer exists.", body = ErrorBody),
         UserAuth,
         Internal,
     )
@@ -122,13 +107,12 @@ async fn my_grants(
     p: UserPrincipal,
     State(state): State<AppState>,
     Query(q): Query<GrantFilter>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        state
-            .users
-            .grants(&p.user_id, q.app_type.as_deref())
-            .await?,
-    ))
+) -> ApiResult<Json<Grants>> {
+    let grants = state
+        .users
+        .grants(&p.user_id, q.app_type.as_deref())
+        .await?;
+    Ok(Json(Grants::from(grants.as_slice())))
 }
 
 #[utoipa::path(
@@ -142,7 +126,7 @@ async fn my_grants(
     security(("user" = [])),
     responses(
         (status = 204, description = "Withdrawn."),
-        (status = 404, description = "`entity.not_exists_with_id`: the user has no such grant.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: the user has no such grant.", body = ErrorBody),
         UserAuth,
         Internal,
     )
@@ -167,18 +151,18 @@ async fn withdraw_my_grant(
     params(("target" = String, Path, description = "The social target (`github`, `google`, ...).")),
     security(("user" = [])),
     responses(
-        (status = 200, description = "The provider access token.", body = schemas::ProviderAccessToken),
+        (status = 200, description = "The provider access token.", body = ProviderAccessToken),
         (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
             `auth.unauthorized`: no usable user token. `secrets.third_party_token_set.access_token_expired`: it expired \
             and cannot be refreshed. `secrets.third_party_token_set.refresh_token_revoked`: the provider refused the \
-            refresh token; the user must reconnect.", body = schemas::ErrorBody),
+            refresh token; the user must reconnect.", body = ErrorBody),
         (status = 403, description = "`auth.forbidden`: the token lacks the `openid` or the `identities` scope.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         (status = 404, description = "`secrets.third_party_token_set.token_not_found`: no token set is stored.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         (status = 502, description = "`connector.provider_unavailable`: the provider did not answer the refresh. \
             `connector.invalid_response`: its answer cannot be used. The stored tokens are unchanged.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         Internal,
     )
 )]
@@ -186,13 +170,13 @@ async fn social_access_token(
     p: UserPrincipal,
     State(state): State<AppState>,
     Path(target): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProviderAccessToken>> {
     forbidden_without_identities(&p)?;
     let token = state
         .token_access
         .access_token(&p.user_id, &p.application_id, &IdentityKey::Social(target))
         .await?;
-    Ok(token_json(&token))
+    Ok(Json((&token).into()))
 }
 
 #[utoipa::path(
@@ -205,16 +189,16 @@ async fn social_access_token(
     params(("connector_id" = String, Path, description = "The SSO connector id.")),
     security(("user" = [])),
     responses(
-        (status = 200, description = "The provider access token.", body = schemas::ProviderAccessToken),
+        (status = 200, description = "The provider access token.", body = ProviderAccessToken),
         (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
             `auth.unauthorized`: no usable user token. `secrets.third_party_token_set.access_token_expired`. \
-            `secrets.third_party_token_set.refresh_token_revoked`.", body = schemas::ErrorBody),
+            `secrets.third_party_token_set.refresh_token_revoked`.", body = ErrorBody),
         (status = 403, description = "`auth.forbidden`: the token lacks the `openid` or the `identities` scope.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         (status = 404, description = "`secrets.third_party_token_set.token_not_found`: no token set is stored.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         (status = 502, description = "`connector.provider_unavailable`. `connector.invalid_response`. The stored \
-            tokens are unchanged.", body = schemas::ErrorBody),
+            tokens are unchanged.", body = ErrorBody),
         Internal,
     )
 )]
@@ -222,22 +206,14 @@ async fn sso_access_token(
     p: UserPrincipal,
     State(state): State<AppState>,
     Path(connector_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProviderAccessToken>> {
     forbidden_without_identities(&p)?;
     let id = IdentityKey::Sso(SsoConnectorId::from(connector_id));
     let token = state
         .token_access
         .access_token(&p.user_id, &p.application_id, &id)
         .await?;
-    Ok(token_json(&token))
-}
-
-/// Logto's `verificationRecordId` and the seed document's `socialVerificationId`.
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct ReplaceBody {
-    verification_record_id: Option<String>,
-    social_verification_id: Option<String>,
+    Ok(Json((&token).into()))
 }
 
 #[utoipa::path(
@@ -252,18 +228,18 @@ struct ReplaceBody {
     request_body = ReplaceBody,
     security(("user" = [])),
     responses(
-        (status = 200, description = "The new provider access token.", body = schemas::ProviderAccessToken),
+        (status = 200, description = "The new provider access token.", body = ProviderAccessToken),
         (status = 400, description = "`guard.invalid_input`: a malformed body or no record id. \
             `verification_record.not_found`: the record does not exist, has expired, is not verified or is not \
-            the caller's.", body = schemas::ErrorBody),
+            the caller's.", body = ErrorBody),
         (status = 422, description = "`verification_record.social_verification.invalid_target`: the record is for \
             another target. `user.identity_not_exists_in_current_user`: its provider account is not the caller's. \
             `verification_record.social_verification.token_response_not_found`: it kept no tokens (token storage \
-            is off).", body = schemas::ErrorBody),
+            is off).", body = ErrorBody),
         (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
-            `auth.unauthorized`: no usable user token.", body = schemas::ErrorBody),
+            `auth.unauthorized`: no usable user token.", body = ErrorBody),
         (status = 403, description = "`auth.forbidden`: the token lacks the `openid` or the `identities` scope.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         Internal,
     )
 )]
@@ -272,7 +248,7 @@ async fn replace_access_token(
     State(state): State<AppState>,
     Path(target): Path<String>,
     JsonBody(body): JsonBody<ReplaceBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProviderAccessToken>> {
     forbidden_without_identities(&p)?;
     let id = body
         .verification_record_id
@@ -285,13 +261,7 @@ async fn replace_access_token(
         .verifications
         .replace_tokens(&p.user_id, &target, &id)
         .await?;
-    Ok(token_json(&token))
-}
-
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct LinkBody {
-    new_identifier_verification_record_id: String,
+    Ok(Json((&token).into()))
 }
 
 #[utoipa::path(
@@ -306,14 +276,14 @@ struct LinkBody {
     responses(
         (status = 204, description = "Linked."),
         (status = 400, description = "`guard.invalid_input`: a malformed body. `verification_record.not_found`: the \
-            record does not exist, has expired, is not verified or is not the caller's.", body = schemas::ErrorBody),
+            record does not exist, has expired, is not verified or is not the caller's.", body = ErrorBody),
         (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
             `auth.unauthorized`: no usable user token, or (Logto's answer here) no `identities` scope.",
-            body = schemas::ErrorBody),
-        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = schemas::ErrorBody),
+            body = ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = ErrorBody),
         (status = 422, description = "`user.social_account_exists_in_profile`: the caller already has an identity at \
             the target. `user.identity_already_in_use`: the provider account is linked to another user.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         Internal,
     )
 )]
@@ -344,9 +314,9 @@ async fn link_identity(
     responses(
         (status = 204, description = "Unlinked."),
         (status = 400, description = "`auth.unauthorized`: no `identities` scope (Logto's answer here). \
-            `user.last_sign_in_method_required`: it is the user's last identity.", body = schemas::ErrorBody),
+            `user.last_sign_in_method_required`: it is the user's last identity.", body = ErrorBody),
         (status = 404, description = "`entity.not_found`: the user no longer exists. `user.identity_not_exist`: no \
-            identity at the target.", body = schemas::ErrorBody),
+            identity at the target.", body = ErrorBody),
         UserAuth,
         Internal,
     )
@@ -373,20 +343,20 @@ async fn unlink_identity(
     summary = "Start a social verification",
     description = "Creates a verification record (ten minutes, the caller's only) and the provider's authorization \
                    URI, with the caller's `state` and `redirectUri`, PKCE, and the custom `scope` if any.",
-    request_body = schemas::CreateSocial,
+    request_body = CreateSocial,
     security(("user" = [])),
     responses(
-        (status = 201, description = "The record.", body = schemas::SocialVerificationCreated),
+        (status = 201, description = "The record.", body = SocialVerificationCreated),
         (status = 400, description = "`guard.invalid_input`: a malformed body. `session.insufficient_info`: an empty \
             `state` or `redirectUri`. `connector.invalid_config`: the connector's config is unusable.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
             `auth.unauthorized`: no usable user token. `connector.authorization_failed`: the provider refused \
-            Strongroom's request.", body = schemas::ErrorBody),
-        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = schemas::ErrorBody),
-        (status = 422, description = "`session.invalid_connector_id`: no such social connector.", body = schemas::ErrorBody),
+            Strongroom's request.", body = ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = ErrorBody),
+        (status = 422, description = "`session.invalid_connector_id`: no such social connector.", body = ErrorBody),
         (status = 502, description = "`connector.provider_unavailable`: the provider's discovery did not answer. \
-            `connector.invalid_response`: its answer cannot be used.", body = schemas::ErrorBody),
+            `connector.invalid_response`: its answer cannot be used.", body = ErrorBody),
         Internal,
     )
 )]
@@ -394,23 +364,12 @@ async fn create_social_verification(
     p: UserPrincipal,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateSocial>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let created = state.verifications.create_social(&p.user_id, body).await?;
-    let expires_at = iso8601(created.expires_at);
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "verificationRecordId": created.id, "authorizationUri": created.authorization_uri, "expiresAt": expires_at }),
-        ),
-    ))
-}
-
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct VerifyBody {
-    verification_record_id: String,
-    #[schema(value_type = schemas::ConnectorData)]
-    connector_data: ConnectorData,
+) -> ApiResult<(StatusCode, Json<SocialVerificationCreated>)> {
+    let created = state
+        .verifications
+        .create_social(&p.user_id, body.into())
+        .await?;
+    Ok((StatusCode::CREATED, Json((&created).into())))
 }
 
 #[utoipa::path(
@@ -423,18 +382,18 @@ struct VerifyBody {
     request_body = VerifyBody,
     security(("user" = [])),
     responses(
-        (status = 200, description = "The verified record.", body = schemas::SocialVerificationVerified),
+        (status = 200, description = "The verified record.", body = SocialVerificationVerified),
         (status = 400, description = "`guard.invalid_input`: a malformed body. `verification_record.not_found`: the \
             record does not exist, has expired, is already verified or is not the caller's. \
-            `verification_record.state_mismatch`. `connector.invalid_config`.", body = schemas::ErrorBody),
+            `verification_record.state_mismatch`. `connector.invalid_config`.", body = ErrorBody),
         (status = 401, description = "`auth.authorization_header_missing`, `auth.authorization_token_type_not_supported`, \
             `auth.unauthorized`: no usable user token. `connector.authorization_failed`: the provider refused the \
-            code. `connector.invalid_id_token`: the provider's ID token does not verify.", body = schemas::ErrorBody),
-        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = schemas::ErrorBody),
+            code. `connector.invalid_id_token`: the provider's ID token does not verify.", body = ErrorBody),
+        (status = 403, description = "`auth.forbidden`: the token lacks the `openid` scope.", body = ErrorBody),
         (status = 404, description = "`entity.not_exists_with_id`: the record's connector was deleted.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         (status = 502, description = "`connector.provider_unavailable`. `connector.invalid_response`.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         Internal,
     )
 )]
@@ -442,51 +401,16 @@ async fn verify_social_verification(
     p: UserPrincipal,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<VerifyBody>,
-) -> ApiResult<Json<Value>> {
-    let id = state
+) -> ApiResult<Json<SocialVerificationVerified>> {
+    let verification_record_id = state
         .verifications
         .verify_social(
             &p.user_id,
             &body.verification_record_id,
-            body.connector_data,
+            body.connector_data.into(),
         )
         .await?;
-    Ok(Json(json!({ "verificationRecordId": id })))
-}
-
-/// Epoch milliseconds as an ISO 8601 UTC timestamp (`2026-12-01T18:34:17.000Z`).
-pub fn iso8601(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso8601_formats_utc() {
-        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            super::iso8601(1_796_150_057_123),
-            "2026-12-01T18:34:17.123Z"
-        );
-        assert_eq!(super::iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
+    Ok(Json(SocialVerificationVerified {
+        verification_record_id,
+    }))
 }

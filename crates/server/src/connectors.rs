@@ -4,18 +4,18 @@ use crate::extract::api::{Path, Query};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::Value;
-use strongroom_core::connectors::{
-    ConnectorPatch, NewConnector, NewSsoConnector, SsoConnectorPatch, connector_json,
-    sso_connector_json,
-};
-use strongroom_core::store::{ConnectorId, SsoConnectorId};
+use strongroom_core::store::{ConnectorId, ConnectorRow, SsoConnectorId};
 use strongroom_providers::social_factories;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ManagementPrincipal};
-use crate::openapi::{Internal, ManagementAuth, schemas};
+use crate::openapi::{Internal, ManagementAuth};
+use crate::wire::ErrorBody;
+use crate::wire::connectors::{
+    Connector, ConnectorFactory, ConnectorPatch, NewConnector, NewSsoConnector, SsoConnector,
+    SsoConnectorPatch,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -39,10 +39,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     tag = "Connector factories",
     summary = "List connector factories",
     security(("management" = [])),
-    responses((status = 200, description = "The social connector types Strongroom implements.", body = [Object]), ManagementAuth, Internal)
+    responses((status = 200, description = "The social connector types Strongroom implements.", body = [ConnectorFactory]), ManagementAuth, Internal)
 )]
-async fn list_factories(_: ManagementPrincipal) -> Json<Value> {
-    Json(serde_json::to_value(social_factories()).unwrap_or(Value::Null))
+async fn list_factories(_: ManagementPrincipal) -> Json<Vec<ConnectorFactory>> {
+    Json(social_factories().into_iter().map(Into::into).collect())
 }
 
 #[utoipa::path(
@@ -53,20 +53,23 @@ async fn list_factories(_: ManagementPrincipal) -> Json<Value> {
     params(("id" = String, Path, description = "The factory id (Logto's aliases included).")),
     security(("management" = [])),
     responses(
-        (status = 200, description = "The factory's metadata.", body = Object),
-        (status = 404, description = "`entity.not_found`: no such factory.", body = schemas::ErrorBody),
+        (status = 200, description = "The factory's metadata.", body = ConnectorFactory),
+        (status = 404, description = "`entity.not_found`: no such factory.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
 )]
-async fn get_factory(_: ManagementPrincipal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_factory(
+    _: ManagementPrincipal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectorFactory>> {
     let factory = strongroom_core::connectors::factory(&id).ok_or_else(|| {
         ApiError::not_found(
             "entity.not_found",
             format!("There is no connector factory `{id}`."),
         )
     })?;
-    Ok(Json(serde_json::to_value(factory).unwrap_or(Value::Null)))
+    Ok(Json(factory.into()))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -84,8 +87,8 @@ struct TargetFilter {
     params(TargetFilter),
     security(("management" = [])),
     responses(
-        (status = 200, description = "The connectors (without secret config fields).", body = [Object]),
-        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = schemas::ErrorBody),
+        (status = 200, description = "The connectors (without secret config fields).", body = [Connector]),
+        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -94,9 +97,12 @@ async fn list_connectors(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     Query(filter): Query<TargetFilter>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<Connector>>> {
     let rows = state.connectors.list(filter.target.as_deref()).await?;
-    Ok(Json(rows.iter().map(connector_json).collect()))
+    rows.iter()
+        .map(connector)
+        .collect::<ApiResult<_>>()
+        .map(Json)
 }
 
 #[utoipa::path(
@@ -104,19 +110,19 @@ async fn list_connectors(
     path = "/api/connectors",
     tag = "Connectors",
     summary = "Create a social connector",
-    request_body = schemas::NewConnector,
+    request_body = NewConnector,
     security(("management" = [])),
     responses(
-        (status = 200, description = "The connector (without secret config fields).", body = Object),
+        (status = 200, description = "The connector (without secret config fields).", body = Connector),
         (status = 400, description = "`guard.invalid_input`: a malformed body, a bad `id` or `metadata`. \
             `connector.invalid_config`: the config is not an object or the provider refuses it. \
             `connector.cannot_overwrite_metadata_for_non_standard_connector`: `metadata` on a connector other than \
-            oauth2 or oidc.", body = schemas::ErrorBody),
-        (status = 409, description = "`entity.conflict`: a connector with this `id` exists.", body = schemas::ErrorBody),
+            oauth2 or oidc.", body = ErrorBody),
+        (status = 409, description = "`entity.conflict`: a connector with this `id` exists.", body = ErrorBody),
         (status = 422, description = "`connector.not_found_with_connector_id`: an unknown factory. \
             `connector.multiple_instances_not_supported`: a second connector of a non-standard factory. \
             `connector.multiple_target_with_same_platform`: the target is taken. \
-            `connector.token_storage_not_supported`: the factory cannot store tokens.", body = schemas::ErrorBody),
+            `connector.token_storage_not_supported`: the factory cannot store tokens.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -125,8 +131,8 @@ async fn create_connector(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewConnector>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(connector_json(&state.connectors.create(body).await?)))
+) -> ApiResult<Json<Connector>> {
+    connector(&state.connectors.create(body.into()).await?).map(Json)
 }
 
 #[utoipa::path(
@@ -137,8 +143,8 @@ async fn create_connector(
     params(("id" = String, Path, description = "The connector id.")),
     security(("management" = [])),
     responses(
-        (status = 200, description = "The connector (without secret config fields).", body = Object),
-        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = schemas::ErrorBody),
+        (status = 200, description = "The connector (without secret config fields).", body = Connector),
+        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -147,10 +153,8 @@ async fn get_connector(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(connector_json(
-        &state.connectors.get(&ConnectorId::from(id)).await?,
-    )))
+) -> ApiResult<Json<Connector>> {
+    connector(&state.connectors.get(&ConnectorId::from(id)).await?).map(Json)
 }
 
 #[utoipa::path(
@@ -161,17 +165,17 @@ async fn get_connector(
     description = "A `config` without `clientSecret` keeps the stored one. `enableTokenStorage: false` deletes the \
                    token sets stored through the connector and revokes them at the provider.",
     params(("id" = String, Path, description = "The connector id.")),
-    request_body = schemas::ConnectorPatch,
+    request_body = ConnectorPatch,
     security(("management" = [])),
     responses(
-        (status = 200, description = "The updated connector.", body = Object),
+        (status = 200, description = "The updated connector.", body = Connector),
         (status = 400, description = "`guard.invalid_input`: a malformed body or `metadata`. \
             `connector.invalid_config`: the provider refuses the config. \
             `connector.cannot_overwrite_metadata_for_non_standard_connector`. \
-            `connector.can_not_modify_target`: `metadata.target` differs.", body = schemas::ErrorBody),
-        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = schemas::ErrorBody),
+            `connector.can_not_modify_target`: `metadata.target` differs.", body = ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = ErrorBody),
         (status = 422, description = "`connector.token_storage_not_supported`. \
-            `connector.not_found_with_connector_id`: the stored factory is unknown.", body = schemas::ErrorBody),
+            `connector.not_found_with_connector_id`: the stored factory is unknown.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -181,13 +185,12 @@ async fn update_connector(
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<ConnectorPatch>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(connector_json(
-        &state
-            .connectors
-            .update(&ConnectorId::from(id), patch, &p.actor())
-            .await?,
-    )))
+) -> ApiResult<Json<Connector>> {
+    let row = state
+        .connectors
+        .update(&ConnectorId::from(id), patch.into(), &p.actor())
+        .await?;
+    connector(&row).map(Json)
 }
 
 #[utoipa::path(
@@ -200,7 +203,7 @@ async fn update_connector(
     security(("management" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such connector.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -225,7 +228,7 @@ async fn delete_connector(
     security(("management" = [])),
     responses(
         (status = 200, description = "The SSO connectors, each with the discovered `providerConfig` (null when the \
-            provider cannot be reached).", body = [Object]),
+            provider cannot be reached).", body = [SsoConnector]),
         ManagementAuth,
         Internal,
     )
@@ -233,11 +236,11 @@ async fn delete_connector(
 async fn list_sso_connectors(
     _: ManagementPrincipal,
     State(state): State<AppState>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<SsoConnector>>> {
     let mut out = Vec::new();
     for row in state.connectors.list_sso().await? {
         let config = state.connectors.sso_provider_config(&row).await;
-        out.push(sso_connector_json(&row, config));
+        out.push(SsoConnector::new(&row, config));
     }
     Ok(Json(out))
 }
@@ -248,16 +251,16 @@ async fn list_sso_connectors(
     tag = "SSO connectors",
     summary = "Create an SSO connector",
     description = "With a config, the issuer must answer with its discovery document.",
-    request_body = schemas::NewSsoConnector,
+    request_body = NewSsoConnector,
     security(("management" = [])),
     responses(
-        (status = 200, description = "The SSO connector (without secret config fields).", body = Object),
+        (status = 200, description = "The SSO connector (without secret config fields).", body = SsoConnector),
         (status = 400, description = "`guard.invalid_input`: a malformed body or an empty name. \
-            `connector.invalid_config`: the config is refused or the issuer's discovery fails.", body = schemas::ErrorBody),
+            `connector.invalid_config`: the config is refused or the issuer's discovery fails.", body = ErrorBody),
         (status = 422, description = "`connector.not_found`: a provider other than `OIDC`. \
             `single_sign_on.forbidden_domains`: public e-mail domains. \
             `single_sign_on.duplicated_domains`: repeated, invalid or taken domains. \
-            `single_sign_on.duplicate_connector_name`.", body = schemas::ErrorBody),
+            `single_sign_on.duplicate_connector_name`.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -266,9 +269,9 @@ async fn create_sso_connector(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewSsoConnector>,
-) -> ApiResult<Json<Value>> {
-    let row = state.connectors.create_sso(body).await?;
-    Ok(Json(sso_connector_json(&row, None)))
+) -> ApiResult<Json<SsoConnector>> {
+    let row = state.connectors.create_sso(body.into()).await?;
+    Ok(Json(SsoConnector::new(&row, None)))
 }
 
 #[utoipa::path(
@@ -279,8 +282,8 @@ async fn create_sso_connector(
     params(("id" = String, Path, description = "The SSO connector id.")),
     security(("management" = [])),
     responses(
-        (status = 200, description = "The SSO connector with its discovered `providerConfig`.", body = Object),
-        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = schemas::ErrorBody),
+        (status = 200, description = "The SSO connector with its discovered `providerConfig`.", body = SsoConnector),
+        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -289,10 +292,10 @@ async fn get_sso_connector(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SsoConnector>> {
     let row = state.connectors.get_sso(&SsoConnectorId::from(id)).await?;
     let config = state.connectors.sso_provider_config(&row).await;
-    Ok(Json(sso_connector_json(&row, config)))
+    Ok(Json(SsoConnector::new(&row, config)))
 }
 
 #[utoipa::path(
@@ -303,15 +306,15 @@ async fn get_sso_connector(
     description = "A `config` without `clientSecret` keeps the stored one. `enableTokenStorage: false` deletes the \
                    connector's token sets and revokes them at the provider.",
     params(("id" = String, Path, description = "The SSO connector id.")),
-    request_body = schemas::SsoConnectorPatch,
+    request_body = SsoConnectorPatch,
     security(("management" = [])),
     responses(
-        (status = 200, description = "The updated SSO connector.", body = Object),
+        (status = 200, description = "The updated SSO connector.", body = SsoConnector),
         (status = 400, description = "`guard.invalid_input`: a malformed body or an empty name. \
-            `connector.invalid_config`: the config is refused or the issuer's discovery fails.", body = schemas::ErrorBody),
-        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = schemas::ErrorBody),
+            `connector.invalid_config`: the config is refused or the issuer's discovery fails.", body = ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = ErrorBody),
         (status = 422, description = "`single_sign_on.forbidden_domains`. `single_sign_on.duplicated_domains`. \
-            `single_sign_on.duplicate_connector_name`.", body = schemas::ErrorBody),
+            `single_sign_on.duplicate_connector_name`.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -321,13 +324,13 @@ async fn update_sso_connector(
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<SsoConnectorPatch>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SsoConnector>> {
     let row = state
         .connectors
-        .update_sso(&SsoConnectorId::from(id), patch, &p.actor())
+        .update_sso(&SsoConnectorId::from(id), patch.into(), &p.actor())
         .await?;
     let config = state.connectors.sso_provider_config(&row).await;
-    Ok(Json(sso_connector_json(&row, config)))
+    Ok(Json(SsoConnector::new(&row, config)))
 }
 
 #[utoipa::path(
@@ -340,7 +343,7 @@ async fn update_sso_connector(
     security(("management" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such SSO connector.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -355,4 +358,14 @@ async fn delete_sso_connector(
         .delete_sso(&SsoConnectorId::from(id), &p.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The wire shape of a stored connector; one whose factory is unknown is corrupt data.
+fn connector(row: &ConnectorRow) -> ApiResult<Connector> {
+    Connector::new(row).ok_or_else(|| {
+        ApiError::internal(&format!(
+            "connector `{}` names an unknown factory `{}`",
+            row.id, row.connector_id
+        ))
+    })
 }

@@ -18,6 +18,7 @@ mod oidc;
 mod openapi;
 mod sign_in;
 mod users;
+mod wire;
 
 pub use error::ApiError;
 pub use net::Network;

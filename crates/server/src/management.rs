@@ -5,13 +5,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
-use strongroom_core::applications::{ApplicationPatch, NewApplication, application_json};
 use strongroom_core::store::ApplicationId;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ManagementPrincipal};
-use crate::openapi::{Internal, ManagementAuth, schemas};
+use crate::openapi::{Internal, ManagementAuth};
+use crate::wire::ErrorBody;
+use crate::wire::account_center::AccountCenterSettings;
+use crate::wire::applications::{Application, ApplicationPatch, NewApplication};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -35,13 +37,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
                    `avatar`, `profile`, `email`, `phone`, `password`, `username`, `social`, `customData`, `mfa`, \
                    `passkey`, `session`) `Off`, `ReadOnly` or `Edit`. Strongroom's default: on, every field `Edit`.",
     security(("management" = [])),
-    responses((status = 200, description = "The settings.", body = Object), ManagementAuth, Internal)
+    responses((status = 200, description = "The settings.", body = AccountCenterSettings), ManagementAuth, Internal)
 )]
 async fn get_account_center(
     _: ManagementPrincipal,
     State(state): State<AppState>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json((*state.account_center.settings().await?).clone()))
+) -> ApiResult<Json<AccountCenterSettings>> {
+    settings(&*state.account_center.settings().await?)
+}
+
+fn settings(stored: &Value) -> ApiResult<Json<AccountCenterSettings>> {
+    AccountCenterSettings::new(stored)
+        .map(Json)
+        .map_err(|e| ApiError::internal(&format!("the stored Account Center settings: {e}")))
 }
 
 #[utoipa::path(
@@ -57,8 +65,8 @@ async fn get_account_center(
     request_body(content = Object, content_type = "application/json"),
     security(("management" = [])),
     responses(
-        (status = 200, description = "The settings.", body = Object),
-        (status = 400, description = "`guard.invalid_input`: an unknown setting or an invalid value.", body = schemas::ErrorBody),
+        (status = 200, description = "The settings.", body = AccountCenterSettings),
+        (status = 400, description = "`guard.invalid_input`: an unknown setting or an invalid value.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -67,8 +75,8 @@ async fn update_account_center(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     JsonBody(patch): JsonBody<Value>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json((*state.account_center.update(patch).await?).clone()))
+) -> ApiResult<Json<AccountCenterSettings>> {
+    settings(&*state.account_center.update(patch).await?)
 }
 
 fn app_not_found(id: &str) -> ApiError {
@@ -84,15 +92,15 @@ fn app_not_found(id: &str) -> ApiError {
     tag = "Applications",
     summary = "List applications",
     security(("management" = [])),
-    responses((status = 200, description = "Every application (without secrets).", body = [Object]), ManagementAuth, Internal)
+    responses((status = 200, description = "Every application (without secrets).", body = [Application]), ManagementAuth, Internal)
 )]
 async fn list_applications(
     _: ManagementPrincipal,
     State(state): State<AppState>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<Application>>> {
     let apps = state.applications.list().await?;
     Ok(Json(
-        apps.iter().map(|a| application_json(a, None)).collect(),
+        apps.iter().map(|a| Application::new(a, None)).collect(),
     ))
 }
 
@@ -101,13 +109,13 @@ async fn list_applications(
     path = "/api/applications",
     tag = "Applications",
     summary = "Create an application",
-    request_body = schemas::NewApplication,
+    request_body = NewApplication,
     security(("management" = [])),
     responses(
         (status = 200, description = "The application; a confidential one (`Traditional`, `MachineToMachine`) with \
-            its client `secret`, shown this once.", body = Object),
+            its client `secret`, shown this once.", body = Application),
         (status = 400, description = "`guard.invalid_input`: a malformed body or unknown field, an empty name, an \
-            unknown type, or a redirect URI that is not absolute or has a fragment.", body = schemas::ErrorBody),
+            unknown type, or a redirect URI that is not absolute or has a fragment.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -116,14 +124,12 @@ async fn create_application(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewApplication>,
-) -> ApiResult<Json<Value>> {
-    let (app, secret) = state.applications.create(body).await?;
-    let secret = secret.as_ref().map(secrecy_expose);
-    Ok(Json(application_json(&app, secret)))
-}
-
-fn secrecy_expose(s: &strongroom_core::SecretString) -> &str {
-    strongroom_core::ExposeSecret::expose_secret(s)
+) -> ApiResult<Json<Application>> {
+    let (app, secret) = state.applications.create(body.into()).await?;
+    let secret = secret
+        .as_ref()
+        .map(strongroom_core::ExposeSecret::expose_secret);
+    Ok(Json(Application::new(&app, secret)))
 }
 
 #[utoipa::path(
@@ -134,8 +140,8 @@ fn secrecy_expose(s: &strongroom_core::SecretString) -> &str {
     params(("id" = String, Path, description = "The application id (its OAuth client id).")),
     security(("management" = [])),
     responses(
-        (status = 200, description = "The application (without its secret).", body = Object),
-        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = schemas::ErrorBody),
+        (status = 200, description = "The application (without its secret).", body = Application),
+        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -144,13 +150,13 @@ async fn get_application(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Application>> {
     let app = state
         .applications
         .get(&ApplicationId::from(id.clone()))
         .await?
         .ok_or_else(|| app_not_found(&id))?;
-    Ok(Json(application_json(&app, None)))
+    Ok(Json(Application::new(&app, None)))
 }
 
 #[utoipa::path(
@@ -159,13 +165,13 @@ async fn get_application(
     tag = "Applications",
     summary = "Update an application",
     params(("id" = String, Path, description = "The application id.")),
-    request_body = schemas::ApplicationPatch,
+    request_body = ApplicationPatch,
     security(("management" = [])),
     responses(
-        (status = 200, description = "The updated application.", body = Object),
+        (status = 200, description = "The updated application.", body = Application),
         (status = 400, description = "`guard.invalid_input`: a malformed body or unknown field, an empty name, or a \
-            redirect URI that is not absolute or has a fragment.", body = schemas::ErrorBody),
-        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = schemas::ErrorBody),
+            redirect URI that is not absolute or has a fragment.", body = ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -175,13 +181,13 @@ async fn update_application(
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<ApplicationPatch>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Application>> {
     let app = state
         .applications
-        .update(&ApplicationId::from(id.clone()), patch)
+        .update(&ApplicationId::from(id.clone()), patch.into())
         .await?
         .ok_or_else(|| app_not_found(&id))?;
-    Ok(Json(application_json(&app, None)))
+    Ok(Json(Application::new(&app, None)))
 }
 
 #[utoipa::path(
@@ -193,7 +199,7 @@ async fn update_application(
     security(("management" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: no such application.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )

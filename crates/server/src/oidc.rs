@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
-use serde_json::json;
 use strongroom_core::oidc::OAuthError;
 use strongroom_core::sign_in::{Logout, SignInError};
 
@@ -15,7 +14,9 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::openapi::{Internal, schemas, under};
+use crate::openapi::{Internal, under};
+use crate::wire::OAuthErrorBody;
+use crate::wire::oidc::{IntrospectionResponse, JwkSet, ProviderMetadata, TokenResponse};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     // Browser applications (SPA) call these from their own origin.
@@ -44,10 +45,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     tag = "OIDC",
     summary = "OpenID Provider metadata",
     description = "The discovery document (OpenID Connect Discovery 1.0) of the issuer `<endpoint>/oidc`.",
-    responses((status = 200, description = "The provider metadata.", body = Object))
+    responses((status = 200, description = "The provider metadata.", body = ProviderMetadata))
 )]
-async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.oidc.discovery())
+async fn discovery(State(state): State<AppState>) -> Json<ProviderMetadata> {
+    Json(ProviderMetadata::new(state.oidc.issuer()))
 }
 
 #[utoipa::path(
@@ -56,10 +57,10 @@ async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
     tag = "OIDC",
     summary = "OAuth 2.0 Authorization Server Metadata",
     description = "RFC 8414 metadata of the issuer `<endpoint>/oidc`: the discovery document.",
-    responses((status = 200, description = "The authorization server metadata.", body = Object))
+    responses((status = 200, description = "The authorization server metadata.", body = ProviderMetadata))
 )]
-async fn authorization_server_metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.oidc.discovery())
+async fn authorization_server_metadata(State(state): State<AppState>) -> Json<ProviderMetadata> {
+    Json(ProviderMetadata::new(state.oidc.issuer()))
 }
 
 #[utoipa::path(
@@ -68,10 +69,18 @@ async fn authorization_server_metadata(State(state): State<AppState>) -> Json<se
     tag = "OIDC",
     summary = "JSON Web Key Set",
     description = "The public keys that verify Strongroom's ID tokens.",
-    responses((status = 200, description = "The JWK set (RFC 7517).", body = Object), Internal)
+    responses((status = 200, description = "The JWK set (RFC 7517).", body = JwkSet), Internal)
 )]
-async fn jwks(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(state.oidc.jwks().await?))
+async fn jwks(State(state): State<AppState>) -> Result<Json<JwkSet>, ApiError> {
+    let keys = state
+        .oidc
+        .jwks()
+        .await?
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::internal(&format!("a stored public key is not an RSA JWK: {e}")))?;
+    Ok(Json(JwkSet { keys }))
 }
 
 /// The token endpoint's form. Unknown parameters are ignored, as RFC 6749 requires. `Debug`
@@ -109,13 +118,13 @@ impl std::fmt::Debug for TokenForm {
 /// An OAuth error body as Logto writes it: RFC 6749's `error` and `error_description`, plus
 /// Logto's `code` (`oidc.<error>`) and `message`, which Logto's SDKs need to raise a
 /// `LogtoRequestError` with the code rather than an "unexpected response" error.
-pub(crate) fn oauth_body(error: &str, description: &str) -> Json<serde_json::Value> {
-    Json(json!({
-        "code": format!("oidc.{error}"),
-        "message": description,
-        "error": error,
-        "error_description": description,
-    }))
+pub(crate) fn oauth_body(error: &str, description: &str) -> Json<OAuthErrorBody> {
+    Json(OAuthErrorBody {
+        code: format!("oidc.{error}"),
+        message: description.to_owned(),
+        error: error.to_owned(),
+        error_description: description.to_owned(),
+    })
 }
 
 fn oauth_error(e: OAuthError) -> Response {
@@ -258,9 +267,9 @@ async fn token_hint_request(
     security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "Revoked (or nothing to revoke)."),
-        (status = 400, description = "`invalid_request`: no `token`, or a form that cannot be read.", body = schemas::OAuthErrorBody),
-        (status = 401, description = "`invalid_client`.", body = schemas::OAuthErrorBody),
-        (status = 500, description = "`server_error`.", body = schemas::OAuthErrorBody),
+        (status = 400, description = "`invalid_request`: no `token`, or a form that cannot be read.", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`.", body = OAuthErrorBody),
+        (status = 500, description = "`server_error`.", body = OAuthErrorBody),
     )
 )]
 async fn revocation(
@@ -297,10 +306,10 @@ async fn revocation(
     request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses(
-        (status = 200, description = "The token's state.", body = Object),
-        (status = 400, description = "`invalid_request`: no `token`, or a form that cannot be read.", body = schemas::OAuthErrorBody),
-        (status = 401, description = "`invalid_client`.", body = schemas::OAuthErrorBody),
-        (status = 500, description = "`server_error`.", body = schemas::OAuthErrorBody),
+        (status = 200, description = "The token's state.", body = IntrospectionResponse),
+        (status = 400, description = "`invalid_request`: no `token`, or a form that cannot be read.", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`.", body = OAuthErrorBody),
+        (status = 500, description = "`server_error`.", body = OAuthErrorBody),
     )
 )]
 async fn introspection(
@@ -321,7 +330,9 @@ async fn introspection(
     }
     .await;
     match result {
-        Ok(answer) => no_store(Json(answer).into_response()),
+        Ok(found) => {
+            no_store(Json(IntrospectionResponse::new(found, state.oidc.issuer())).into_response())
+        }
         Err(e) => oauth_error(e),
     }
 }
@@ -358,16 +369,16 @@ fn form_urlencoded_decode(s: &str) -> Option<String> {
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses(
-        (status = 200, description = "The tokens.", body = schemas::TokenResponse),
+        (status = 200, description = "The tokens.", body = TokenResponse),
         (status = 400, description = "`invalid_request`: no `grant_type`, `code` or `refresh_token`, two client \
             authentication methods, or a form that cannot be read (a repeated parameter, not \
             `application/x-www-form-urlencoded`). `invalid_grant`: an unknown, expired or used code or refresh token, or a redirect \
             URI or PKCE mismatch. `unsupported_grant_type`. `unauthorized_client`: `client_credentials` by an \
             application that is not machine-to-machine. `invalid_target`: a resource other than `<endpoint>/api`. \
-            `invalid_scope`: a Management API scope other than `all`.", body = schemas::OAuthErrorBody),
+            `invalid_scope`: a Management API scope other than `all`.", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`: an unknown client, a wrong secret, or malformed client \
-            authentication; with `WWW-Authenticate: Basic`.", body = schemas::OAuthErrorBody),
-        (status = 500, description = "`server_error`.", body = schemas::OAuthErrorBody),
+            authentication; with `WWW-Authenticate: Basic`.", body = OAuthErrorBody),
+        (status = 500, description = "`server_error`.", body = OAuthErrorBody),
     )
 )]
 async fn token(
@@ -384,7 +395,7 @@ async fn token(
         }
     };
     match token_inner(&state, &headers, &form).await {
-        Ok(tokens) => no_store(Json(tokens.to_json()).into_response()),
+        Ok(tokens) => no_store(Json(TokenResponse::from(tokens)).into_response()),
         Err(e) => oauth_error(e),
     }
 }
@@ -450,7 +461,7 @@ async fn token_inner(
         (status = 200, description = "The claims.", body = Object),
         (status = 401, description = "`invalid_token`: no bearer token, or an unknown, expired or revoked one, or one \
             without the `openid` scope or of no user; with `WWW-Authenticate: Bearer error=\"invalid_token\"`.",
-            body = schemas::OAuthErrorBody),
+            body = OAuthErrorBody),
         Internal,
     )
 )]

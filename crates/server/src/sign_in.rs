@@ -5,15 +5,13 @@ use crate::extract::page::{Form, Path, Query};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use strongroom_core::sign_in::{
-    AuthRequest, CallbackQuery, ConsentPage, SESSION_TTL_SECS, SignInError, SignInPage, Step,
-};
+use strongroom_core::sign_in::{ConsentPage, SESSION_TTL_SECS, SignInError, SignInPage, Step};
 use strongroom_core::store::{ConnectorId, ConnectorRef, SsoConnectorId};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::html::{cookie, error_page, escape, no_store, page, set_cookie};
-use crate::openapi::schemas;
+use crate::wire::sign_in::{AuthRequest, CallbackQuery};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -120,7 +118,7 @@ async fn authorize(state: AppState, headers: HeaderMap, req: AuthRequest) -> Res
     let result = state
         .sign_in
         .authorize(
-            req,
+            req.into(),
             cookie(&headers, browser_cookie(&state)),
             cookie(&headers, session_cookie(&state)),
         )
@@ -137,7 +135,7 @@ async fn authorize(state: AppState, headers: HeaderMap, req: AuthRequest) -> Res
                    the redirect URI are shown as an HTML page; the others go back to the redirect URI as \
                    `error` (`invalid_request`, `unsupported_response_type`, `unauthorized_client`, `invalid_target`, \
                    `invalid_scope`, `request_not_supported`, `login_required`) with `state` and `iss`.",
-    params(schemas::AuthRequest),
+    params(AuthRequest),
     responses(
         (status = 303, description = "To the hosted sign-in page, to the provider (`direct_sign_in`), or back to the \
             redirect URI with a code (a live session) or an OAuth error. Sets the browser-binding cookie.",
@@ -166,7 +164,7 @@ async fn authorize_get(
     tag = "OIDC",
     summary = "Authorization endpoint (form post)",
     description = "The authentication request as a form (OpenID Connect Core 3.1.2.1); answers as the `GET`.",
-    request_body(content = schemas::AuthRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = AuthRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "To the hosted sign-in page, to the provider (`direct_sign_in`), or back to the \
             redirect URI with a code (a live session) or an OAuth error. Sets the browser-binding cookie.",
@@ -368,7 +366,7 @@ async fn choose_sso(
     description = "Checks the `state` against this browser's sign-in (once), exchanges the code, finds or creates \
                    the user, stores the token set when the connector has token storage on, and sends the browser \
                    back to the application.",
-    params(("connector" = String, Path, description = "The social connector id."), schemas::CallbackQuery),
+    params(("connector" = String, Path, description = "The social connector id."), CallbackQuery),
     responses(
         (status = 303, description = "Back to the application's redirect URI with a code (setting the session \
             cookie), or with `error=access_denied` when the provider refused.", headers(("Location" = String), ("Set-Cookie" = String))),
@@ -392,7 +390,7 @@ async fn social_callback(
         .sign_in
         .callback(
             ConnectorRef::Social(ConnectorId::from(connector)),
-            query,
+            query.into(),
             cookie(&headers, browser_cookie(&state)),
         )
         .await;
@@ -406,7 +404,7 @@ async fn social_callback(
     summary = "Enterprise SSO provider callback",
     description = "As the social callback, for an SSO connector; a verified e-mail of the connector's domains \
                    finds an existing user.",
-    params(("connector" = String, Path, description = "The SSO connector id."), schemas::CallbackQuery),
+    params(("connector" = String, Path, description = "The SSO connector id."), CallbackQuery),
     responses(
         (status = 303, description = "Back to the application's redirect URI with a code (setting the session \
             cookie), or with `error=access_denied` when the provider refused.", headers(("Location" = String), ("Set-Cookie" = String))),
@@ -429,7 +427,7 @@ async fn sso_callback(
         .sign_in
         .callback(
             ConnectorRef::Sso(SsoConnectorId::from(connector)),
-            query,
+            query.into(),
             cookie(&headers, browser_cookie(&state)),
         )
         .await;

@@ -5,15 +5,23 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use strongroom_core::limits::Page;
 use strongroom_core::store::{AuditFilter, SecretId, SsoConnectorId, UserId};
-use strongroom_core::users::{CreateUser, IdentityBody, yes};
+
+use strongroom_core::users::{UserWithIdentities, yes};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ManagementPrincipal};
-use crate::openapi::{Internal, ManagementAuth, schemas, under};
+use crate::openapi::{Internal, ManagementAuth, under};
+use crate::wire::ErrorBody;
+use crate::wire::audit::AuditEventBody;
+use crate::wire::users::{
+    AllIdentities, CreateUser, Grants, Identity, IdentityBody, IdentityWithSecret,
+    SsoIdentityWithSecret, User, identities,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -60,7 +68,7 @@ impl Paging {
 }
 
 /// A JSON array with Logto's `Total-Number` header.
-pub fn page_response(items: Vec<Value>, total: i64) -> Response {
+pub fn page_response<T: Serialize>(items: Vec<T>, total: i64) -> Response {
     let mut response = Json(items).into_response();
     if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
         response.headers_mut().insert("Total-Number", v);
@@ -89,10 +97,10 @@ struct UserSearch {
     params(UserSearch),
     security(("management" = [])),
     responses(
-        (status = 200, description = "A page of users with their social identities.", body = [Object],
+        (status = 200, description = "A page of users with their social identities.", body = [User],
             headers(("Total-Number" = i64, description = "The number of matching users."))),
         (status = 400, description = "`guard.invalid_pagination`: `page` below 1, `page_size` outside 1 to 100, or \
-            either not a number. A malformed query string is `guard.invalid_input`.", body = schemas::ErrorBody),
+            either not a number. A malformed query string is `guard.invalid_input`.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -108,7 +116,7 @@ async fn list_users(
     }
     .get()?;
     let (users, total) = state.users.list(q.search.as_deref(), page).await?;
-    Ok(page_response(users, total))
+    Ok(page_response(users.iter().map(User::from).collect(), total))
 }
 
 #[utoipa::path(
@@ -116,14 +124,14 @@ async fn list_users(
     path = "/api/users",
     tag = "Users",
     summary = "Create a user",
-    request_body = schemas::CreateUser,
+    request_body = CreateUser,
     security(("management" = [])),
     responses(
-        (status = 200, description = "The user.", body = Object),
+        (status = 200, description = "The user.", body = User),
         (status = 400, description = "`guard.invalid_input`: a malformed body, or an invalid username, e-mail or phone. \
-            `user.password_not_supported`: a `password` or `passwordDigest`.", body = schemas::ErrorBody),
+            `user.password_not_supported`: a `password` or `passwordDigest`.", body = ErrorBody),
         (status = 422, description = "`user.username_already_in_use`. `user.email_already_in_use`. \
-            `user.phone_already_in_use`.", body = schemas::ErrorBody),
+            `user.phone_already_in_use`.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -132,8 +140,12 @@ async fn create_user(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateUser>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(state.users.create(body).await?))
+) -> ApiResult<Json<User>> {
+    let user = state.users.create(body.into()).await?;
+    Ok(Json(User::from(&UserWithIdentities {
+        user,
+        identities: Vec::new(),
+    })))
 }
 
 #[utoipa::path(
@@ -144,8 +156,8 @@ async fn create_user(
     params(("user_id" = String, Path, description = "The user id.")),
     security(("management" = [])),
     responses(
-        (status = 200, description = "The user with its social identities.", body = Object),
-        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        (status = 200, description = "The user with its social identities.", body = User),
+        (status = 404, description = "`entity.not_found`: no such user.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -154,8 +166,9 @@ async fn get_user(
     _: ManagementPrincipal,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(state.users.json(&UserId::from(user_id)).await?))
+) -> ApiResult<Json<User>> {
+    let user = state.users.with_identities(&UserId::from(user_id)).await?;
+    Ok(Json(User::from(&user)))
 }
 
 #[utoipa::path(
@@ -168,7 +181,7 @@ async fn get_user(
     security(("management" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_found`: no such user.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -194,10 +207,10 @@ async fn delete_user(
     params(("user_id" = String, Path, description = "The user id."), crate::account::GrantFilter),
     security(("management" = [])),
     responses(
-        (status = 200, description = "`{grants: [{id, payload, expiresAt}]}`.", body = Object),
+        (status = 200, description = "The user's grants to third-party applications.", body = Grants),
         (status = 400, description = "`guard.invalid_input`: an `appType` other than `firstParty` or `thirdParty`.",
-            body = schemas::ErrorBody),
-        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+            body = ErrorBody),
+        (status = 404, description = "`entity.not_found`: no such user.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -207,13 +220,12 @@ async fn user_grants(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     Query(q): Query<crate::account::GrantFilter>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        state
-            .users
-            .grants(&UserId::from(user_id), q.app_type.as_deref())
-            .await?,
-    ))
+) -> ApiResult<Json<Grants>> {
+    let grants = state
+        .users
+        .grants(&UserId::from(user_id), q.app_type.as_deref())
+        .await?;
+    Ok(Json(Grants::from(grants.as_slice())))
 }
 
 #[utoipa::path(
@@ -229,7 +241,7 @@ async fn user_grants(
     security(("management" = [])),
     responses(
         (status = 204, description = "Withdrawn."),
-        (status = 404, description = "`entity.not_exists_with_id`: the user has no such grant.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_exists_with_id`: the user has no such grant.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -267,10 +279,10 @@ struct IncludeSecret {
     ),
     security(("management" = [])),
     responses(
-        (status = 200, description = "`{identity, tokenSecret?}`.", body = Object),
-        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = schemas::ErrorBody),
+        (status = 200, description = "The identity, with its token secret's metadata when asked for and stored.", body = IdentityWithSecret),
+        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = ErrorBody),
         (status = 404, description = "`entity.not_found`: no such user. `user.identity_not_exist`: no identity at \
-            the target.", body = schemas::ErrorBody),
+            the target.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -280,14 +292,13 @@ async fn get_identity(
     State(state): State<AppState>,
     Path((user_id, target)): Path<(String, String)>,
     Query(q): Query<IncludeSecret>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IdentityWithSecret>> {
     let include = yes(q.include_token_secret.as_deref());
-    Ok(Json(
-        state
-            .users
-            .social_identity(&UserId::from(user_id), &target, include)
-            .await?,
-    ))
+    let linked = state
+        .users
+        .social_identity(&UserId::from(user_id), &target, include)
+        .await?;
+    Ok(Json((&linked).into()))
 }
 
 #[utoipa::path(
@@ -300,15 +311,15 @@ async fn get_identity(
         ("user_id" = String, Path, description = "The user id."),
         ("target" = String, Path, description = "The social target."),
     ),
-    request_body = schemas::IdentityBody,
+    request_body = IdentityBody,
     security(("management" = [])),
     responses(
-        (status = 200, description = "Replaced: the user's identities by target.", body = Object),
-        (status = 201, description = "Created: the user's identities by target.", body = Object),
-        (status = 400, description = "`guard.invalid_input`: a malformed body or an empty `userId`.", body = schemas::ErrorBody),
-        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        (status = 200, description = "Replaced: the user's identities by target.", body = BTreeMap<String, Identity>),
+        (status = 201, description = "Created: the user's identities by target.", body = BTreeMap<String, Identity>),
+        (status = 400, description = "`guard.invalid_input`: a malformed body or an empty `userId`.", body = ErrorBody),
+        (status = 404, description = "`entity.not_found`: no such user.", body = ErrorBody),
         (status = 422, description = "`user.identity_already_in_use`: the provider account is linked to another user.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -318,10 +329,10 @@ async fn put_identity(
     State(state): State<AppState>,
     Path((user_id, target)): Path<(String, String)>,
     JsonBody(body): JsonBody<IdentityBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (created, identities) = state
+) -> ApiResult<(StatusCode, Json<BTreeMap<String, Identity>>)> {
+    let (created, linked) = state
         .users
-        .put_identity(&UserId::from(user_id), &target, body, &p.actor())
+        .put_identity(&UserId::from(user_id), &target, body.into(), &p.actor())
         .await?;
     Ok((
         if created {
@@ -329,7 +340,7 @@ async fn put_identity(
         } else {
             StatusCode::OK
         },
-        Json(identities),
+        Json(identities(&linked)),
     ))
 }
 
@@ -345,9 +356,9 @@ async fn put_identity(
     ),
     security(("management" = [])),
     responses(
-        (status = 200, description = "The user.", body = Object),
+        (status = 200, description = "The user.", body = User),
         (status = 404, description = "`entity.not_found`: no such user. `user.identity_not_exist`: no identity at \
-            the target.", body = schemas::ErrorBody),
+            the target.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -356,13 +367,13 @@ async fn delete_identity(
     p: ManagementPrincipal,
     State(state): State<AppState>,
     Path((user_id, target)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<User>> {
     let user = UserId::from(user_id);
     state
         .users
         .unlink(&user, &target, &p.actor(), false)
         .await?;
-    Ok(Json(state.users.json(&user).await?))
+    Ok(Json(User::from(&state.users.with_identities(&user).await?)))
 }
 
 #[utoipa::path(
@@ -378,10 +389,10 @@ async fn delete_identity(
     ),
     security(("management" = [])),
     responses(
-        (status = 200, description = "`{ssoIdentity, tokenSecret?}`.", body = Object),
-        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = schemas::ErrorBody),
+        (status = 200, description = "The SSO identity, with its token secret's metadata when asked for and stored.", body = SsoIdentityWithSecret),
+        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = ErrorBody),
         (status = 404, description = "`entity.not_found`: no such user. `user.enterprise_sso_identity_not_exists`.",
-            body = schemas::ErrorBody),
+            body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -391,18 +402,17 @@ async fn get_sso_identity(
     State(state): State<AppState>,
     Path((user_id, sso_connector_id)): Path<(String, String)>,
     Query(q): Query<IncludeSecret>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SsoIdentityWithSecret>> {
     let include = yes(q.include_token_secret.as_deref());
-    Ok(Json(
-        state
-            .users
-            .sso_identity(
-                &UserId::from(user_id),
-                &SsoConnectorId::from(sso_connector_id),
-                include,
-            )
-            .await?,
-    ))
+    let linked = state
+        .users
+        .sso_identity(
+            &UserId::from(user_id),
+            &SsoConnectorId::from(sso_connector_id),
+            include,
+        )
+        .await?;
+    Ok(Json((&linked).into()))
 }
 
 #[utoipa::path(
@@ -415,9 +425,9 @@ async fn get_sso_identity(
     params(("user_id" = String, Path, description = "The user id."), IncludeSecret),
     security(("management" = [])),
     responses(
-        (status = 200, description = "`{socialIdentities, ssoIdentities}`.", body = Object),
-        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = schemas::ErrorBody),
-        (status = 404, description = "`entity.not_found`: no such user.", body = schemas::ErrorBody),
+        (status = 200, description = "Every identity, with token secrets' metadata when asked for.", body = AllIdentities),
+        (status = 400, description = "`guard.invalid_input`: a malformed query string.", body = ErrorBody),
+        (status = 404, description = "`entity.not_found`: no such user.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -427,18 +437,17 @@ async fn all_identities(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     Query(q): Query<IncludeSecret>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AllIdentities>> {
     // Logto's quirk on this route: any non-empty value (even "false") includes the secrets.
     let include = q
         .include_token_secret
         .as_deref()
         .is_some_and(|v| !v.is_empty());
-    Ok(Json(
-        state
-            .users
-            .all_identities(&UserId::from(user_id), include)
-            .await?,
-    ))
+    let all = state
+        .users
+        .all_identities(&UserId::from(user_id), include)
+        .await?;
+    Ok(Json((&all).into()))
 }
 
 #[utoipa::path(
@@ -451,7 +460,7 @@ async fn all_identities(
     security(("management" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, description = "`entity.not_found`: no such secret.", body = schemas::ErrorBody),
+        (status = 404, description = "`entity.not_found`: no such secret.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -500,10 +509,10 @@ struct AuditQuery {
     params(AuditQuery),
     security(("management" = [])),
     responses(
-        (status = 200, description = "A page of audit events, newest first.", body = [Object],
+        (status = 200, description = "A page of audit events, newest first.", body = [AuditEventBody],
             headers(("Total-Number" = i64, description = "The number of matching events."))),
         (status = 400, description = "`guard.invalid_pagination`: `page` below 1, `page_size` outside 1 to 100, or \
-            either not a number. A malformed query string is `guard.invalid_input`.", body = schemas::ErrorBody),
+            either not a number. A malformed query string is `guard.invalid_input`.", body = ErrorBody),
         ManagementAuth,
         Internal,
     )
@@ -525,7 +534,7 @@ async fn list_audit_events(
     };
     let (events, total) = state.audit.list(&filter, page).await?;
     Ok(page_response(
-        events.iter().map(|e| json!(e)).collect(),
+        events.iter().map(AuditEventBody::from).collect(),
         total,
     ))
 }

@@ -84,7 +84,7 @@ impl From<StoreError> for SignInError {
 }
 
 /// An authorization request as it arrives (query or form of `/oidc/auth`).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthRequest {
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
@@ -244,7 +244,7 @@ pub struct SignInPage {
 }
 
 /// The provider's answer at a callback URL. `Debug` prints neither the code nor the state.
-#[derive(Clone, Default, serde::Deserialize)]
+#[derive(Clone, Default)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,

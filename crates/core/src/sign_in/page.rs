@@ -20,18 +20,11 @@ impl SignIn {
             .await?
             .into_iter()
             .filter(|c| self.connectors.social(c).is_ok())
-            .map(|c| {
-                let json = crate::connectors::connector_json(&c);
-                PageConnector {
-                    name: json["name"]["en"]
-                        .as_str()
-                        .or_else(|| json["name"].as_str())
-                        .unwrap_or(&c.target)
-                        .to_owned(),
-                    logo: json["logo"].as_str().unwrap_or_default().to_owned(),
-                    target: c.target,
-                    id: c.id,
-                }
+            .map(|c| PageConnector {
+                name: crate::connectors::display_name(&c),
+                logo: crate::connectors::logo(&c),
+                target: c.target,
+                id: c.id,
             })
             .collect();
         Ok(SignInPage {

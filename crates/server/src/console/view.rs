@@ -288,7 +288,7 @@ pub struct AuditPage {
 
 /// Epoch milliseconds as `2026-12-01 22:07:51 UTC`.
 pub fn time(ms: i64) -> String {
-    let iso = crate::account::iso8601(ms);
+    let iso = crate::wire::iso8601(ms);
     format!("{} {} UTC", &iso[..10], &iso[11..19])
 }
 
