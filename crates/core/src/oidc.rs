@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use strongroom_store::{
     AccessTokenRow, ApplicationId, ApplicationRow, AuthorizationCodeRow, GrantRow, Redemption,
-    RefreshTokenRow, SigningKeyRow, Store, UserId,
+    RefreshTokenRow, SigningKeyRow, SocialIdentity, SsoIdentity, Store, UserId,
 };
 use strongroom_vault::{AssociatedData, Domain, Keyring};
 
@@ -126,41 +126,58 @@ pub struct UserClaims {
     pub picture: Option<String>,
     pub email: Option<String>,
     pub email_verified: bool,
-    /// With the `identities` scope: Logto's `identities` (`{<target>: {userId, details}}`) and
-    /// `sso_identities` (`[{issuer, identityId, detail}]`); userinfo only, as in Logto.
-    pub identities: Option<(Value, Value)>,
+    /// With the `identities` scope: the user's social and SSO identities; userinfo only, as in
+    /// Logto.
+    pub identities: Option<(Vec<SocialIdentity>, Vec<SsoIdentity>)>,
+}
+
+/// The claims a scope releases (Logto's `idTokenClaims`): `sub` always; `name`, `username` and
+/// `picture` with `profile`; `email` and `email_verified` with `email`. A released claim the
+/// user lacks is `null`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReleasedClaims {
+    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+/// Whether the space-separated `scope` includes `wanted`.
+pub fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split(' ').any(|s| s == wanted)
 }
 
 impl UserClaims {
-    /// The claims the given scopes release in an ID token (Logto's `idTokenClaims`).
-    pub fn for_scopes(&self, scope: &str) -> Value {
-        let has = |s: &str| scope.split(' ').any(|x| x == s);
-        let mut v = json!({ "sub": self.sub });
-        if has("profile") {
-            v["name"] = json!(self.name);
-            v["username"] = json!(self.username);
-            v["picture"] = json!(self.picture);
+    /// The claims `scope` releases in an ID token and at userinfo.
+    pub fn released(&self, scope: &str) -> ReleasedClaims {
+        let profile = has_scope(scope, "profile");
+        let email = has_scope(scope, "email");
+        ReleasedClaims {
+            sub: self.sub.clone(),
+            name: profile.then(|| self.name.clone()),
+            username: profile.then(|| self.username.clone()),
+            picture: profile.then(|| self.picture.clone()),
+            email: email.then(|| self.email.clone()),
+            email_verified: email.then_some(self.email_verified),
         }
-        if has("email") {
-            v["email"] = json!(self.email);
-            v["email_verified"] = json!(self.email_verified);
-        }
-        v
     }
 
-    /// The claims the given scopes release at userinfo: the ID token's, and with `identities`
-    /// the user's identities (Logto's `userinfoClaims`).
-    pub fn userinfo(&self, scope: &str) -> Value {
-        let mut v = self.for_scopes(scope);
-        if let Some((identities, sso_identities)) = self
-            .identities
+    /// The user's identities, which userinfo releases with the `identities` scope (Logto's
+    /// `userinfoClaims`).
+    pub fn released_identities(
+        &self,
+        scope: &str,
+    ) -> Option<&(Vec<SocialIdentity>, Vec<SsoIdentity>)> {
+        self.identities
             .as_ref()
-            .filter(|_| scope.split(' ').any(|x| x == "identities"))
-        {
-            v["identities"] = identities.clone();
-            v["sso_identities"] = sso_identities.clone();
-        }
-        v
+            .filter(|_| has_scope(scope, "identities"))
     }
 }
 
@@ -688,8 +705,7 @@ impl Oidc {
                 resource,
             )
             .await?;
-        let has = |s: &str| scope.split(' ').any(|x| x == s);
-        let refresh_token = if has("offline_access") {
+        let refresh_token = if has_scope(scope, "offline_access") {
             let token = random_token().map_err(server_error)?;
             self.store
                 .insert_refresh_token(&RefreshTokenRow {
@@ -706,9 +722,9 @@ impl Oidc {
         } else {
             None
         };
-        let id_token = match claims.filter(|_| has("openid")) {
+        let id_token = match claims.filter(|_| has_scope(scope, "openid")) {
             Some(c) => {
-                let mut body = c.for_scopes(scope);
+                let mut body = serde_json::to_value(c.released(scope)).map_err(server_error)?;
                 body["iss"] = json!(self.issuer);
                 body["aud"] = json!(grant.application_id);
                 body["iat"] = json!(now / 1000);
@@ -932,29 +948,11 @@ impl Oidc {
             .get_user(user_id)
             .await?
             .ok_or_else(|| CoreError::Conflict("the user no longer exists".into()))?;
-        let identities = if scope.split(' ').any(|s| s == "identities") {
-            let social: serde_json::Map<String, Value> = self
-                .store
-                .list_social_identities(user_id)
-                .await?
-                .iter()
-                .map(|i| {
-                    (
-                        i.target.clone(),
-                        json!({ "userId": i.identity_id, "details": i.details }),
-                    )
-                })
-                .collect();
-            let sso: Vec<Value> = self
-                .store
-                .list_sso_identities(user_id)
-                .await?
-                .iter()
-                .map(|i| {
-                    json!({"issuer": i.issuer, "identityId": i.identity_id, "detail": i.detail})
-                })
-                .collect();
-            Some((Value::Object(social), Value::Array(sso)))
+        let identities = if has_scope(scope, "identities") {
+            Some((
+                self.store.list_social_identities(user_id).await?,
+                self.store.list_sso_identities(user_id).await?,
+            ))
         } else {
             None
         };

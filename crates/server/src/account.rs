@@ -64,7 +64,8 @@ fn forbidden_without_identities(p: &UserPrincipal) -> ApiResult<()> {
     summary = "Get my account",
     security(("user" = [])),
     responses(
-        (status = 200, description = "The token's user with its social identities.", body = Object),
+        (status = 200, description = "The token's user with its social identities; fields the Account Center sets \
+            `Off` are left out.", body = MyAccount),
         (status = 404, description = "`entity.not_found`: the user no longer exists.", body = ErrorBody),
         UserAuth,
         Internal,
@@ -95,7 +96,7 @@ pub struct GrantFilter {
     params(GrantFilter),
     security(("user" = [])),
     responses(
-        (status = 200, description = "`{grants: [{id, payload, expiresAt}]}`.", body = Object),
+        (status = 200, description = "The user's grants to third-party applications.", body = Grants),
         (status = 400, description = "`guard.invalid_input`: an `appType` other than `firstParty` or `thirdParty`.",
             body = ErrorBody),
         (status = 404, description = "`entity.not_found`: the user no longer exists.", body = ErrorBody),

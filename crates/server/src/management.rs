@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, ManagementPrincipal};
 use crate::openapi::{Internal, ManagementAuth};
 use crate::wire::ErrorBody;
-use crate::wire::account_center::AccountCenterSettings;
+use crate::wire::account_center::{AccountCenterPatch, AccountCenterSettings};
 use crate::wire::applications::{Application, ApplicationPatch, NewApplication};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -62,7 +62,7 @@ fn settings(stored: &Value) -> ApiResult<Json<AccountCenterSettings>> {
                    `account_center.not_enabled`; linking and unlinking identities need `social: Edit` (400 \
                    `account_center.field_not_editable`); `GET /api/my-account` leaves out the fields that are \
                    `Off`. Another process sees a change within 5 s.",
-    request_body(content = Object, content_type = "application/json"),
+    request_body = AccountCenterPatch,
     security(("management" = [])),
     responses(
         (status = 200, description = "The settings.", body = AccountCenterSettings),
@@ -74,9 +74,9 @@ fn settings(stored: &Value) -> ApiResult<Json<AccountCenterSettings>> {
 async fn update_account_center(
     _: ManagementPrincipal,
     State(state): State<AppState>,
-    JsonBody(patch): JsonBody<Value>,
+    JsonBody(patch): JsonBody<AccountCenterPatch>,
 ) -> ApiResult<Json<AccountCenterSettings>> {
-    settings(&*state.account_center.update(patch).await?)
+    settings(&*state.account_center.update(patch.into_value()).await?)
 }
 
 fn app_not_found(id: &str) -> ApiError {

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
-use strongroom_core::oidc::OAuthError;
+use strongroom_core::oidc::{OAuthError, has_scope};
 use strongroom_core::sign_in::{Logout, SignInError};
 
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::{Internal, under};
 use crate::wire::OAuthErrorBody;
-use crate::wire::oidc::{IntrospectionResponse, JwkSet, ProviderMetadata, TokenResponse};
+use crate::wire::oidc::{IntrospectionResponse, JwkSet, ProviderMetadata, TokenResponse, UserInfo};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     // Browser applications (SPA) call these from their own origin.
@@ -458,7 +458,7 @@ async fn token_inner(
                    Answers carry `Cache-Control: no-store`.",
     security(("user" = [])),
     responses(
-        (status = 200, description = "The claims.", body = Object),
+        (status = 200, description = "The claims.", body = UserInfo),
         (status = 401, description = "`invalid_token`: no bearer token, or an unknown, expired or revoked one, or one \
             without the `openid` scope or of no user; with `WWW-Authenticate: Bearer error=\"invalid_token\"`.",
             body = OAuthErrorBody),
@@ -486,14 +486,11 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         Ok(None) => return unauthorized(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Some(user_id) = row
-        .user_id
-        .filter(|_| row.scope.split(' ').any(|s| s == "openid"))
-    else {
+    let Some(user_id) = row.user_id.filter(|_| has_scope(&row.scope, "openid")) else {
         return unauthorized();
     };
     match state.oidc.user_claims(&user_id, &row.scope).await {
-        Ok(claims) => no_store(Json(claims.userinfo(&row.scope)).into_response()),
+        Ok(claims) => no_store(Json(UserInfo::new(&claims, &row.scope)).into_response()),
         Err(_) => unauthorized(),
     }
 }

@@ -538,7 +538,7 @@ impl SignIn {
         Ok(ConsentPage {
             interaction_id: row.id,
             application_name: app.name,
-            provider_tokens: pending.scope.split(' ').any(|s| s == "identities"),
+            provider_tokens: crate::oidc::has_scope(&pending.scope, "identities"),
             scopes: pending
                 .scope
                 .split(' ')

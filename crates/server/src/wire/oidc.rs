@@ -1,8 +1,15 @@
 //! `/oidc`: the OpenID provider's metadata, keys, token and introspection answers.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use strongroom_core::oidc::{Introspection, SCOPES, Tokens};
+use serde_json::{Map, Value};
+use strongroom_core::oidc::{Introspection, ReleasedClaims, SCOPES, Tokens, UserClaims};
+use strongroom_core::store::SsoIdentity;
 use utoipa::ToSchema;
+
+use super::object;
+use super::users::{Identity, identities};
 
 /// The client authentication methods every endpoint that authenticates clients accepts.
 const CLIENT_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
@@ -170,6 +177,77 @@ impl IntrospectionResponse {
             iss: Some(issuer.to_owned()),
             sub: t.user_id.map(|u| u.to_string()),
             aud: t.resource,
+        }
+    }
+}
+
+/// What userinfo answers: the claims the token's scopes release, as in its ID token, and with
+/// `identities` the user's identities (Logto's `userinfoClaims`). A released claim the user
+/// lacks is `null`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfo {
+    pub sub: String,
+    /// With `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<Option<String>>,
+    /// With `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// With `identities`: social identities by target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identities: Option<BTreeMap<String, Identity>>,
+    /// With `identities`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sso_identities: Option<Vec<SsoIdentityClaim>>,
+}
+
+/// An SSO identity among userinfo's claims.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoIdentityClaim {
+    pub issuer: String,
+    /// The user's `sub` at the issuer.
+    pub identity_id: String,
+    pub detail: Map<String, Value>,
+}
+
+impl From<&SsoIdentity> for SsoIdentityClaim {
+    fn from(i: &SsoIdentity) -> Self {
+        Self {
+            issuer: i.issuer.clone(),
+            identity_id: i.identity_id.clone(),
+            detail: object(&i.detail),
+        }
+    }
+}
+
+impl UserInfo {
+    /// The claims of `user` that `scope` releases.
+    pub fn new(user: &UserClaims, scope: &str) -> Self {
+        let ReleasedClaims {
+            sub,
+            name,
+            username,
+            picture,
+            email,
+            email_verified,
+        } = user.released(scope);
+        let released = user.released_identities(scope);
+        Self {
+            sub,
+            name,
+            username,
+            picture,
+            email,
+            email_verified,
+            identities: released.map(|(social, _)| identities(social)),
+            sso_identities: released.map(|(_, sso)| sso.iter().map(Into::into).collect()),
         }
     }
 }
