@@ -1,12 +1,12 @@
-//! Connector factory metadata (`GET /api/connector-factories`, Logto's shape).
+//! Connector factory metadata: what each social connector type is and how it is configured
+//! (served by `GET /api/connector-factories`).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-/// One social connector factory, serialized in Logto's camelCase shape.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One social connector factory.
+#[derive(Debug, Clone, PartialEq)]
 pub struct FactoryMetadata {
     /// Strongroom's factory id (`github`, `google`, `facebook`, `oauth2`, `oidc`). Logto's ids
     /// are accepted as aliases, see [`canonical_factory_id`].
@@ -14,7 +14,6 @@ pub struct FactoryMetadata {
     /// The connector target (the identity "provider" key): same as the id here.
     pub target: &'static str,
     /// Always `"Social"`.
-    #[serde(rename = "type")]
     pub connector_type: &'static str,
     /// `"Universal"`, `"Web"`, or `null`.
     pub platform: Option<&'static str>,
@@ -33,7 +32,6 @@ pub struct FactoryMetadata {
     /// Whether the connector can store the provider's token set (all five can).
     pub is_token_storage_supported: bool,
     /// Example configuration, a JSON text.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub config_template: Option<&'static str>,
     /// The configuration fields, Logto's `formItems` shape (`key`, `label`, `type`,
     /// `required`, `defaultValue`, `description`).
