@@ -142,12 +142,7 @@ impl TokenSets {
         identity: &SocialIdentity,
         response: TokenResponse,
     ) -> Result<SecretRow> {
-        let relation = SecretRelation::Social {
-            connector_id: connector_id.clone(),
-            social_identity_id: identity.id.clone(),
-            target: identity.target.clone(),
-            identity_id: identity.identity_id.clone(),
-        };
+        let relation = SecretRelation::of_social(connector_id, identity);
         self.store(&identity.user_id, relation, response).await
     }
 
@@ -158,19 +153,14 @@ impl TokenSets {
         identity: &SsoIdentity,
         response: TokenResponse,
     ) -> Result<SecretRow> {
-        let relation = SecretRelation::Sso {
-            sso_connector_id: sso_connector_id.clone(),
-            sso_identity_id: identity.id.clone(),
-            issuer: identity.issuer.clone(),
-            identity_id: identity.identity_id.clone(),
-        };
+        let relation = SecretRelation::of_sso(sso_connector_id, identity);
         self.store(&identity.user_id, relation, response).await
     }
 
     /// Stores a token response for an identity. A set already stored for the same identity is
     /// merged: it keeps its id and `createdAt`, and keeps its refresh token when the new response
     /// brings none.
-    async fn store(
+    pub async fn store(
         &self,
         user_id: &UserId,
         relation: SecretRelation,

@@ -49,6 +49,26 @@ pub enum SecretRelation {
 }
 
 impl SecretRelation {
+    /// The token set of a social identity linked through the connector `connector_id`.
+    pub fn of_social(connector_id: &ConnectorId, identity: &crate::SocialIdentity) -> Self {
+        Self::Social {
+            connector_id: connector_id.clone(),
+            social_identity_id: identity.id.clone(),
+            target: identity.target.clone(),
+            identity_id: identity.identity_id.clone(),
+        }
+    }
+
+    /// The token set of an SSO identity linked through the SSO connector `sso_connector_id`.
+    pub fn of_sso(sso_connector_id: &SsoConnectorId, identity: &crate::SsoIdentity) -> Self {
+        Self::Sso {
+            sso_connector_id: sso_connector_id.clone(),
+            sso_identity_id: identity.id.clone(),
+            issuer: identity.issuer.clone(),
+            identity_id: identity.identity_id.clone(),
+        }
+    }
+
     /// The provider's user id.
     pub fn identity_id(&self) -> &str {
         match self {

@@ -1,6 +1,8 @@
 //! The user behind a provider account: found by the identity, joined by a trusted e-mail address
 //! (SSO), or created; linked, racing concurrent first sign-ins safely; the token set stored.
 
+use strongroom_store::{ConnectorRow, SecretRelation};
+
 use super::*;
 
 /// The user a provider account is being linked to.
@@ -20,119 +22,136 @@ impl Owner {
     }
 }
 
-impl SignIn {
-    pub(super) async fn social_sign_in(
+/// Where a sign-in links the provider account it proved: a social connector (identities keyed
+/// by its target) or an SSO connector (keyed by its issuer).
+enum Link {
+    Social(ConnectorRow),
+    Sso {
+        row: SsoConnectorRow,
+        issuer: String,
+    },
+}
+
+impl Link {
+    /// Who verified an e-mail address this sign-in reports.
+    fn verifier(&self) -> EmailVerifier {
+        match self {
+            Self::Social(row) => EmailVerifier::Social(row.target.clone()),
+            Self::Sso { row, .. } => EmailVerifier::Sso(row.id.clone()),
+        }
+    }
+
+    fn stores_tokens(&self) -> bool {
+        match self {
+            Self::Social(row) => row.enable_token_storage,
+            Self::Sso { row, .. } => row.enable_token_storage,
+        }
+    }
+
+    /// The audit trail's `target` and `detail` of a stored token set.
+    fn audited(&self) -> (String, Value) {
+        match self {
+            Self::Social(row) => (row.target.clone(), json!({"connectorId": row.id})),
+            Self::Sso { row, .. } => (row.id.to_string(), json!({"ssoConnectorId": row.id})),
+        }
+    }
+
+    /// The user already linked to the provider account `profile_id`, and what its token set
+    /// belongs to.
+    async fn find(
         &self,
-        id: &ConnectorId,
+        store: &Store,
+        profile_id: &str,
+    ) -> Result<Option<(UserId, SecretRelation)>, StoreError> {
+        Ok(match self {
+            Self::Social(row) => store
+                .find_social_identity(&row.target, profile_id)
+                .await?
+                .map(|i| (i.user_id.clone(), SecretRelation::of_social(&row.id, &i))),
+            Self::Sso { row, issuer } => store
+                .find_sso_identity(issuer, profile_id)
+                .await?
+                .map(|i| (i.user_id.clone(), SecretRelation::of_sso(&row.id, &i))),
+        })
+    }
+
+    /// Links the provider account of `profile` to `user`.
+    async fn link(
+        &self,
+        store: &Store,
+        user: &UserId,
+        profile: &UserProfile,
+        now: i64,
+    ) -> Result<(UserId, SecretRelation), StoreError> {
+        Ok(match self {
+            Self::Social(row) => {
+                let i = store
+                    .link_social_identity(user, &row.target, &profile.id, &profile.details, now)
+                    .await?;
+                (i.user_id.clone(), SecretRelation::of_social(&row.id, &i))
+            }
+            Self::Sso { row, issuer } => {
+                let i = store
+                    .link_sso_identity(user, &row.id, issuer, &profile.id, &profile.details, now)
+                    .await?;
+                (i.user_id.clone(), SecretRelation::of_sso(&row.id, &i))
+            }
+        })
+    }
+}
+
+impl SignIn {
+    /// Signs in with the provider account a callback proves at `at`: the user linked to it,
+    /// else (SSO) the user its trusted e-mail address joins, else a new user; the account is
+    /// linked, a concurrent first sign-in of the same account settled, and the token set stored
+    /// when the connector keeps tokens.
+    pub(super) async fn sign_in_at(
+        &self,
+        at: &ConnectorRef,
         callback: &Callback<'_>,
     ) -> Result<UserId, SignInError> {
-        let row = self.connectors.get(id).await?;
-        let connector = self.connectors.social(&row)?;
+        let (link, connector) = match at {
+            ConnectorRef::Social(id) => {
+                let row = self.connectors.get(id).await?;
+                let connector = self.connectors.social(&row)?;
+                (Link::Social(row), connector)
+            }
+            ConnectorRef::Sso(id) => {
+                let row = self.connectors.get_sso(id).await?;
+                let connector = self.connectors.sso(&row)?;
+                let issuer = connector.issuer().to_owned();
+                (Link::Sso { row, issuer }, connector.into())
+            }
+        };
         let (tokens, profile) = self
             .connectors
             .providers()
             .exchange(&connector, callback)
             .await
             .map_err(SignInError::Provider)?;
-        let owner = match self
-            .store
-            .find_social_identity(&row.target, &profile.id)
-            .await?
-        {
-            Some(identity) => Owner::Existing(identity.user_id),
-            None => Owner::Created(
-                self.create_user(&profile, EmailVerifier::Social(row.target.clone()))
-                    .await?,
-            ),
-        };
-        let linked = self
-            .store
-            .link_social_identity(
-                owner.id(),
-                &row.target,
-                &profile.id,
-                &profile.details,
-                self.clock.now_ms(),
-            )
-            .await;
-        let identity = match self.settle_race(owner, linked).await? {
-            Some(identity) => identity,
-            None => self
-                .store
-                .find_social_identity(&row.target, &profile.id)
-                .await?
-                .ok_or(SignInError::StateMismatch)?,
-        };
-        if row.enable_token_storage {
-            let outcome = self
-                .token_sets
-                .store_social(&row.id, &identity, tokens)
-                .await;
-            self.audit_store(
-                &identity.user_id,
-                &row.target,
-                json!({"connectorId": row.id}),
-                outcome,
-            )
-            .await;
-        }
-        Ok(identity.user_id)
-    }
-
-    pub(super) async fn sso_sign_in(
-        &self,
-        id: &SsoConnectorId,
-        callback: &Callback<'_>,
-    ) -> Result<UserId, SignInError> {
-        let row = self.connectors.get_sso(id).await?;
-        let connector = self.connectors.sso(&row)?;
-        let issuer = connector.issuer().to_owned();
-        let (tokens, profile) = self
-            .connectors
-            .providers()
-            .exchange(&connector.clone().into(), callback)
-            .await
-            .map_err(SignInError::Provider)?;
-        let owner = match self.store.find_sso_identity(&issuer, &profile.id).await? {
-            Some(identity) => Owner::Existing(identity.user_id),
-            None => match self.user_by_trusted_email(&row, &profile).await? {
+        let owner = match link.find(&self.store, &profile.id).await? {
+            Some((user, _)) => Owner::Existing(user),
+            None => match self.user_by_trusted_email(&link, &profile).await? {
                 Some(user) => Owner::Existing(user),
-                None => Owner::Created(
-                    self.create_user(&profile, EmailVerifier::Sso(row.id.clone()))
-                        .await?,
-                ),
+                None => Owner::Created(self.create_user(&profile, link.verifier()).await?),
             },
         };
-        let linked = self
-            .store
-            .link_sso_identity(
-                owner.id(),
-                &row.id,
-                &issuer,
-                &profile.id,
-                &profile.details,
-                self.clock.now_ms(),
-            )
+        let linked = link
+            .link(&self.store, owner.id(), &profile, self.clock.now_ms())
             .await;
-        let identity = match self.settle_race(owner, linked).await? {
-            Some(identity) => identity,
-            None => self
-                .store
-                .find_sso_identity(&issuer, &profile.id)
+        let (user_id, relation) = match self.settle_race(owner, linked).await? {
+            Some(linked) => linked,
+            None => link
+                .find(&self.store, &profile.id)
                 .await?
                 .ok_or(SignInError::StateMismatch)?,
         };
-        if row.enable_token_storage {
-            let outcome = self.token_sets.store_sso(&row.id, &identity, tokens).await;
-            self.audit_store(
-                &identity.user_id,
-                row.id.as_str(),
-                json!({"ssoConnectorId": row.id}),
-                outcome,
-            )
-            .await;
+        if link.stores_tokens() {
+            let outcome = self.token_sets.store(&user_id, relation, tokens).await;
+            let (target, detail) = link.audited();
+            self.audit_store(&user_id, &target, detail, outcome).await;
         }
-        Ok(identity.user_id)
+        Ok(user_id)
     }
 
     /// The outcome of linking a provider account to `owner`. A conflict means a concurrent first
@@ -162,16 +181,20 @@ impl SignIn {
         }
     }
 
-    /// The existing user an SSO sign-in joins by e-mail address. Both sides must be verified:
+    /// The existing user an SSO sign-in joins by e-mail address (a social sign-in joins none).
+    /// Both sides must be verified:
     /// the SSO provider says `email_verified: true` (a missing claim is "not verified") for an
     /// address of the connector's domains, and the existing user's address was verified by a
     /// source trusted for that domain (this connector, or an administrator). An address a
     /// social provider reported, verified or not, never lets an SSO sign-in into that account.
     async fn user_by_trusted_email(
         &self,
-        row: &SsoConnectorRow,
+        link: &Link,
         profile: &UserProfile,
     ) -> Result<Option<UserId>, SignInError> {
+        let Link::Sso { row, .. } = link else {
+            return Ok(None);
+        };
         let Some(email) = profile
             .email
             .as_deref()

@@ -159,10 +159,7 @@ impl SignIn {
             code_verifier: &verifier,
             nonce: &secrets.nonce,
         };
-        let user_id = match &upstream {
-            ConnectorRef::Social(id) => self.social_sign_in(id, &callback).await?,
-            ConnectorRef::Sso(id) => self.sso_sign_in(id, &callback).await?,
-        };
+        let user_id = self.sign_in_at(&upstream, &callback).await?;
         let now = self.clock.now_ms();
         self.store.record_sign_in(&user_id, now).await?;
         let session = random_token()?;
