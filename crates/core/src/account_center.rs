@@ -72,8 +72,8 @@ impl AccountCenter {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
+            cache: Arc::new(Cached::new(CACHE_TTL, clock.clone())),
             clock,
-            cache: Arc::new(Cached::new(CACHE_TTL)),
         }
     }
 

@@ -148,9 +148,9 @@ impl Applications {
     ) -> Self {
         Self {
             store,
+            origins: std::sync::Arc::new(Cached::new(ORIGINS_TTL, clock.clone())),
             clock,
             revocations,
-            origins: std::sync::Arc::new(Cached::new(ORIGINS_TTL)),
         }
     }
 

@@ -243,6 +243,26 @@ impl Connectors {
         Ok(doomed)
     }
 
+    /// Runs `write`, a delete of the connector `at` or a save that purges its token sets
+    /// (`purges`), then revokes at the provider, and audits with `reason`, the token sets it
+    /// removed. Nothing is revoked when the write fails.
+    async fn write_revoking<T>(
+        &self,
+        at: &ConnectorRef,
+        purges: bool,
+        actor: &Actor,
+        reason: &'static str,
+        write: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let doomed = match purges {
+            true => self.doomed(at).await?,
+            false => Vec::new(),
+        };
+        let written = write.await?;
+        self.revoker.finish(doomed, actor, reason).await;
+        Ok(written)
+    }
+
     /// The provider connector a reference names, its secrets opened.
     /// `NotFound` when it does not exist.
     pub async fn connector(&self, connector: &ConnectorRef) -> Result<Connector> {
@@ -458,29 +478,28 @@ impl Connectors {
             row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
         }
         row.updated_at = self.clock.now_ms();
-        let doomed = if row.enable_token_storage {
-            Vec::new()
-        } else {
-            self.doomed(&ConnectorRef::Social(row.id.clone())).await?
-        };
-        self.store.save_connector(&row).await?;
-        self.revoker
-            .finish(doomed, actor, "token_storage_disabled")
-            .await;
+        self.write_revoking(
+            &ConnectorRef::Social(row.id.clone()),
+            !row.enable_token_storage,
+            actor,
+            "token_storage_disabled",
+            async { Ok(self.store.save_connector(&row).await?) },
+        )
+        .await?;
         Ok(row)
     }
 
     /// Deletes a connector; its token sets go with it (identities stay, as in Logto), revoked
     /// at the provider.
     pub async fn delete(&self, id: &ConnectorId, actor: &Actor) -> Result<()> {
-        let doomed = self.doomed(&ConnectorRef::Social(id.clone())).await?;
-        if !self.store.delete_connector(id).await? {
-            return Err(ConnectorError::NotFound(id.as_str().to_owned()).into());
-        }
-        self.revoker
-            .finish(doomed, actor, "connector_deleted")
-            .await;
-        Ok(())
+        let at = ConnectorRef::Social(id.clone());
+        self.write_revoking(&at, true, actor, "connector_deleted", async {
+            match self.store.delete_connector(id).await? {
+                true => Ok(()),
+                false => Err(ConnectorError::NotFound(id.as_str().to_owned()).into()),
+            }
+        })
+        .await
     }
 
     // ----- enterprise SSO connectors -----
@@ -652,36 +671,35 @@ impl Connectors {
             row.sealed_config = self.seal_secrets(domain, row.id.as_str(), &secrets)?;
         }
         row.updated_at = self.clock.now_ms();
-        let doomed = if row.enable_token_storage {
-            Vec::new()
-        } else {
-            self.doomed(&ConnectorRef::Sso(row.id.clone())).await?
-        };
-        match self.store.save_sso_connector(&row).await {
-            Err(StoreError::Conflict(_)) => {
-                Err(ConnectorError::DuplicateName(row.connector_name).into())
-            }
-            Err(e) => Err(e.into()),
-            Ok(()) => {
-                self.revoker
-                    .finish(doomed, actor, "token_storage_disabled")
-                    .await;
-                Ok(row)
-            }
-        }
+        self.write_revoking(
+            &ConnectorRef::Sso(row.id.clone()),
+            !row.enable_token_storage,
+            actor,
+            "token_storage_disabled",
+            async {
+                match self.store.save_sso_connector(&row).await {
+                    Err(StoreError::Conflict(_)) => {
+                        Err(ConnectorError::DuplicateName(row.connector_name.clone()).into())
+                    }
+                    other => Ok(other?),
+                }
+            },
+        )
+        .await?;
+        Ok(row)
     }
 
     /// Deletes an SSO connector; its users' SSO identities and token sets go with it, revoked
     /// at the provider.
     pub async fn delete_sso(&self, id: &SsoConnectorId, actor: &Actor) -> Result<()> {
-        let doomed = self.doomed(&ConnectorRef::Sso(id.clone())).await?;
-        if !self.store.delete_sso_connector(id).await? {
-            return Err(ConnectorError::SsoNotFound(id.as_str().to_owned()).into());
-        }
-        self.revoker
-            .finish(doomed, actor, "connector_deleted")
-            .await;
-        Ok(())
+        let at = ConnectorRef::Sso(id.clone());
+        self.write_revoking(&at, true, actor, "connector_deleted", async {
+            match self.store.delete_sso_connector(id).await? {
+                true => Ok(()),
+                false => Err(ConnectorError::SsoNotFound(id.as_str().to_owned()).into()),
+            }
+        })
+        .await
     }
 }
 

@@ -67,6 +67,35 @@ pub struct Revoker {
     token_sets: TokenSets,
     audit: Audit,
     providers: Providers,
+    in_flight: Arc<InFlight>,
+}
+
+/// The background revocations still running, so a shutdown (or a test) can wait for them.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    ended: tokio::sync::Notify,
+}
+
+/// One running background revocation: counted from its start until it ends (or panics).
+struct Running(Arc<InFlight>);
+
+impl Running {
+    fn start(in_flight: &Arc<InFlight>) -> Self {
+        in_flight
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(in_flight.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.ended.notify_waiters();
+    }
 }
 
 impl Revoker {
@@ -85,6 +114,7 @@ impl Revoker {
             token_sets,
             audit,
             providers,
+            in_flight: Arc::default(),
         }
     }
 
@@ -161,7 +191,9 @@ impl Revoker {
             .await;
         let this = self.clone();
         let actor = actor.clone();
+        let running = Running::start(&self.in_flight);
         tokio::spawn(async move {
+            let _running = running;
             for d in doomed {
                 let Some(revocation) = d.revoke else {
                     continue;
@@ -185,5 +217,24 @@ impl Revoker {
                 this.audit.record(entry).await;
             }
         });
+    }
+
+    /// Waits until every background revocation started so far has ended and been audited: a
+    /// shutdown lets them finish, and a test reads their outcome without polling.
+    pub async fn settled(&self) {
+        loop {
+            let ended = self.in_flight.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self
+                .in_flight
+                .count
+                .load(std::sync::atomic::Ordering::SeqCst)
+                == 0
+            {
+                return;
+            }
+            ended.await;
+        }
     }
 }

@@ -75,6 +75,8 @@ pub struct Services {
     pub verifications: Verifications,
     pub console_auth: ConsoleAuth,
     pub account_center: strongroom_core::account_center::AccountCenter,
+    /// Revokes deleted token sets at their providers, in the background.
+    pub revoker: Revoker,
     /// Public base URL; the OIDC issuer is `<endpoint>/oidc`.
     pub endpoint: String,
     /// Connection limits, timeouts and trusted proxies.
@@ -133,7 +135,12 @@ impl AppState {
             revoker.clone(),
             refresh,
         );
-        let users = Users::new(store.clone(), clock.clone(), revoker, oidc.revocations());
+        let users = Users::new(
+            store.clone(),
+            clock.clone(),
+            revoker.clone(),
+            oidc.revocations(),
+        );
         let verifications = Verifications::new(
             store.clone(),
             keyring.clone(),
@@ -160,6 +167,7 @@ impl AppState {
             verifications,
             console_auth,
             account_center,
+            revoker,
             endpoint,
             network,
         })))
@@ -167,6 +175,13 @@ impl AppState {
 }
 
 impl Services {
+    /// Waits until the background work started so far is done: provider revocations have
+    /// ended and every audit event is written.
+    pub async fn settled(&self) {
+        self.revoker.settled().await;
+        self.audit.flush().await;
+    }
+
     /// Whether cookies are `Secure` (and, where their path allows, `__Host-` prefixed): when
     /// the public endpoint is https.
     pub fn secure_cookies(&self) -> bool {
@@ -367,7 +382,14 @@ impl Application {
         }
         purge.abort();
         revocations.abort();
-        // The queued token reads are written before the caller closes the database.
+        // Provider revocations under way end (or the grace period does), and the queued audit
+        // events are written before the caller closes the database.
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.state.revoker.settled())
+            .await
+            .is_err()
+        {
+            tracing::warn!("provider revocations still running after the shutdown grace period");
+        }
         self.state.audit.flush().await;
         Ok(())
     }

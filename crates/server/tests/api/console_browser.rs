@@ -20,7 +20,7 @@ use support::browser::{Browser, param};
 use support::upstream::{
     CLIENT_ID as UPSTREAM_CLIENT, CLIENT_SECRET as UPSTREAM_SECRET, Upstream, e2e_dir,
 };
-use support::{TestApp, pkce};
+use support::{Options, TestApp, pkce};
 use vault::*;
 
 const ADMIN_PASSWORD: &str = "console-test-password-5b1e";
@@ -67,7 +67,16 @@ async fn step(name: &str, base: &str, work: &tempfile::TempDir, extra: Value) ->
 
 #[tokio::test]
 async fn an_administrator_manages_token_storage_in_a_real_browser() {
-    let app = TestApp::spawn().await;
+    // A manual clock started at the real time (the upstream is real): carol's token set expires
+    // by moving it, not by sleeping.
+    let clock = strongroom_core::ManualClock::new(strongroom_core::Clock::now_ms(
+        &strongroom_core::SystemClock,
+    ));
+    let app = TestApp::spawn_with(Options {
+        clock: std::sync::Arc::new(clock.clone()),
+        ..Options::default()
+    })
+    .await;
     strongroom_core::admins::create_admin(
         app.store(),
         "admin",
@@ -220,7 +229,7 @@ async fn an_administrator_manages_token_storage_in_a_real_browser() {
     .await;
     let dave = app.user("dave").await;
     link(&app, &dave, "github", "octo-42").await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // carol's token expires
+    clock.advance_secs(2); // carol's token expires
     planted.extend([FB_ACCESS, EXPIRED_ACCESS, EXPIRED_REFRESH].map(str::to_owned));
 
     let case = |user: &UserId,

@@ -1530,7 +1530,7 @@ async fn deletions_revoke_at_the_oauth2_revocation_endpoint() {
         (&bob, &b, "PLANTED-b-access"),
         (&carol, &c, "PLANTED-c-refresh"),
     ] {
-        let request = provider.wait_for_revocation(revoked).await;
+        let request = provider.wait_for_revocation(&app, revoked).await;
         assert_eq!(
             request.get("client_id").map(String::as_str),
             Some(CLIENT_ID),
@@ -1604,7 +1604,7 @@ async fn oidc_and_sso_connectors_revoke_at_the_discovered_revocation_endpoint() 
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    let request = wait_for_op_revocation(&op, REFRESH).await;
+    let request = wait_for_op_revocation(&app, &op, REFRESH).await;
     assert_eq!(
         request
             .headers
@@ -1670,7 +1670,7 @@ async fn oidc_and_sso_connectors_revoke_at_the_discovered_revocation_endpoint() 
         )
         .await;
     assert_eq!(status, 204);
-    let request = wait_for_op_revocation(&op, "PLANTED-sso-rt").await;
+    let request = wait_for_op_revocation(&app, &op, "PLANTED-sso-rt").await;
     assert_eq!(
         request
             .headers
@@ -1698,19 +1698,19 @@ async fn oidc_and_sso_connectors_revoke_at_the_discovered_revocation_endpoint() 
     .await;
 }
 
-/// Waits (at most 5 s) for the OpenID provider's revocation endpoint to receive `token`.
-async fn wait_for_op_revocation(op: &MockServer, token: &str) -> wiremock::Request {
-    for _ in 0..100 {
-        let requests = op.received_requests().await.expect("recording");
-        if let Some(r) = requests.into_iter().find(|r| {
+/// The request with which `app`'s background revocations (waited for) revoked `token` at the
+/// OpenID provider.
+async fn wait_for_op_revocation(app: &TestApp, op: &MockServer, token: &str) -> wiremock::Request {
+    app.state.settled().await;
+    op.received_requests()
+        .await
+        .expect("recording")
+        .into_iter()
+        .find(|r| {
             r.url.path() == "/token/revocation"
                 && url::form_urlencoded::parse(&r.body).any(|(k, v)| k == "token" && v == token)
-        }) {
-            return r;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the OpenID provider never received the revocation of {token:?}");
+        })
+        .unwrap_or_else(|| panic!("the OpenID provider never received the revocation of {token:?}"))
 }
 
 #[tokio::test]

@@ -1436,7 +1436,7 @@ async fn unlink_identity_keeps_the_last_sign_in_method() {
         "{body}"
     );
     // Unlinked tokens are revoked at the provider.
-    w.provider.wait_for_revocation(NEW_REFRESH).await;
+    w.provider.wait_for_revocation(&w.app, NEW_REFRESH).await;
     for target in ["globex", "nope"] {
         let (status, body) = w
             .app

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -190,24 +189,18 @@ impl Provider {
             .collect()
     }
 
-    /// Waits (at most 5 s) until the revocation endpoint has received `token`; returns the
-    /// request's form.
-    pub async fn wait_for_revocation(&self, token: &str) -> HashMap<String, String> {
-        for _ in 0..100 {
-            if let Some(f) = self
-                .received("/oauth/revoke")
-                .await
-                .into_iter()
-                .find(|f| f.get("token").map(String::as_str) == Some(token))
-            {
-                return f;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "the provider never received the revocation of {token:?}: {:?}",
-            self.received("/oauth/revoke").await
-        );
+    /// The form with which `app`'s background revocations (waited for) revoked `token` at the
+    /// revocation endpoint.
+    pub async fn wait_for_revocation(&self, app: &TestApp, token: &str) -> HashMap<String, String> {
+        app.state.settled().await;
+        let received = self.received("/oauth/revoke").await;
+        received
+            .iter()
+            .find(|f| f.get("token").map(String::as_str) == Some(token))
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!("the provider never received the revocation of {token:?}: {received:?}")
+            })
     }
 }
 
@@ -451,25 +444,21 @@ pub async fn audit(app: &TestApp, mgmt: &str, query: &str) -> Vec<Value> {
     answer.json().as_array().expect("array").clone()
 }
 
-/// Polls (at most 5 s) until an audit event matching `query` satisfies `pred`; returns all the
-/// events matching `query` at that moment.
+/// Waits for `app`'s background work (provider revocations, queued audit events), then returns
+/// the audit events matching `query`, one of which must satisfy `pred`.
 pub async fn wait_for_audit(
     app: &TestApp,
     mgmt: &str,
     query: &str,
     pred: impl Fn(&Value) -> bool,
 ) -> Vec<Value> {
-    for _ in 0..100 {
-        let events = audit(app, mgmt, query).await;
-        if events.iter().any(&pred) {
-            return events;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "no matching audit event for {query}: {:#?}",
-        audit(app, mgmt, query).await
+    app.state.settled().await;
+    let events = audit(app, mgmt, query).await;
+    assert!(
+        events.iter().any(&pred),
+        "no matching audit event for {query}: {events:#?}"
     );
+    events
 }
 
 /// How many reads an audit event records: token reads of one batch are folded into one event
