@@ -53,7 +53,7 @@ const KNOWN_ENV: &[&str] = &[
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
-    database_url: Option<String>,
+    database_url: Option<DatabaseUrl>,
     bind: Option<String>,
     endpoint: Option<String>,
     log: Option<String>,
@@ -66,20 +66,31 @@ struct FileConfig {
     max_connections_per_ip: Option<u64>,
 }
 
-/// Where the database is. `Debug` prints a URL without its password.
-#[derive(Clone, PartialEq, Eq)]
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
     /// The quick start: `<data_dir>/strongroom.db`.
     QuickStartSqlite,
-    Url(String),
+    Url(DatabaseUrl),
 }
 
-impl std::fmt::Debug for Database {
+/// A database URL, which may carry a password: `Debug` prints it without.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The whole URL, password included: for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::QuickStartSqlite => f.write_str("QuickStartSqlite"),
-            Self::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
-        }
+        f.debug_tuple("DatabaseUrl")
+            .field(&redact_url(&self.0))
+            .finish()
     }
 }
 
@@ -129,14 +140,14 @@ impl Settings {
             Database::QuickStartSqlite => {
                 format!("sqlite://{}", self.data_dir.join("strongroom.db").display())
             }
-            Database::Url(url) => url.clone(),
+            Database::Url(url) => url.expose().to_owned(),
         }
     }
 
     pub fn is_sqlite(&self) -> bool {
         match &self.database {
             Database::QuickStartSqlite => true,
-            Database::Url(url) => url.starts_with("sqlite:"),
+            Database::Url(url) => url.expose().starts_with("sqlite:"),
         }
     }
 
@@ -195,7 +206,7 @@ impl Settings {
         };
 
         let (database, db_from_env) = match env(ENV_DATABASE_URL)? {
-            Some(v) => (Some(v), true),
+            Some(v) => (Some(DatabaseUrl(v)), true),
             None => (file.database_url, false),
         };
         let database = match database {
@@ -203,7 +214,7 @@ impl Settings {
             Some(url) => {
                 let ok = ["sqlite:", "postgres://", "postgresql://"]
                     .iter()
-                    .any(|p| url.starts_with(p));
+                    .any(|p| url.expose().starts_with(p));
                 if !ok {
                     bail!(
                         "{}: expected a sqlite://path or postgres://... URL",
@@ -359,12 +370,18 @@ mod redaction_tests {
 
     #[test]
     fn a_database_url_prints_without_its_password() {
-        let db = Database::Url("postgres://strongroom:PLANTED-pw@db.internal:5432/sr".into());
-        let printed = format!("{db:?}");
-        assert!(!printed.contains("PLANTED"), "{printed}");
-        assert!(
-            printed.contains("strongroom:[redacted]@db.internal"),
-            "{printed}"
-        );
+        let url = DatabaseUrl("postgres://strongroom:PLANTED-pw@db.internal:5432/sr".into());
+        let file: FileConfig = toml::from_str(
+            "database_url = \"postgres://strongroom:PLANTED-pw@db.internal:5432/sr\"",
+        )
+        .expect("file");
+        assert_eq!(file.database_url.as_ref(), Some(&url));
+        for printed in [format!("{:?}", Database::Url(url)), format!("{file:?}")] {
+            assert!(!printed.contains("PLANTED"), "{printed}");
+            assert!(
+                printed.contains("strongroom:[redacted]@db.internal"),
+                "{printed}"
+            );
+        }
     }
 }
