@@ -6,9 +6,9 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
 
-    /// Whole seconds since the Unix epoch.
-    fn now_secs(&self) -> i64 {
-        self.now_ms().div_euclid(1000)
+    /// The current whole second.
+    fn now_secs(&self) -> strongroom_store::UnixSecs {
+        strongroom_store::UnixSecs::from_ms(self.now_ms())
     }
 }
 

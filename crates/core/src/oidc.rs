@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use strongroom_store::{
     AccessTokenRow, ApplicationId, ApplicationRow, AuthorizationCodeRow, GrantRow, Redemption,
-    RefreshTokenRow, SigningKeyRow, SocialIdentity, SsoIdentity, Store, UserId,
+    RefreshTokenRow, SigningKeyRow, SocialIdentity, SsoIdentity, Store, UnixSecs, UserId,
 };
 use strongroom_vault::{AssociatedData, Domain, Keyring};
 
@@ -192,7 +192,7 @@ pub struct CodeRequest {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
-    pub auth_time: i64,
+    pub auth_time: UnixSecs,
 }
 
 /// How long this process trusts an access token it has looked up. Revocations reach it through
@@ -679,7 +679,7 @@ impl Oidc {
             Some(&claims),
             None,
             // The time of the real sign-in, not of this refresh.
-            grant.auth_time.unwrap_or(now / 1000),
+            grant.auth_time.unwrap_or(UnixSecs::from_ms(now)),
         )
         .await
     }
@@ -693,7 +693,7 @@ impl Oidc {
         resource: Option<&str>,
         claims: Option<&UserClaims>,
         nonce: Option<&str>,
-        auth_time: i64,
+        auth_time: UnixSecs,
     ) -> Result<Tokens, OAuthError> {
         let now = self.clock.now_ms();
         let access = self

@@ -147,7 +147,7 @@ impl Revoker {
         let expired = secret
             .metadata
             .expires_at
-            .is_some_and(|at| at <= self.clock.now_ms() / 1000);
+            .is_some_and(|at| at <= self.clock.now_secs());
         let (token, refresh_first) = match set.refresh_token {
             Some(refresh) if !connector.revokes_with_access_token() => (refresh, None),
             Some(refresh) if expired && connector.supports_refresh() => {

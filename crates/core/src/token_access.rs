@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use strongroom_providers::{ProviderError, TokenResponse};
 use strongroom_store::{
-    ApplicationId, IdentityKey, SecretId, SecretRow, Store, TokenSetMetadata, UserId,
+    ApplicationId, IdentityKey, SecretId, SecretRow, Store, TokenSetMetadata, UnixSecs, UserId,
 };
 use strongroom_vault::Keyring;
 
@@ -44,14 +44,19 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
-    fn from(access_token: SecretString, metadata: &TokenSetMetadata, now_secs: i64) -> Self {
+    /// The access token of a stored set, with what its metadata says, at `now`.
+    pub(crate) fn from(
+        access_token: SecretString,
+        metadata: &TokenSetMetadata,
+        now: UnixSecs,
+    ) -> Self {
         Self {
             access_token,
             scope: metadata.scope.clone(),
             token_type: metadata.token_type.clone(),
             expires_in: metadata
                 .expires_at
-                .map(|at| at - now_secs)
+                .map(|at| at.since(now))
                 .filter(|s| *s > 0),
         }
     }
@@ -208,10 +213,10 @@ impl TokenAccess {
         }
     }
 
-    fn fresh(&self, metadata: &TokenSetMetadata, now_secs: i64) -> bool {
+    fn fresh(&self, metadata: &TokenSetMetadata, now: UnixSecs) -> bool {
         metadata
             .expires_at
-            .is_none_or(|at| now_secs + self.skew_secs < at)
+            .is_none_or(|at| now.plus(self.skew_secs) < at)
     }
 
     /// The user's access token for an identity, read by `application` (the client the user's

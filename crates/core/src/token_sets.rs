@@ -71,15 +71,12 @@ impl TokenSet {
 pub fn metadata_for(
     response: &TokenResponse,
     has_refresh_token: bool,
-    now_secs: i64,
+    now: strongroom_store::UnixSecs,
 ) -> TokenSetMetadata {
     let non_empty = |s: &Option<String>| s.as_ref().filter(|v| !v.is_empty()).cloned();
     TokenSetMetadata {
         scope: non_empty(&response.scope),
-        expires_at: response
-            .expires_in
-            .filter(|s| *s > 0)
-            .map(|s| now_secs.saturating_add(s)),
+        expires_at: response.expires_in.filter(|s| *s > 0).map(|s| now.plus(s)),
         token_type: non_empty(&response.token_type),
         has_refresh_token,
         last_refreshed_at: None,

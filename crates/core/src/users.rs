@@ -576,7 +576,7 @@ impl TokenStatus {
     /// `storage_on`: the connector supports token storage and has it switched on.
     pub fn of(storage_on: bool, stored: Option<&TokenSetMetadata>, now_ms: i64) -> Self {
         match stored {
-            Some(m) if m.expires_at.is_some_and(|at| at * 1000 <= now_ms) => Self::Expired,
+            Some(m) if m.expires_at.is_some_and(|at| at.to_ms() <= now_ms) => Self::Expired,
             Some(_) => Self::Active,
             None if storage_on => Self::Inactive,
             None => Self::NotApplicable,
@@ -704,11 +704,11 @@ mod tests {
     fn token_status_labels_follow_the_stored_set_and_the_connector() {
         let now = 1_000_000_000;
         let live = TokenSetMetadata {
-            expires_at: Some(now / 1000 + 60),
+            expires_at: Some(strongroom_store::UnixSecs::from_ms(now).plus(60)),
             ..Default::default()
         };
         let expired = TokenSetMetadata {
-            expires_at: Some(now / 1000),
+            expires_at: Some(strongroom_store::UnixSecs::from_ms(now)),
             ..Default::default()
         };
         let no_expiry = TokenSetMetadata::default();

@@ -120,8 +120,7 @@ struct Tokens {
     access_token: String,
     id_token: Option<String>,
     refresh_token: Option<String>,
-    /// Unix seconds.
-    expires_at: Option<i64>,
+    expires_at: Option<strongroom_store::UnixSecs>,
     scope: Option<String>,
     token_type: Option<String>,
 }
@@ -329,7 +328,10 @@ impl Verifications {
                 .refresh_token
                 .as_ref()
                 .map(|t| t.expose_secret().to_owned()),
-            expires_at: tokens.expires_in.filter(|s| *s > 0).map(|s| now_secs + s),
+            expires_at: tokens
+                .expires_in
+                .filter(|s| *s > 0)
+                .map(|s| now_secs.plus(s)),
             scope: tokens.scope.clone(),
             token_type: tokens.token_type.clone(),
         });
@@ -382,7 +384,7 @@ impl Verifications {
             access_token: SecretString::from(t.access_token),
             id_token: t.id_token.map(SecretString::from),
             refresh_token: t.refresh_token.map(SecretString::from),
-            expires_in: t.expires_at.map(|at| at - now),
+            expires_in: t.expires_at.map(|at| at.since(now)),
             scope: t.scope,
             token_type: t.token_type,
         });
@@ -430,17 +432,11 @@ impl Verifications {
         entry.detail = json!({ "verificationRecordId": row.id });
         self.audit.record(entry).await;
         let set = self.token_sets.open(&secret)?;
-        let now = self.clock.now_secs();
-        Ok(AccessToken {
-            access_token: set.access_token,
-            scope: secret.metadata.scope.clone(),
-            token_type: secret.metadata.token_type.clone(),
-            expires_in: secret
-                .metadata
-                .expires_at
-                .map(|at| at - now)
-                .filter(|s| *s > 0),
-        })
+        Ok(AccessToken::from(
+            set.access_token,
+            &secret.metadata,
+            self.clock.now_secs(),
+        ))
     }
 
     /// `POST /api/my-account/identities`: links the verified record's provider account to the

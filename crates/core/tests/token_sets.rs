@@ -80,7 +80,7 @@ async fn store_open_and_metadata() {
         row.metadata,
         TokenSetMetadata {
             scope: Some("repo read:user".into()),
-            expires_at: Some(T0 / 1000 + 3600),
+            expires_at: Some(UnixSecs::from_ms(T0).plus(3600)),
             token_type: Some("bearer".into()),
             has_refresh_token: true,
             last_refreshed_at: None,

@@ -30,8 +30,8 @@ pub struct InteractionRow {
 pub struct SessionRow {
     pub id_hash: String,
     pub user_id: UserId,
-    /// Unix seconds of the sign-in.
-    pub auth_time: i64,
+    /// When the user signed in.
+    pub auth_time: crate::UnixSecs,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -151,7 +151,7 @@ impl Store {
         )
         .bind(s.id_hash.as_str())
         .bind(s.user_id.as_str())
-        .bind(s.auth_time)
+        .bind(s.auth_time.get())
         .bind(s.created_at)
         .bind(s.expires_at)
         .execute(&self.pool)
@@ -172,7 +172,7 @@ impl Store {
             Ok(SessionRow {
                 id_hash: row.try_get("id_hash")?,
                 user_id: UserId::from(row.try_get::<String, _>("user_id")?),
-                auth_time: row.try_get("auth_time")?,
+                auth_time: crate::UnixSecs::new(row.try_get("auth_time")?),
                 created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
             })

@@ -18,6 +18,7 @@ mod oidc;
 mod sealed;
 mod secret_cache;
 mod secrets;
+mod time;
 mod users;
 mod verifications;
 
@@ -36,6 +37,7 @@ pub use oidc::{
 pub use sealed::{KekCount, RewrapItem, SEALED_TABLES, SealedTable};
 pub use secret_cache::{ManualMonotonic, MonotonicClock, SECRET_CACHE_TTL, SystemMonotonic};
 pub use secrets::{NewSecret, SecretRelation, SecretRow, TokenSetMetadata};
+pub use time::UnixSecs;
 pub use users::{NewUser, UserRow};
 pub use verifications::VerificationRow;
 

@@ -27,9 +27,9 @@ pub struct GrantRow {
     pub application_id: ApplicationId,
     pub scope: String,
     pub resource: Option<String>,
-    /// When the user really signed in (unix seconds), for `auth_time` in every ID token issued
-    /// under the grant, refreshes included. `None` for client credentials.
-    pub auth_time: Option<i64>,
+    /// When the user really signed in, for `auth_time` in every ID token issued under the
+    /// grant, refreshes included. `None` for client credentials.
+    pub auth_time: Option<crate::UnixSecs>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
@@ -58,7 +58,8 @@ pub struct AuthorizationCodeRow {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
-    pub auth_time: i64,
+    /// When the user signed in.
+    pub auth_time: crate::UnixSecs,
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
@@ -97,7 +98,9 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRow> {
         application_id: ApplicationId::from(row.try_get::<String, _>("application_id")?),
         scope: row.try_get("scope")?,
         resource: row.try_get("resource")?,
-        auth_time: row.try_get("auth_time")?,
+        auth_time: row
+            .try_get::<Option<i64>, _>("auth_time")?
+            .map(crate::UnixSecs::new),
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
@@ -113,7 +116,7 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRow> {
         nonce: row.try_get("nonce")?,
         code_challenge: row.try_get("code_challenge")?,
         code_challenge_method: row.try_get("code_challenge_method")?,
-        auth_time: row.try_get("auth_time")?,
+        auth_time: crate::UnixSecs::new(row.try_get("auth_time")?),
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         consumed_at: row.try_get("consumed_at")?,
@@ -189,7 +192,7 @@ impl Store {
         .bind(g.resource.as_deref())
         .bind(g.created_at)
         .bind(g.revoked_at)
-        .bind(g.auth_time)
+        .bind(g.auth_time.map(crate::UnixSecs::get))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -244,7 +247,7 @@ impl Store {
         .bind(c.nonce.as_deref())
         .bind(c.code_challenge.as_deref())
         .bind(c.code_challenge_method.as_deref())
-        .bind(c.auth_time)
+        .bind(c.auth_time.get())
         .bind(c.created_at)
         .bind(c.expires_at)
         .execute(&self.pool)

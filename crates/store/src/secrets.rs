@@ -14,15 +14,15 @@ use crate::{
 pub struct TokenSetMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// Unix seconds.
+    /// When the access token expires.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<i64>,
+    pub expires_at: Option<crate::UnixSecs>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
     pub has_refresh_token: bool,
-    /// Unix seconds of the last successful refresh.
+    /// When the last refresh succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_refreshed_at: Option<i64>,
+    pub last_refreshed_at: Option<crate::UnixSecs>,
     /// Why the last refresh failed (`refresh_token_revoked`, ...), until one succeeds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_error: Option<String>,

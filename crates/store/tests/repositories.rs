@@ -613,7 +613,7 @@ async fn secrets_lookup_one_per_identity_and_versioned_writes() {
     let fresh = envelope(&ring, a.social.id.as_str());
     let meta = TokenSetMetadata {
         has_refresh_token: true,
-        expires_at: Some(42),
+        expires_at: Some(UnixSecs::new(42)),
         ..Default::default()
     };
     assert!(
@@ -638,7 +638,7 @@ async fn secrets_lookup_one_per_identity_and_versioned_writes() {
         (1, NOW + 5, NOW)
     );
     assert_eq!(row.envelope, fresh);
-    assert_eq!(row.metadata.expires_at, Some(42));
+    assert_eq!(row.metadata.expires_at, Some(UnixSecs::new(42)));
 
     // Refresh lease: one holder at a time; it expires; a write releases it.
     assert!(
@@ -1086,7 +1086,7 @@ async fn interactions_are_single_use_and_expired_rows_are_purged() {
     let session = |hash: &str, expires_at: i64| SessionRow {
         id_hash: hash.into(),
         user_id: user.id.clone(),
-        auth_time: 1,
+        auth_time: UnixSecs::new(1),
         created_at: NOW,
         expires_at,
     };

@@ -62,7 +62,7 @@ async fn mint(store: &Store, app: &ApplicationId, n: u64, now: i64) -> String {
         application_id: app.clone(),
         scope: SCOPE.to_owned(),
         resource: None,
-        auth_time: Some(now / 1000),
+        auth_time: Some(strongroom_core::store::UnixSecs::from_ms(now)),
         created_at: now,
         revoked_at: None,
     };

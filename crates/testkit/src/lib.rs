@@ -175,7 +175,7 @@ pub mod seed {
                 .collect();
             let metadata = serde_json::to_string(&TokenSetMetadata {
                 has_refresh_token: true,
-                expires_at: Some(4_102_444_800),
+                expires_at: Some(strongroom_store::UnixSecs::new(4_102_444_800)),
                 scope: Some("read:user".into()),
                 token_type: Some("bearer".into()),
                 ..Default::default()

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use strongroom_providers::{AuthorizationRequest, Callback, ProviderError, UserProfile};
 use strongroom_store::{
     ApplicationId, ApplicationRow, ConnectorId, ConnectorRef, ConsentRow, InteractionRow, NewUser,
-    SessionRow, SsoConnectorId, SsoConnectorRow, Store, StoreError, UserId,
+    SessionRow, SsoConnectorId, SsoConnectorRow, Store, StoreError, UnixSecs, UserId,
 };
 use strongroom_vault::{AssociatedData, Domain, Keyring};
 use url::Url;
@@ -126,7 +126,7 @@ struct Pending {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct PendingConsent {
     user_id: UserId,
-    auth_time: i64,
+    auth_time: UnixSecs,
 }
 
 impl Pending {
@@ -453,7 +453,7 @@ impl SignIn {
         &self,
         pending: &Pending,
         user_id: &UserId,
-        auth_time: i64,
+        auth_time: UnixSecs,
         browser: Option<&str>,
     ) -> Result<Step, SignInError> {
         let app = self

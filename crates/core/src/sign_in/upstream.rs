@@ -163,7 +163,7 @@ impl SignIn {
         let now = self.clock.now_ms();
         self.store.record_sign_in(&user_id, now).await?;
         let session = random_token()?;
-        let auth_time = now / 1000;
+        let auth_time = UnixSecs::from_ms(now);
         self.store
             .insert_session(&SessionRow {
                 id_hash: token_hash(&session),
@@ -185,7 +185,7 @@ impl SignIn {
         &self,
         pending: &Pending,
         user_id: &UserId,
-        auth_time: i64,
+        auth_time: UnixSecs,
     ) -> Result<String, SignInError> {
         let code = self
             .oidc

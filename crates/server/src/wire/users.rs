@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use strongroom_core::store::{
-    ConsentRow, SecretRelation, SecretRow, SocialIdentity, SsoIdentity, TokenSetMetadata,
+    ConsentRow, SecretRelation, SecretRow, SocialIdentity, SsoIdentity, TokenSetMetadata, UnixSecs,
 };
 use strongroom_core::users::{self as core, Linked, UserWithIdentities};
 use utoipa::ToSchema;
@@ -165,10 +165,10 @@ impl From<&TokenSetMetadata> for TokenSetInfo {
     fn from(m: &TokenSetMetadata) -> Self {
         Self {
             scope: m.scope.clone(),
-            expires_at: m.expires_at,
+            expires_at: m.expires_at.map(UnixSecs::get),
             token_type: m.token_type.clone(),
             has_refresh_token: m.has_refresh_token,
-            last_refreshed_at: m.last_refreshed_at,
+            last_refreshed_at: m.last_refreshed_at.map(UnixSecs::get),
             refresh_error: m.refresh_error.clone(),
         }
     }

@@ -374,7 +374,7 @@ async fn authorization_code_with_pkce_rotation_and_reuse_detection() {
         nonce: Some("n-123".into()),
         code_challenge: Some(challenge.clone()),
         code_challenge_method: Some("S256".into()),
-        auth_time: 1_700_000_000,
+        auth_time: strongroom_core::store::UnixSecs::new(1_700_000_000),
     };
     let exchange = |code: String, verifier: String| {
         app.http

@@ -180,7 +180,7 @@ async fn social_oidc_sign_in_through_the_page_stores_the_token_set() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time")
         .as_secs() as i64;
-    let expires_at = m.expires_at.expect("expiresAt");
+    let expires_at = m.expires_at.expect("expiresAt").get();
     assert!(
         (now + 100..=now + 121).contains(&expires_at),
         "expiresAt {expires_at} vs now {now}"

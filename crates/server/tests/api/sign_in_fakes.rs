@@ -323,7 +323,7 @@ fn now_secs() -> i64 {
 /// `expiresAt` is `expires_in` after the moment of the callback, bounded by the clock readings
 /// taken around it.
 fn assert_expires_at(secret: &SecretRow, before: i64, after: i64, expires_in: i64) {
-    let at = secret.metadata.expires_at.expect("expiresAt");
+    let at = secret.metadata.expires_at.expect("expiresAt").get();
     assert!(
         (before + expires_in..=after + expires_in).contains(&at),
         "expiresAt {at}, callback between {before} and {after}, expires_in {expires_in}"

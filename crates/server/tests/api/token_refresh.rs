@@ -132,7 +132,7 @@ impl World {
     async fn expire(&self) {
         let expires_at = self.secret().await.metadata.expires_at.expect("expiresAt");
         let now = self.clock.now_secs();
-        self.clock.advance_secs(expires_at - now + 1);
+        self.clock.advance_secs(expires_at.since(now) + 1);
     }
 
     async fn refreshes(&self) -> i64 {
@@ -361,7 +361,8 @@ async fn provider_failures_leave_the_stored_set_untouched() {
 async fn within_the_skew_a_failed_refresh_still_hands_out_the_valid_token() {
     let w = World::new("openid offline_access", 5).await;
     let expires_at = w.secret().await.metadata.expires_at.expect("expiresAt");
-    w.clock.advance_secs(expires_at - w.clock.now_secs() - 30);
+    w.clock
+        .advance_secs(expires_at.since(w.clock.now_secs()) - 30);
     w.upstream.fault("status500", 1).await;
     let (status, body) = w.read().await;
     assert_eq!(status, 200, "{body}");

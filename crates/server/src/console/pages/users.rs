@@ -189,8 +189,8 @@ pub async fn connection(
                 |at| {
                     format!(
                         "{} ({})",
-                        view::time(at * 1000),
-                        view::relative(at * 1000, now)
+                        view::time(at.to_ms()),
+                        view::relative(at.to_ms(), now)
                     )
                 },
             ),
@@ -198,7 +198,7 @@ pub async fn connection(
             token_type: or_dash(m.token_type.as_deref()),
             last_refresh: m
                 .last_refreshed_at
-                .map_or_else(|| "Never".into(), |at| view::time(at * 1000)),
+                .map_or_else(|| "Never".into(), |at| view::time(at.to_ms())),
             refresh_error: m.refresh_error.as_deref().map_or_else(
                 || "None".into(),
                 |e| format!("{e}: the user must re-authorize"),

@@ -213,7 +213,7 @@ impl TestApp {
                 nonce: None,
                 code_challenge: Some(challenge),
                 code_challenge_method: Some("S256".into()),
-                auth_time: 0,
+                auth_time: strongroom_core::store::UnixSecs::new(0),
             })
             .await
             .expect("code");
