@@ -5,26 +5,7 @@ use crate::support;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use strongroom_core::oidc::CodeRequest;
-use support::TestApp;
-
-fn pkce() -> (String, String) {
-    let verifier = strongroom_core::crypto::random_token().expect("random");
-    let digest = aws_lc_rs_digest(&verifier);
-    (verifier, digest)
-}
-
-fn aws_lc_rs_digest(verifier: &str) -> String {
-    // S256 = base64url(SHA-256(verifier)), computed independently of the server's helper.
-    use std::process::Command;
-    let out = Command::new("python3")
-        .args(["-c", "import sys,hashlib,base64;print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).decode().rstrip('='))", verifier])
-        .output()
-        .expect("python3");
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
-}
+use support::{TestApp, pkce};
 
 async fn json(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();

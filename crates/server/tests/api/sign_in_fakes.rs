@@ -27,6 +27,7 @@ use sqlx::Row as _;
 use strongroom_core::ExposeSecret;
 use strongroom_core::store::{AuditFilter, IdentityKey, SecretRow, UserId};
 use support::browser::{Browser, Landing, param};
+use support::vault::{b64url, params, s256};
 use support::{TestApp, pkce};
 use url::Url;
 use wiremock::matchers::{method, path};
@@ -350,25 +351,6 @@ fn assert_pkce(url: &Url) {
 // ----------------------------------------------------------------------------------------------
 // What every fake shares
 // ----------------------------------------------------------------------------------------------
-
-fn b64url(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn s256(verifier: &str) -> String {
-    b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
-}
-
-/// A request's parameters: its query plus, for a form POST, its body.
-fn params(req: &Request) -> HashMap<String, String> {
-    let mut out: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
-    if header(req, "content-type")
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-    {
-        out.extend(url::form_urlencoded::parse(&req.body).into_owned());
-    }
-    out
-}
 
 fn header(req: &Request, name: &str) -> Option<String> {
     req.headers

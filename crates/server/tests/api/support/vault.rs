@@ -44,15 +44,35 @@ pub struct Provider {
     codes: Arc<Mutex<HashMap<String, Issued>>>,
 }
 
-fn form(req: &Request) -> HashMap<String, String> {
+/// A form POST's fields.
+pub fn form(req: &Request) -> HashMap<String, String> {
     url::form_urlencoded::parse(&req.body)
         .into_owned()
         .collect()
 }
 
-fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD
-        .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
+/// A request's parameters: its query plus, for a form POST, its body.
+pub fn params(req: &Request) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
+    if req
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
+        out.extend(form(req));
+    }
+    out
+}
+
+/// base64url without padding.
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// PKCE's S256 challenge of `verifier`, as a fake provider checks it.
+pub fn s256(verifier: &str) -> String {
+    b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
 }
 
 fn oauth_error(status: u16, error: &str) -> ResponseTemplate {
