@@ -186,13 +186,22 @@ impl fmt::Debug for Providers {
     }
 }
 
+/// A source of monotonic time: how the caches measure their entries' age.
+pub type Now = Arc<dyn Fn() -> std::time::Instant + Send + Sync>;
+
 impl Providers {
     /// Wraps the HTTP client; caches start empty.
     pub fn new(http: Http) -> Self {
+        Self::with_clock(http, Arc::new(std::time::Instant::now))
+    }
+
+    /// As [`Providers::new`], with the caches' ages measured on `now` (a test moves it
+    /// instead of sleeping past a cache's lifetime).
+    pub fn with_clock(http: Http, now: Now) -> Self {
         Providers {
             inner: Arc::new(Inner {
                 http,
-                oidc: oidc::OidcState::default(),
+                oidc: oidc::OidcState::new(now),
             }),
         }
     }

@@ -368,8 +368,9 @@ struct JwksEntry {
 
 /// Caches shared by every OIDC connector: discovery documents per issuer, key sets per
 /// `jwks_uri`.
-#[derive(Default)]
 pub(crate) struct OidcState {
+    /// The monotonic time the caches' ages are measured on.
+    now: crate::Now,
     discovery: Mutex<HashMap<String, (Arc<Discovery>, Instant)>>,
     jwks: Mutex<HashMap<String, JwksEntry>>,
     jwks_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -395,6 +396,15 @@ impl fmt::Debug for OidcState {
 }
 
 impl OidcState {
+    pub(crate) fn new(now: crate::Now) -> Self {
+        Self {
+            now,
+            discovery: Mutex::default(),
+            jwks: Mutex::default(),
+            jwks_locks: Mutex::default(),
+        }
+    }
+
     async fn discovery(&self, http: &Http, issuer: &str) -> Result<Arc<Discovery>, ProviderError> {
         let cached = self
             .discovery
@@ -402,8 +412,9 @@ impl OidcState {
             .unwrap_or_else(PoisonError::into_inner)
             .get(issuer)
             .cloned();
+        let age = |at: Instant| (self.now)().saturating_duration_since(at);
         if let Some((doc, at)) = &cached
-            && at.elapsed() < DISCOVERY_MAX_AGE
+            && age(*at) < DISCOVERY_MAX_AGE
         {
             return Ok(doc.clone());
         }
@@ -428,7 +439,7 @@ impl OidcState {
                 self.discovery
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(issuer.to_owned(), (doc.clone(), Instant::now()));
+                    .insert(issuer.to_owned(), (doc.clone(), (self.now)()));
                 Ok(doc)
             }
             (Err(e), Some((stale, _))) if e.is_transient() => {
@@ -521,8 +532,9 @@ impl OidcState {
             map.get(uri.as_str())
                 .map(|e| (e.keys.clone(), e.fetched_at, e.forced_at))
         };
+        let age = |at: Instant| (self.now)().saturating_duration_since(at);
         if let Some((keys, at, _)) = lookup()
-            && at.elapsed() < JWKS_MAX_AGE
+            && age(at) < JWKS_MAX_AGE
             && has_kid(&keys)
         {
             return Ok(keys);
@@ -538,11 +550,11 @@ impl OidcState {
         let _guard = lock.lock().await;
         let current = lookup();
         let forced = match &current {
-            Some((keys, at, _)) if at.elapsed() < JWKS_MAX_AGE && has_kid(keys) => {
+            Some((keys, at, _)) if age(*at) < JWKS_MAX_AGE && has_kid(keys) => {
                 return Ok(keys.clone());
             }
-            Some((keys, at, forced_at)) if at.elapsed() < JWKS_MAX_AGE => {
-                if forced_at.is_some_and(|t| t.elapsed() < JWKS_FORCED_REFETCH_INTERVAL) {
+            Some((keys, at, forced_at)) if age(*at) < JWKS_MAX_AGE => {
+                if forced_at.is_some_and(|t| age(t) < JWKS_FORCED_REFETCH_INTERVAL) {
                     tracing::warn!(
                         "ID token names an unknown kid; the JWKS was refetched less than a minute ago"
                     );
@@ -556,7 +568,7 @@ impl OidcState {
         match Self::fetch_jwks(http, uri).await {
             Ok(keys) => {
                 let keys = Arc::new(keys);
-                let now = Instant::now();
+                let now = (self.now)();
                 let previous_forced = current.and_then(|(_, _, f)| f);
                 self.jwks
                     .lock()

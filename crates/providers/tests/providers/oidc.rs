@@ -2,6 +2,7 @@
 //! OpenID provider: discovery, JWKS, RS256-signed ID tokens, RFC 9207.
 
 use crate::support;
+use std::time::Duration;
 
 use base64::Engine as _;
 use secrecy::ExposeSecret;
@@ -648,6 +649,85 @@ async fn unknown_kid_refetches_exactly_once_then_fails() {
         "{e:?}"
     );
     assert_eq!(op.count(JWKS_PATH).await, 2);
+}
+
+#[tokio::test]
+async fn the_caches_expire_on_the_injected_clock() {
+    let op = Op::start().await;
+    op.mount_discovery(op.discovery_doc()).await;
+    op.mount_userinfo(userinfo()).await;
+    Mock::given(method("GET"))
+        .and(path(JWKS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(jwks(&[&KEY_1])))
+        .mount(&op.server)
+        .await;
+    let _token = Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(op.token_answer(&op.signed())))
+        .mount(&op.server)
+        .await;
+    let now = ManualNow::new();
+    let providers = now.providers();
+    let c = op.social();
+    expect_ok(providers.exchange(&c, &callback(None)).await);
+    now.advance(Duration::from_secs(3599));
+    expect_ok(providers.exchange(&c, &callback(None)).await);
+    assert_eq!(
+        (op.count(DISCOVERY_PATH).await, op.count(JWKS_PATH).await),
+        (1, 1),
+        "both are cached for an hour"
+    );
+    now.advance(Duration::from_secs(1));
+    expect_ok(providers.exchange(&c, &callback(None)).await);
+    assert_eq!(
+        (op.count(DISCOVERY_PATH).await, op.count(JWKS_PATH).await),
+        (2, 2),
+        "after an hour both are fetched again"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_kid_refetches_the_jwks_at_most_once_a_minute() {
+    let op = Op::start().await;
+    op.mount_discovery(op.discovery_doc()).await;
+    op.mount_userinfo(userinfo()).await;
+    Mock::given(method("GET"))
+        .and(path(JWKS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(jwks(&[&KEY_1])))
+        .mount(&op.server)
+        .await;
+    let now = ManualNow::new();
+    let providers = now.providers();
+    let c = op.social();
+    let token = Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(op.token_answer(&op.signed())))
+        .mount_as_scoped(&op.server)
+        .await;
+    expect_ok(providers.exchange(&c, &callback(None)).await);
+    drop(token);
+    // Tokens signed by a key the set lacks: one refetch, then none within the minute.
+    let _token = Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(op.token_answer(&KEY_2.sign(&op.claims()))),
+        )
+        .mount_as_scoped(&op.server)
+        .await;
+    for _ in 0..2 {
+        expect_err(providers.exchange(&c, &callback(None)).await);
+    }
+    assert_eq!(
+        op.count(JWKS_PATH).await,
+        2,
+        "one refetch for the unknown kid"
+    );
+    now.advance(Duration::from_secs(59));
+    expect_err(providers.exchange(&c, &callback(None)).await);
+    assert_eq!(op.count(JWKS_PATH).await, 2, "none within the minute");
+    now.advance(Duration::from_secs(1));
+    expect_err(providers.exchange(&c, &callback(None)).await);
+    assert_eq!(op.count(JWKS_PATH).await, 3, "one more after the minute");
 }
 
 #[tokio::test]

@@ -45,6 +45,43 @@ pub fn providers() -> Providers {
     Providers::new(Http::new(Duration::from_secs(5)).expect("HTTP client"))
 }
 
+/// A monotonic clock that only moves when told to, for [`Providers::with_clock`].
+#[derive(Clone)]
+pub struct ManualNow {
+    start: std::time::Instant,
+    offset_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ManualNow {
+    pub fn new() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            offset_ms: std::sync::Arc::default(),
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms.fetch_add(
+            u64::try_from(by.as_millis()).expect("a test duration"),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// Providers whose caches age on this clock.
+    pub fn providers(&self) -> Providers {
+        let this = self.clone();
+        Providers::with_clock(
+            Http::new(Duration::from_secs(5)).expect("HTTP client"),
+            std::sync::Arc::new(move || {
+                this.start
+                    + Duration::from_millis(
+                        this.offset_ms.load(std::sync::atomic::Ordering::SeqCst),
+                    )
+            }),
+        )
+    }
+}
+
 /// A client whose calls time out after 300 ms.
 pub fn impatient_providers() -> Providers {
     Providers::new(Http::new(Duration::from_millis(300)).expect("HTTP client"))
