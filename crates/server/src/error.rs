@@ -1,10 +1,10 @@
 //! Error responses: Logto's `{"code", "message"}` bodies with stable dotted codes. Database and
 //! provider error text never reaches a body: it is logged with an id that the body carries.
 
+use crate::wire::ErrorBody;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use strongroom_core::CoreError;
 use strongroom_core::connectors::ConnectorError;
 use strongroom_core::providers::ProviderError;
@@ -73,7 +73,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(json!({ "code": self.code, "message": self.message })),
+            Json(ErrorBody {
+                code: self.code.to_owned(),
+                message: self.message,
+            }),
         )
             .into_response()
     }
