@@ -356,25 +356,21 @@ impl Connectors {
     pub async fn create(&self, new: NewConnector) -> Result<ConnectorRow> {
         let factory = factory(&new.connector_id)
             .ok_or_else(|| ConnectorError::UnknownFactory(new.connector_id.clone()))?;
-        let metadata = match new.metadata {
-            None | Some(Value::Null) => json!({}),
+        let (metadata, own) = match new.metadata {
+            None | Some(Value::Null) => (json!({}), OwnMetadata::default()),
             Some(m) => {
-                check_metadata(&m)?;
+                let own = check_metadata(&m)?;
                 if !factory.is_standard {
                     return Err(ConnectorError::MetadataNotAllowed.into());
                 }
-                m
+                (m, own)
             }
         };
-        let target = match metadata.get("target") {
-            Some(Value::String(t)) if !t.trim().is_empty() => t.trim().to_owned(),
-            Some(Value::String(_)) | None => factory.target.to_owned(),
-            Some(_) => {
-                return Err(CoreError::Validation(
-                    "metadata.target must be a string".into(),
-                ));
-            }
-        };
+        let target = own
+            .target
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| factory.target.to_owned());
         let existing = self.store.list_connectors().await?;
         if !factory.is_standard
             && existing
@@ -446,15 +442,11 @@ impl Connectors {
         let factory = factory(&row.connector_id)
             .ok_or_else(|| ConnectorError::UnknownFactory(row.connector_id.clone()))?;
         if let Some(metadata) = patch.metadata.filter(|m| !m.is_null()) {
-            check_metadata(&metadata)?;
+            let own = check_metadata(&metadata)?;
             if !factory.is_standard {
                 return Err(ConnectorError::MetadataNotAllowed.into());
             }
-            if metadata
-                .get("target")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t != row.target)
-            {
+            if own.target.is_some_and(|t| t != row.target) {
                 return Err(ConnectorError::TargetImmutable.into());
             }
             row.metadata = metadata;
@@ -719,16 +711,20 @@ pub fn own_metadata(row: &ConnectorRow) -> OwnMetadata {
     serde_json::from_value(row.metadata.clone()).unwrap_or_default()
 }
 
-/// A connector's `metadata`: a JSON object whose known keys have Logto's types.
-fn check_metadata(metadata: &Value) -> Result<()> {
-    if !metadata.is_object() || serde_json::from_value::<OwnMetadata>(metadata.clone()).is_err() {
-        return Err(CoreError::Validation(
+/// A connector's `metadata`, which must be a JSON object whose known keys have Logto's types,
+/// read.
+fn check_metadata(metadata: &Value) -> Result<OwnMetadata> {
+    let own = metadata
+        .is_object()
+        .then(|| serde_json::from_value::<OwnMetadata>(metadata.clone()).ok())
+        .flatten();
+    own.ok_or_else(|| {
+        CoreError::Validation(
             "metadata must be a JSON object whose `target`, `logo` and `logoDark` are strings and whose \
              `name` maps languages to strings"
                 .into(),
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// A social connector's display name: `metadata.name.en` (or the first language), else the
