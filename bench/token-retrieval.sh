@@ -10,10 +10,13 @@
 # and run wrk (2 threads, 64 connections, WARMUP s discarded then DURATION s measured) on
 #   bare:      GET /api/status
 #   retrieval: GET /api/my-account/identities/github/access-token, a random bearer per request
+#   exchange:  POST /oidc/token, an RFC 8693 token exchange of a random bearer (the subject
+#              token) for the same provider token, by the application it was issued to
 # Reports requests/s, p50/p99 latency, wrk's non-2xx count (must be 0) and the server's peak
 # RSS (VmHWM after the load), then the ratios PRODUCT.md section 10 sets targets for:
 # retrieval >= 25% of bare on SQLite, p99 < 10 ms at 64 connections, RSS < 60 MB, and
-# retrieval with 1,000,000 sets >= 80% of that with 1,000.
+# retrieval with 1,000,000 sets >= 80% of that with 1,000; and issue #12's: exchange >= 50% of
+# retrieval's requests/s, with a p99 within 2x of retrieval's, on both engines.
 #
 # Environment: DURATION (15), WARMUP (3), TOKENS (4000), CONNECTIONS (64), THREADS (2).
 # wrk and the server (and PostgreSQL) share the machine's cores: the figures include that.
@@ -28,6 +31,9 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 LUA=bench/token-retrieval.lua
 RETRIEVAL_PATH=/api/my-account/identities/github/access-token
+# The benchmark application's credentials (token_bench registers it) and the connection named.
+EXCHANGE_AUTH=$(printf '%s' 'bench-app:bench-app-secret' | base64 -w0)
+EXCHANGE_RESOURCE=urn:strongroom:connector:github
 
 source bench/lib.sh
 ensure_wrk
@@ -62,14 +68,26 @@ status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 # Asks the server for the access token of SAMPLES random users of tokens file $2; every answer
 # must be 200 with the user's stored access token.
+# With a fourth argument `exchange`, through token exchange instead of the Account API.
 check_answers() {
-  python3 - "$1" "$2" "${3:-50}" "$RETRIEVAL_PATH" <<'PY'
-import json, random, sys, urllib.error, urllib.request
+  python3 - "$1" "$2" "${3:-50}" "$RETRIEVAL_PATH" "${4:-}" "$EXCHANGE_AUTH" "$EXCHANGE_RESOURCE" <<'PY'
+import json, random, sys, urllib.error, urllib.parse, urllib.request
 base, tokens_file, samples, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+exchange, auth, resource = sys.argv[5] == "exchange", sys.argv[6], sys.argv[7]
 lines = [line.rstrip("\n").split("\t") for line in open(tokens_file)]
 bad, keys = 0, None
 for token, n in random.sample(lines, min(samples, len(lines))):
-    req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
+    if exchange:
+        form = urllib.parse.urlencode({
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "resource": resource,
+        }).encode()
+        req = urllib.request.Request(base + "/oidc/token", data=form, headers={
+            "Authorization": "Basic " + auth, "Content-Type": "application/x-www-form-urlencoded"})
+    else:
+        req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             status, body = r.status, json.load(r)
@@ -86,16 +104,19 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-# measure ENGINE COUNT NAME URL [TOKENS_FILE]: a warm-up, then the measured wrk run.
+# measure ENGINE COUNT NAME URL [TOKENS_FILE [exchange]]: a warm-up, then the measured wrk run.
 measure() {
-  local engine=$1 count=$2 name=$3 url=$4 tokens=${5:-}
-  TOKENS_FILE=$tokens wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$LUA" "$url" > "$WORK/warmup.out"
+  local engine=$1 count=$2 name=$3 url=$4 tokens=${5:-} auth=
+  [ "${6:-}" = exchange ] && auth=$EXCHANGE_AUTH
+  TOKENS_FILE=$tokens EXCHANGE_AUTH=$auth EXCHANGE_RESOURCE=$EXCHANGE_RESOURCE \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$LUA" "$url" > "$WORK/warmup.out"
   local load m0 p0 c0 m1 p1 c1
   load=$(cut -d' ' -f1 /proc/loadavg)
   m0=$(machine_jiffies)
   p0=$(proc_jiffies "$SERVER_PID")
   c0=$(children_jiffies)
-  TOKENS_FILE=$tokens wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s --latency -s "$LUA" "$url" > "$WORK/wrk.out"
+  TOKENS_FILE=$tokens EXCHANGE_AUTH=$auth EXCHANGE_RESOURCE=$EXCHANGE_RESOURCE \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s --latency -s "$LUA" "$url" > "$WORK/wrk.out"
   c1=$(children_jiffies)
   m1=$(machine_jiffies)
   p1=$(proc_jiffies "$SERVER_PID")
@@ -164,7 +185,9 @@ run_case() {
   echo "  server pid $SERVER_PID on $base; before the load: $(check_answers "$base" "$tokens" || echo FAILED)"
   measure "$engine" "$count" bare "$base/api/status"
   measure "$engine" "$count" retrieval "$base$RETRIEVAL_PATH" "$tokens"
-  echo "  after the load: $(check_answers "$base" "$tokens" || echo FAILED)"
+  echo "  exchange, before its load: $(check_answers "$base" "$tokens" 50 exchange || echo FAILED)"
+  measure "$engine" "$count" exchange "$base/oidc/token" "$tokens" exchange
+  echo "  after the load: $(check_answers "$base" "$tokens" || echo FAILED); exchange: $(check_answers "$base" "$tokens" 50 exchange || echo FAILED)"
   sleep 1 # the audit batch writer catches up
   kill "$SERVER_PID"
   wait "$SERVER_PID" || true
@@ -174,9 +197,9 @@ run_case() {
   fi
   local audit requests
   audit=$(audit_counts "$engine" "$url" "$sqlite_file")
-  # Retrieval requests sent: warm-up + measured + 2 x 50 checks.
-  requests=$(tail -n 1 "$RESULTS" | awk -F'\t' '{ print $15 + $16 + 100 }')
-  echo "  audit trail: ${audit% *} audited reads, ${audit#* } token.refresh rows, for $requests retrieval requests"
+  # Reads sent: warm-up + measured of retrieval and exchange, + 4 x 50 checks.
+  requests=$(tail -n 2 "$RESULTS" | awk -F'\t' '{ s += $15 + $16 } END { print s + 200 }')
+  echo "  audit trail: ${audit% *} audited reads, ${audit#* } token.refresh rows, for $requests retrieval and exchange requests"
   printf '%s\t%s\t%s\t%s\n' "$engine" "$count" "$audit" "$requests" >> "$WORK/audit.tsv"
 }
 
@@ -223,7 +246,8 @@ print("|---|---|---|---|---|---|---|---|---|---|---|")
 for (e, c, n), r in rows.items():
     bare = rows[e, c, "bare"]["rps"]
     vs = "" if n == "bare" else f"{r['rps'] / bare:.1%}"
-    endpoint = "GET /api/status" if n == "bare" else "GET .../identities/github/access-token"
+    endpoint = {"bare": "GET /api/status", "retrieval": "GET .../identities/github/access-token",
+                "exchange": "POST /oidc/token (token exchange)"}[n]
     print(f"| {name[e]} | {c:,} | {endpoint} | {r['rps']:,.0f} | {vs} | {r['p50']:.2f} ms | {r['p99']:.2f} ms | "
           f"{r['non2xx']} | {r['errs']} | {r['hwm']:.1f} MB | {r['scpu']} / {r['wcpu']} / {r['rest']} |")
 print()
@@ -248,6 +272,13 @@ for e in ("sqlite", "postgres"):
             parts.append(f"{text} ({what}: {verdict})")
             failed |= enforced and not good
         print(f"  {name[e]:<10} {c:>9,} sets: " + "; ".join(parts) + f"; audited reads {reads:,} for {requests:,} requests (wrk does not count those in flight when it stops)")
+    for c in (small, large):
+        r, x = rows[e, c, "retrieval"], rows[e, c, "exchange"]
+        ratio, p99 = x["rps"] / r["rps"], x["p99"] / r["p99"]
+        print(f"  {name[e]:<10} {c:>9,} sets: exchange/retrieval {ratio:.1%} (target >= 50%: {ok(ratio >= 0.5)}); "
+              f"exchange p99 {x['p99']:.2f} ms = {p99:.2f}x retrieval's (target <= 2x: {ok(p99 <= 2)}); "
+              f"non-2xx {x['non2xx']}, socket errors {x['errs']} (must be 0: {ok(x['non2xx'] == 0 and x['errs'] == 0)})")
+        failed |= ratio < 0.5 or p99 > 2 or x["non2xx"] != 0 or x["errs"] != 0
     scale = rows[e, large, "retrieval"]["rps"] / rows[e, small, "retrieval"]["rps"]
     note = "" if large >= 1_000_000 else " [population scaled down from 1,000,000: indicative only]"
     print(f"  {name[e]:<10} retrieval with {large:,} sets vs {small:,}: {scale:.1%} (target >= 80%: {ok(scale >= 0.8)}){note}")

@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 use serde_json::{Map, Value};
-use strongroom_store::{ApplicationId, ApplicationRow, Store};
+use strongroom_store::{ApplicationId, ApplicationRow, Store, TokenExchangeSettings};
 
 use crate::cached::Cached;
 use crate::crypto::{random_token, token_hash};
@@ -32,6 +32,8 @@ pub struct NewApplication {
     /// Whether a third-party application may receive users' provider tokens (the `identities`
     /// scope); Strongroom's own field, off by default.
     pub allow_provider_tokens: Option<bool>,
+    /// What it may read through token exchange (none by default).
+    pub token_exchange: Option<TokenExchangeSettings>,
 }
 
 /// A partial update (PATCH).
@@ -43,6 +45,8 @@ pub struct ApplicationPatch {
     pub custom_client_metadata: Option<Map<String, Value>>,
     pub custom_data: Option<Map<String, Value>>,
     pub allow_provider_tokens: Option<bool>,
+    /// Replaces what it may read through token exchange.
+    pub token_exchange: Option<TokenExchangeSettings>,
 }
 
 /// An application's OpenID client metadata, stored as this JSON.
@@ -207,7 +211,7 @@ impl Applications {
             .then(random_token)
             .transpose()?;
         let now = self.clock.now_ms();
-        let row = ApplicationRow {
+        let mut row = ApplicationRow {
             id: ApplicationId::generate(),
             name: new.name,
             description: new.description,
@@ -219,9 +223,14 @@ impl Applications {
             custom_data: Value::Object(new.custom_data.unwrap_or_default()),
             is_third_party: new.is_third_party.unwrap_or(false),
             allow_provider_tokens: new.allow_provider_tokens.unwrap_or(false),
+            token_exchange: TokenExchangeSettings::default(),
             created_at: now,
             updated_at: now,
         };
+        if let Some(settings) = new.token_exchange {
+            crate::exchange::check_settings(&self.store, &row, &settings).await?;
+            row.token_exchange = settings;
+        }
         self.store.save_application(&row).await?;
         self.origins.clear();
         Ok((row, secret.map(SecretString::from)))
@@ -267,6 +276,10 @@ impl Applications {
         let withdrawn = row.allow_provider_tokens && patch.allow_provider_tokens == Some(false);
         if let Some(allow) = patch.allow_provider_tokens {
             row.allow_provider_tokens = allow;
+        }
+        if let Some(settings) = patch.token_exchange {
+            crate::exchange::check_settings(&self.store, &row, &settings).await?;
+            row.token_exchange = settings;
         }
         row.updated_at = self.clock.now_ms();
         self.store.save_application(&row).await?;

@@ -59,6 +59,8 @@ pub struct Entry {
     pub user_id: Option<String>,
     pub secret_id: Option<String>,
     pub target: Option<String>,
+    /// The application a token was read by (the filter of "who read my token").
+    pub application_id: Option<String>,
     /// Non-secret detail (connector id, error class...).
     pub detail: Value,
 }
@@ -72,6 +74,7 @@ impl Entry {
             user_id: None,
             secret_id: None,
             target: None,
+            application_id: None,
             detail: json!({}),
         }
     }
@@ -119,6 +122,7 @@ impl Audit {
             user_id: entry.user_id,
             secret_id: entry.secret_id,
             target: entry.target,
+            application_id: entry.application_id,
             detail: entry.detail,
             request_id: None,
         }
@@ -186,6 +190,7 @@ type FoldKey = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
     String,
     Value,
 );
@@ -210,6 +215,7 @@ impl Folded {
             event.user_id.clone(),
             event.secret_id.clone(),
             event.target.clone(),
+            event.application_id.clone(),
             event.outcome.clone(),
             event.detail.clone(),
         );
@@ -334,6 +340,7 @@ mod tests {
             user_id: Some(user.into()),
             secret_id: Some(format!("s-{user}")),
             target: Some("github".into()),
+            application_id: Some("app".into()),
             detail: json!({}),
             request_id: None,
         }

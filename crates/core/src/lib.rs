@@ -9,6 +9,7 @@ pub mod clock;
 pub mod connection;
 pub mod connectors;
 pub mod crypto;
+pub mod exchange;
 pub mod keys;
 pub mod limits;
 pub mod oidc;

@@ -11,6 +11,7 @@ use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use strongroom_providers::jws;
 use strongroom_store::{
     AccessTokenRow, ApplicationId, ApplicationRow, AuthorizationCodeRow, GrantRow, Redemption,
     RefreshTokenRow, SigningKeyRow, SocialIdentity, SsoIdentity, Store, UnixSecs, UserId,
@@ -31,6 +32,12 @@ pub const MANAGEMENT_SCOPE: &str = "all";
 /// Logto's resource indicator of a self-hosted Management API, accepted as `<endpoint>/api`.
 pub const LOGTO_DEFAULT_API: &str = "https://default.logto.app/api";
 const KEY_DOMAIN: Domain = Domain("oidc_signing_keys");
+/// RFC 7523's client assertion type (`private_key_jwt`).
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The longest a client assertion may live, its clock leeway, and its largest size.
+const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
+const ASSERTION_LEEWAY_SECS: i64 = 30;
+const ASSERTION_MAX_BYTES: usize = 8 * 1024;
 
 /// A token-endpoint (or authorization) error, as RFC 6749 section 5.2 names them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +45,9 @@ const KEY_DOMAIN: Domain = Domain("oidc_signing_keys");
 pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
+    /// Strongroom's stable code for the case, where RFC 6749's `error` is too coarse (token
+    /// exchange); `oidc.<error>` otherwise, as Logto answers.
+    pub code: Option<&'static str>,
 }
 
 impl OAuthError {
@@ -45,6 +55,15 @@ impl OAuthError {
         Self {
             error,
             description: description.into(),
+            code: None,
+        }
+    }
+
+    /// The same error with Strongroom's stable code.
+    pub fn with_code(self, code: &'static str) -> Self {
+        Self {
+            code: Some(code),
+            ..self
         }
     }
 }
@@ -87,6 +106,20 @@ pub struct Introspection {
     pub resource: Option<String>,
     pub issued_at_ms: i64,
     pub expires_at_ms: i64,
+}
+
+impl From<AccessTokenRow> for Introspection {
+    fn from(row: AccessTokenRow) -> Self {
+        Self {
+            refresh: false,
+            client_id: row.application_id,
+            scope: row.scope,
+            user_id: row.user_id,
+            resource: row.resource,
+            issued_at_ms: row.created_at,
+            expires_at_ms: row.expires_at,
+        }
+    }
 }
 
 /// The signing key in use.
@@ -473,6 +506,89 @@ impl Oidc {
             (false, None, _) => Ok(app),
             _ => Err(invalid()),
         }
+    }
+
+    /// Authenticates a client by `private_key_jwt` (RFC 7523 2.2, OpenID Connect Core 9):
+    /// `assertion` is a JWT signed by one of the keys registered for it, whose `iss` and `sub`
+    /// are its id and whose `aud` is this issuer or its token endpoint, with an `exp` at most
+    /// five minutes ahead and a `jti` accepted once.
+    pub async fn authenticate_client_assertion(
+        &self,
+        client_id: Option<&str>,
+        assertion: &str,
+    ) -> Result<ApplicationRow, OAuthError> {
+        let invalid = |text: &str| OAuthError::new("invalid_client", text);
+        if assertion.len() > ASSERTION_MAX_BYTES {
+            return Err(invalid("the client assertion is too large"));
+        }
+        let header = jws::header(assertion).map_err(|_| {
+            invalid("the client assertion is no JWT signed with an asymmetric algorithm")
+        })?;
+        // Whom the assertion claims to come from; its signature is checked below.
+        let claimed = assertion
+            .split('.')
+            .nth(1)
+            .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|claims| claims.get("sub").and_then(Value::as_str).map(str::to_owned))
+            .filter(|sub| !sub.is_empty() && sub.len() <= 128)
+            .ok_or_else(|| invalid("the client assertion has no sub"))?;
+        if client_id.is_some_and(|id| id != claimed) {
+            return Err(invalid("client_id is not the client assertion's sub"));
+        }
+        let app = self
+            .store
+            .get_application(&ApplicationId::from(claimed.clone()))
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| invalid("client authentication failed"))?;
+        let keys = app
+            .token_exchange
+            .jwks
+            .as_ref()
+            .and_then(jws::key_set)
+            .filter(|keys| !keys.is_empty())
+            .ok_or_else(|| invalid("this client has no registered keys"))?;
+        let mut validation = jws::Validation::new(header.alg);
+        validation.set_issuer(&[&claimed]);
+        validation.set_audience(&[self.issuer.clone(), format!("{}/token", self.issuer)]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        // Times are checked below, on the service's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let claims = jws::verify(assertion, &header, &keys, &validation).map_err(|_| {
+            invalid("the client assertion's signature, iss or aud is not valid for this client")
+        })?;
+        let now = self.clock.now_ms() / 1000;
+        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+        let exp = time("exp").ok_or_else(|| invalid("the client assertion has no numeric exp"))?;
+        if exp + ASSERTION_LEEWAY_SECS < now {
+            return Err(invalid("the client assertion has expired"));
+        }
+        if exp > now + ASSERTION_MAX_LIFETIME_SECS + ASSERTION_LEEWAY_SECS {
+            return Err(invalid(
+                "the client assertion's exp is more than five minutes ahead",
+            ));
+        }
+        if time("nbf").is_some_and(|nbf| nbf > now + ASSERTION_LEEWAY_SECS) {
+            return Err(invalid("the client assertion is not valid yet (nbf)"));
+        }
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|jti| !jti.is_empty() && jti.len() <= 256)
+            .ok_or_else(|| invalid("the client assertion has no jti"))?;
+        let first_use = self
+            .store
+            .use_client_assertion(&app.id, jti, (exp + ASSERTION_LEEWAY_SECS) * 1000)
+            .await
+            .map_err(server_error)?;
+        if !first_use {
+            return Err(invalid(
+                "the client assertion was used before (jti replayed)",
+            ));
+        }
+        Ok(app)
     }
 
     /// `grant_type=client_credentials`: a Management API token for a machine-to-machine app.
@@ -891,15 +1007,7 @@ impl Oidc {
         if row.application_id != app.id && !is_confidential(&app.app_type) {
             return Ok(Some(None));
         }
-        Ok(Some(Some(Introspection {
-            refresh: false,
-            client_id: row.application_id,
-            scope: row.scope,
-            user_id: row.user_id,
-            resource: row.resource,
-            issued_at_ms: row.created_at,
-            expires_at_ms: row.expires_at,
-        })))
+        Ok(Some(Some(row.into())))
     }
 
     /// `None` when `hash` is no refresh token at all; `Some(None)` when it is not a live one
@@ -907,6 +1015,19 @@ impl Oidc {
     async fn introspect_refresh_token(
         &self,
         app: &ApplicationRow,
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<Option<Introspection>>, OAuthError> {
+        Ok(self
+            .refresh_token_grant(hash, now)
+            .await?
+            .map(|live| live.filter(|found| found.client_id == app.id)))
+    }
+
+    /// `None` when `hash` is no refresh token at all; `Some(None)` when it is not a live one
+    /// (used, expired, or its grant revoked).
+    async fn refresh_token_grant(
+        &self,
         hash: &str,
         now: i64,
     ) -> Result<Option<Option<Introspection>>, OAuthError> {
@@ -924,10 +1045,7 @@ impl Oidc {
             .await
             .map_err(server_error)?
             .filter(|g| {
-                client == app.id
-                    && g.revoked_at.is_none()
-                    && row.consumed_at.is_none()
-                    && row.expires_at > now
+                g.revoked_at.is_none() && row.consumed_at.is_none() && row.expires_at > now
             });
         Ok(Some(grant.map(|grant| Introspection {
             refresh: true,
@@ -938,6 +1056,30 @@ impl Oidc {
             issued_at_ms: row.created_at,
             expires_at_ms: row.expires_at,
         })))
+    }
+
+    /// What a live refresh token grants, whichever client holds it; it is neither used up nor
+    /// rotated (token exchange reads through it).
+    pub async fn live_refresh_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Introspection>, OAuthError> {
+        Ok(self
+            .refresh_token_grant(&token_hash(token), self.clock.now_ms())
+            .await?
+            .flatten())
+    }
+
+    /// What a live access token grants, whichever client holds it.
+    pub async fn live_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Introspection>, OAuthError> {
+        Ok(self
+            .access_token(token)
+            .await
+            .map_err(server_error)?
+            .map(Introspection::from))
     }
 
     /// The claims of a user, for ID tokens and userinfo; the identities only when `scope` has
@@ -1000,7 +1142,7 @@ impl Oidc {
     }
 }
 
-fn server_error<E: std::fmt::Display>(e: E) -> OAuthError {
+pub(crate) fn server_error<E: std::fmt::Display>(e: E) -> OAuthError {
     tracing::error!(error = %e, "token endpoint failure");
     OAuthError::new("server_error", "internal error")
 }

@@ -62,6 +62,98 @@ impl AccessToken {
     }
 }
 
+/// Who reads a provider token, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    /// The application that reads (the client of the bearer, exchange or assertion).
+    pub application: ApplicationId,
+    pub via: Via,
+    /// RFC 8693's actor: whoever acts through the application (an agent's own token).
+    pub actor: Option<ActorToken>,
+    /// What the caller says it reads the token for (bounded; see [`check_purpose`]).
+    pub purpose: Option<String>,
+}
+
+/// The way a provider token is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The Account API, with the user's own access token.
+    AccountApi,
+    /// Token exchange (RFC 8693) of the user's access or refresh token.
+    Exchange,
+    /// Break-glass: a worker without any user token.
+    Worker,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccountApi => "account_api",
+            Self::Exchange => "token_exchange",
+            Self::Worker => "worker",
+        }
+    }
+}
+
+/// The holder of an actor token: its application and, for a user's token, its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorToken {
+    pub application: ApplicationId,
+    pub user: Option<UserId>,
+}
+
+/// The longest purpose a caller may give, in characters.
+pub const PURPOSE_MAX_CHARS: usize = 200;
+
+/// A caller-supplied purpose: at most [`PURPOSE_MAX_CHARS`] characters, no control characters.
+/// An empty one is none.
+pub fn check_purpose(purpose: Option<&str>) -> crate::Result<Option<String>> {
+    let Some(purpose) = purpose.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    if purpose.chars().count() > PURPOSE_MAX_CHARS || purpose.chars().any(char::is_control) {
+        return Err(CoreError::Validation(format!(
+            "the purpose is at most {PURPOSE_MAX_CHARS} characters, without control characters"
+        )));
+    }
+    Ok(Some(purpose.to_owned()))
+}
+
+impl Reader {
+    /// A read through the Account API by the application the user's token was issued to.
+    pub fn account_api(application: ApplicationId, purpose: Option<String>) -> Self {
+        Self {
+            application,
+            via: Via::AccountApi,
+            actor: None,
+            purpose,
+        }
+    }
+
+    /// Who the trail names as acting: the user on their own Account API, the application
+    /// otherwise.
+    fn audit_actor(&self, user: &UserId) -> Actor {
+        match self.via {
+            Via::AccountApi => Actor::User(user.as_str().to_owned()),
+            Via::Exchange | Via::Worker => Actor::Application(self.application.as_str().to_owned()),
+        }
+    }
+
+    fn detail(&self) -> serde_json::Value {
+        let mut detail = json!({ "applicationId": self.application, "via": self.via.as_str() });
+        if let Some(actor) = &self.actor {
+            detail["actor"] = json!({ "applicationId": actor.application, "userId": actor.user });
+        }
+        if let Some(purpose) = &self.purpose {
+            detail["purpose"] = json!(purpose);
+        }
+        if self.via == Via::Worker {
+            detail["breakGlass"] = json!(true);
+        }
+        detail
+    }
+}
+
 /// Why no access token could be handed out.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -219,13 +311,13 @@ impl TokenAccess {
             .is_none_or(|at| now.plus(self.skew_secs) < at)
     }
 
-    /// The user's access token for an identity, read by `application` (the client the user's
-    /// bearer token was issued to), refreshed first when it expires within the skew. Every
-    /// read is audited, with the application.
+    /// The user's access token for an identity, read by `reader`, refreshed first when it
+    /// expires within the skew. Every read is audited with the reader: its application, the
+    /// way it read, the actor and the purpose it gave.
     pub async fn access_token(
         &self,
         user: &UserId,
-        application: &ApplicationId,
+        reader: &Reader,
         identity: &IdentityKey,
     ) -> Result<AccessToken, TokenError> {
         let result = self.read(user, identity).await;
@@ -238,13 +330,14 @@ impl TokenAccess {
             Err(TokenError::ProviderInvalidResponse) => "invalid_response",
             Err(TokenError::Core(_)) => "internal_error",
         };
-        let mut entry = Entry::new(Actor::User(user.as_str().to_owned()), "token.read", outcome);
+        let mut entry = Entry::new(reader.audit_actor(user), "token.read", outcome);
         entry.user_id = Some(user.as_str().to_owned());
         entry.target = Some(identity.target().to_owned());
+        entry.application_id = Some(reader.application.as_str().to_owned());
         if let Ok((id, _)) = &result {
             entry.secret_id = Some(id.as_str().to_owned());
         }
-        entry.detail = serde_json::json!({ "applicationId": application });
+        entry.detail = reader.detail();
         self.audit.record_soon(entry).await;
         result.map(|(_, token)| token)
     }

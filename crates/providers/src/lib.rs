@@ -35,6 +35,7 @@ mod factories;
 mod github;
 mod google;
 mod http;
+pub mod jws;
 mod oauth2;
 mod oidc;
 mod token;

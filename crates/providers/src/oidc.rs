@@ -15,12 +15,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use url::Url;
@@ -28,6 +25,7 @@ use url::Url;
 use crate::config::{Cfg, drop_reserved, parse_url, with_query};
 use crate::error::{ProviderError, sanitize};
 use crate::http::Http;
+use crate::jws::{self, Algorithm, JwsError, Validation, VerifyKey};
 use crate::token::{
     AuthMethod, ClientCredentials, ResponseFormat, revocation_call, token_call, token_post,
 };
@@ -293,73 +291,6 @@ struct Endpoints {
     auth_method: AuthMethod,
 }
 
-/// A verification key from a JWKS.
-struct VerifyKey {
-    kid: Option<String>,
-    alg: Option<String>,
-    family: AlgorithmFamily,
-    crv: Option<String>,
-    key: DecodingKey,
-}
-
-impl fmt::Debug for VerifyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .field("family", &self.family)
-            .finish_non_exhaustive()
-    }
-}
-
-impl VerifyKey {
-    /// One JWKS entry; `None` for keys we cannot or must not use (encryption keys, symmetric
-    /// keys, unknown types).
-    fn from_jwk(jwk: &Value) -> Option<Self> {
-        let text = |key: &str| jwk.get(key).and_then(Value::as_str);
-        if text("use").is_some_and(|u| u != "sig") {
-            return None;
-        }
-        let crv = text("crv").map(str::to_owned);
-        let (family, key) = match text("kty")? {
-            "RSA" => (
-                AlgorithmFamily::Rsa,
-                DecodingKey::from_rsa_components(text("n")?, text("e")?).ok()?,
-            ),
-            "EC" => (
-                AlgorithmFamily::Ec,
-                DecodingKey::from_ec_components(text("x")?, text("y")?).ok()?,
-            ),
-            "OKP" if crv.as_deref() == Some("Ed25519") => (
-                AlgorithmFamily::Ed,
-                DecodingKey::from_ed_components(text("x")?).ok()?,
-            ),
-            _ => return None,
-        };
-        Some(VerifyKey {
-            kid: text("kid").map(str::to_owned),
-            alg: text("alg").map(str::to_owned),
-            family,
-            crv,
-            key,
-        })
-    }
-
-    fn fits(&self, alg: Algorithm, alg_name: &str, kid: Option<&str>) -> bool {
-        if kid.is_some() && self.kid.as_deref() != kid {
-            return false;
-        }
-        if self.family != alg.family() || self.alg.as_deref().is_some_and(|a| a != alg_name) {
-            return false;
-        }
-        match alg {
-            Algorithm::ES256 => self.crv.as_deref() == Some("P-256"),
-            Algorithm::ES384 => self.crv.as_deref() == Some("P-384"),
-            _ => true,
-        }
-    }
-}
-
 struct JwksEntry {
     keys: Arc<Vec<VerifyKey>>,
     fetched_at: Instant,
@@ -470,8 +401,7 @@ impl OidcState {
             .unwrap_or_else(|| vec!["RS256".to_owned()]);
         let algorithms = advertised
             .iter()
-            .filter_map(|name| Algorithm::from_str(name).ok())
-            .filter(|alg| alg.family() != AlgorithmFamily::Hmac)
+            .filter_map(|name| jws::asymmetric(name))
             .collect();
         let auth_method = cfg.auth_method.unwrap_or_else(|| {
             match d.and_then(|d| d.token_endpoint_auth_methods_supported.as_ref()) {
@@ -510,11 +440,8 @@ impl OidcState {
         let set = http
             .fetch_document(request, "the OpenID provider's JWKS endpoint")
             .await?;
-        let keys = set
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ProviderError::InvalidResponse("the JWKS has no keys array".into()))?;
-        Ok(keys.iter().filter_map(VerifyKey::from_jwk).collect())
+        jws::key_set(&set)
+            .ok_or_else(|| ProviderError::InvalidResponse("the JWKS has no keys array".into()))
     }
 
     /// The key set of `uri`, refetched when missing, older than an hour, or (at most once a
@@ -525,8 +452,7 @@ impl OidcState {
         uri: &Url,
         kid: Option<&str>,
     ) -> Result<Arc<Vec<VerifyKey>>, ProviderError> {
-        let has_kid =
-            |keys: &[VerifyKey]| kid.is_none() || keys.iter().any(|k| k.kid.as_deref() == kid);
+        let has_kid = |keys: &[VerifyKey]| kid.is_none() || keys.iter().any(|k| k.kid() == kid);
         let lookup = || {
             let map = self.jwks.lock().unwrap_or_else(PoisonError::into_inner);
             map.get(uri.as_str())
@@ -602,74 +528,40 @@ impl OidcState {
         nonce: &str,
     ) -> Result<Map<String, Value>, ProviderError> {
         let bad = |text: &str| ProviderError::IdToken(text.to_owned());
-        let header = id_token
-            .split('.')
-            .next()
-            .and_then(|h| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(h)
-                    .ok()
-            })
-            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-            .ok_or_else(|| bad("the ID token is malformed"))?;
-        if id_token.split('.').count() != 3 {
-            return Err(bad("the ID token is not a signed JWT"));
-        }
-        let alg_name = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("the ID token has no alg"))?;
-        if alg_name.eq_ignore_ascii_case("none") {
-            return Err(bad("unsigned ID tokens (alg none) are not accepted"));
-        }
-        let alg = Algorithm::from_str(alg_name).map_err(|_| {
-            ProviderError::IdToken(format!(
-                "unsupported ID token algorithm {}",
-                sanitize(alg_name, 20)
-            ))
+        let header = jws::header(id_token).map_err(|e| match e {
+            JwsError::NotSigned => bad("the ID token is not a signed JWT"),
+            JwsError::NoAlg => bad("the ID token has no alg"),
+            JwsError::AlgNone => bad("unsigned ID tokens (alg none) are not accepted"),
+            JwsError::UnsupportedAlgorithm(name) => {
+                ProviderError::IdToken(format!("unsupported ID token algorithm {name}"))
+            }
+            JwsError::Symmetric => bad("symmetric (HS*) ID token algorithms are not accepted"),
+            _ => bad("the ID token is malformed"),
         })?;
-        if alg.family() == AlgorithmFamily::Hmac {
-            return Err(bad("symmetric (HS*) ID token algorithms are not accepted"));
-        }
-        if !ep.algorithms.contains(&alg) {
+        if !ep.algorithms.contains(&header.alg) {
             return Err(ProviderError::IdToken(format!(
-                "the ID token algorithm {alg_name} is not one the provider advertises"
+                "the ID token algorithm {:?} is not one the provider advertises",
+                header.alg
             )));
         }
-        let kid = header.get("kid").and_then(Value::as_str);
-        let keys = self.keys(http, &ep.jwks, kid).await?;
-        let candidates: Vec<&VerifyKey> =
-            keys.iter().filter(|k| k.fits(alg, alg_name, kid)).collect();
-        if candidates.is_empty() {
-            return Err(bad(if kid.is_some() {
-                "no key of the provider's JWKS matches the ID token's kid and algorithm"
-            } else {
-                "no key of the provider's JWKS fits the ID token's algorithm"
-            }));
-        }
-        let mut validation = Validation::new(alg);
+        let keys = self.keys(http, &ep.jwks, header.kid.as_deref()).await?;
+        let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&cfg.issuer]);
         validation.set_audience(&[&cfg.client.id]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        let mut failure = None;
-        let mut claims = None;
-        for key in candidates {
-            match jsonwebtoken::decode::<Map<String, Value>>(id_token, &key.key, &validation) {
-                Ok(data) => {
-                    claims = Some(data.claims);
-                    break;
-                }
-                Err(e) => failure = Some(e),
+        let claims = jws::verify(id_token, &header, &keys, &validation).map_err(|e| match e {
+            JwsError::NoKey { kid: true } => {
+                bad("no key of the provider's JWKS matches the ID token's kid and algorithm")
             }
-        }
-        let Some(claims) = claims else {
-            return Err(failure
-                .map(|e| jwt_error(&e))
-                .unwrap_or_else(|| bad("the ID token cannot be verified")));
-        };
+            JwsError::NoKey { kid: false } => {
+                bad("no key of the provider's JWKS fits the ID token's algorithm")
+            }
+            JwsError::Invalid(e) => jwt_error(&e),
+            _ => bad("the ID token cannot be verified"),
+        })?;
         if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
             return Err(bad("the ID token's nonce does not match the request's"));
         }

@@ -7,10 +7,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use strongroom_core::store::{IdentityKey, SsoConnectorId};
+use strongroom_core::token_access::Reader;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, UserPrincipal};
+use crate::extract::{JsonBody, Purpose, PurposeHeader, UserPrincipal};
 use crate::openapi::{Internal, UserAuth, under};
 use crate::wire::ErrorBody;
 use crate::wire::account::{
@@ -149,7 +150,10 @@ async fn withdraw_my_grant(
     description = "The stored provider access token of the token's user at `target`, refreshed first when it \
                    expires soon (concurrent readers share one refresh). Needs the `identities` scope. Every read \
                    is audited.",
-    params(("target" = String, Path, description = "The social target (`github`, `google`, ...).")),
+    params(
+        ("target" = String, Path, description = "The social target (`github`, `google`, ...)."),
+        PurposeHeader,
+    ),
     security(("user" = [])),
     responses(
         (status = 200, description = "The provider access token.", body = ProviderAccessToken),
@@ -169,13 +173,18 @@ async fn withdraw_my_grant(
 )]
 async fn social_access_token(
     p: UserPrincipal,
+    Purpose(purpose): Purpose,
     State(state): State<AppState>,
     Path(target): Path<String>,
 ) -> ApiResult<Json<ProviderAccessToken>> {
     forbidden_without_identities(&p)?;
     let token = state
         .token_access
-        .access_token(&p.user_id, &p.application_id, &IdentityKey::Social(target))
+        .access_token(
+            &p.user_id,
+            &Reader::account_api(p.application_id.clone(), purpose),
+            &IdentityKey::Social(target),
+        )
         .await?;
     Ok(Json((&token).into()))
 }
@@ -187,7 +196,10 @@ async fn social_access_token(
     summary = "Get my enterprise SSO provider access token",
     description = "The stored access token of the token's user at an SSO connector, refreshed first when it \
                    expires soon. Needs the `identities` scope. Every read is audited.",
-    params(("connector_id" = String, Path, description = "The SSO connector id.")),
+    params(
+        ("connector_id" = String, Path, description = "The SSO connector id."),
+        PurposeHeader,
+    ),
     security(("user" = [])),
     responses(
         (status = 200, description = "The provider access token.", body = ProviderAccessToken),
@@ -205,6 +217,7 @@ async fn social_access_token(
 )]
 async fn sso_access_token(
     p: UserPrincipal,
+    Purpose(purpose): Purpose,
     State(state): State<AppState>,
     Path(connector_id): Path<String>,
 ) -> ApiResult<Json<ProviderAccessToken>> {
@@ -212,7 +225,11 @@ async fn sso_access_token(
     let id = IdentityKey::Sso(SsoConnectorId::from(connector_id));
     let token = state
         .token_access
-        .access_token(&p.user_id, &p.application_id, &id)
+        .access_token(
+            &p.user_id,
+            &Reader::account_api(p.application_id.clone(), purpose),
+            &id,
+        )
         .await?;
     Ok(Json((&token).into()))
 }

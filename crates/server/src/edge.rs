@@ -241,7 +241,11 @@ pub fn cors(state: crate::AppState) -> tower_http::cors::CorsLayer {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(crate::extract::PURPOSE_HEADER),
+        ])
         .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(std::time::Duration::from_secs(600))
 }

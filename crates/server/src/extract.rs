@@ -292,3 +292,40 @@ impl FromRequestParts<AppState> for UserPrincipal {
         })
     }
 }
+
+/// The header in which a caller of the Account API says what it reads a provider token for.
+pub const PURPOSE_HEADER: &str = "strongroom-purpose";
+
+/// The purpose a reader gives (`Strongroom-Purpose`), for the audit trail; a bad one is 400
+/// `guard.invalid_input`.
+#[derive(Debug, Clone)]
+pub struct Purpose(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Purpose {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(PURPOSE_HEADER) else {
+            return Ok(Self(None));
+        };
+        let text = std::str::from_utf8(value.as_bytes()).map_err(|_| {
+            ApiError::from(strongroom_core::CoreError::Validation(
+                "Strongroom-Purpose must be UTF-8 text".into(),
+            ))
+        })?;
+        Ok(Self(strongroom_core::token_access::check_purpose(Some(
+            text,
+        ))?))
+    }
+}
+
+/// The `Strongroom-Purpose` header, as the OpenAPI document describes it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct PurposeHeader {
+    /// What the token is read for, kept in the audit trail with the read: at most 200
+    /// characters, no control characters.
+    #[param(rename = "Strongroom-Purpose", max_length = 200)]
+    #[allow(dead_code)]
+    purpose: Option<String>,
+}

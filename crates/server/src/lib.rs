@@ -30,6 +30,7 @@ use strongroom_core::admins::ConsoleAuth;
 use strongroom_core::applications::Applications;
 use strongroom_core::audit::Audit;
 use strongroom_core::connectors::Connectors;
+use strongroom_core::exchange::TokenExchange;
 use strongroom_core::oidc::Oidc;
 use strongroom_core::revocation::Revoker;
 use strongroom_core::sign_in::SignIn;
@@ -71,6 +72,8 @@ pub struct Services {
     pub sign_in: SignIn,
     pub audit: Audit,
     pub token_access: TokenAccess,
+    /// Token exchange (RFC 8693) and break-glass reads.
+    pub exchange: TokenExchange,
     pub users: Users,
     pub verifications: Verifications,
     pub console_auth: ConsoleAuth,
@@ -135,6 +138,7 @@ impl AppState {
             revoker.clone(),
             refresh,
         );
+        let exchange = TokenExchange::new(oidc.clone(), token_access.clone());
         let users = Users::new(
             store.clone(),
             clock.clone(),
@@ -163,6 +167,7 @@ impl AppState {
             sign_in,
             audit,
             token_access,
+            exchange,
             users,
             verifications,
             console_auth,

@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
-use strongroom_core::oidc::{OAuthError, has_scope};
+use strongroom_core::applications::is_confidential;
+use strongroom_core::exchange::{self, ClientAuth, ExchangeRequest};
+use strongroom_core::oidc::{CLIENT_ASSERTION_TYPE, OAuthError, has_scope};
 use strongroom_core::sign_in::{Logout, SignInError};
 
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +18,10 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::{Internal, under};
 use crate::wire::OAuthErrorBody;
-use crate::wire::oidc::{IntrospectionResponse, JwkSet, ProviderMetadata, TokenResponse, UserInfo};
+use crate::wire::oidc::{
+    ExchangeResponse, IntrospectionResponse, JwkSet, ProviderMetadata, TokenEndpointResponse,
+    TokenResponse, UserInfo,
+};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     // Browser applications (SPA) call these from their own origin.
@@ -96,6 +101,39 @@ struct TokenForm {
     resource: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (`private_key_jwt`).
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+    /// Token exchange (RFC 8693).
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    actor_token: Option<String>,
+    actor_token_type: Option<String>,
+    audience: Option<String>,
+    requested_token_type: Option<String>,
+    /// Strongroom: what the token is read for (token exchange), at most 200 characters.
+    purpose: Option<String>,
+}
+
+impl TokenForm {
+    fn exchange_request(&self) -> ExchangeRequest<'_> {
+        ExchangeRequest {
+            subject_token: self.subject_token.as_deref(),
+            subject_token_type: self.subject_token_type.as_deref(),
+            actor_token: self.actor_token.as_deref(),
+            actor_token_type: self.actor_token_type.as_deref(),
+            resource: self.resource.as_deref(),
+            audience: self.audience.as_deref(),
+            requested_token_type: self.requested_token_type.as_deref(),
+            purpose: self.purpose.as_deref(),
+        }
+    }
+}
+
+/// What the token endpoint answers: Strongroom's tokens, or a provider token exchanged.
+enum TokenAnswer {
+    Tokens(strongroom_core::oidc::Tokens),
+    Exchanged(strongroom_core::exchange::Exchanged),
 }
 
 impl std::fmt::Debug for TokenForm {
@@ -111,6 +149,15 @@ impl std::fmt::Debug for TokenForm {
             .field("resource", &self.resource)
             .field("client_id", &self.client_id)
             .field("client_secret", &redacted(&self.client_secret))
+            .field("client_assertion_type", &self.client_assertion_type)
+            .field("client_assertion", &redacted(&self.client_assertion))
+            .field("subject_token", &redacted(&self.subject_token))
+            .field("subject_token_type", &self.subject_token_type)
+            .field("actor_token", &redacted(&self.actor_token))
+            .field("actor_token_type", &self.actor_token_type)
+            .field("audience", &self.audience)
+            .field("requested_token_type", &self.requested_token_type)
+            .field("purpose", &self.purpose)
             .finish()
     }
 }
@@ -131,9 +178,14 @@ fn oauth_error(e: OAuthError) -> Response {
     let status = match e.error {
         "invalid_client" => StatusCode::UNAUTHORIZED,
         "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
-    let mut response = (status, oauth_body(e.error, &e.description)).into_response();
+    let mut body = oauth_body(e.error, &e.description);
+    if let Some(code) = e.code {
+        body.code = code.to_owned();
+    }
+    let mut response = (status, body).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -204,6 +256,56 @@ async fn authenticated_client(
         .oidc
         .authenticate_client(&client_id, secret.as_deref())
         .await
+}
+
+/// The client of a token request and how it authenticated: with its secret (HTTP Basic or the
+/// body), with a `private_key_jwt` assertion (RFC 7523), or not at all (a public client).
+async fn token_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &TokenForm,
+) -> Result<(strongroom_core::store::ApplicationRow, ClientAuth), OAuthError> {
+    match (
+        form.client_assertion_type.as_deref(),
+        form.client_assertion.as_deref(),
+    ) {
+        (None, None) => {
+            let app = authenticated_client(
+                state,
+                headers,
+                form.client_id.as_deref(),
+                form.client_secret.as_deref(),
+            )
+            .await?;
+            let auth = if is_confidential(&app.app_type) {
+                ClientAuth::ClientSecret
+            } else {
+                ClientAuth::None
+            };
+            Ok((app, auth))
+        }
+        (Some(CLIENT_ASSERTION_TYPE), Some(assertion)) => {
+            if headers.contains_key(header::AUTHORIZATION) || form.client_secret.is_some() {
+                return Err(OAuthError::new(
+                    "invalid_request",
+                    "use one client authentication method",
+                ));
+            }
+            let app = state
+                .oidc
+                .authenticate_client_assertion(form.client_id.as_deref(), assertion)
+                .await?;
+            Ok((app, ClientAuth::PrivateKeyJwt))
+        }
+        (Some(_), Some(_)) => Err(OAuthError::new(
+            "invalid_client",
+            format!("client_assertion_type must be {CLIENT_ASSERTION_TYPE}"),
+        )),
+        _ => Err(OAuthError::new(
+            "invalid_request",
+            "client_assertion and client_assertion_type go together",
+        )),
+    }
 }
 
 /// The form of the revocation (RFC 7009) and introspection (RFC 7662) endpoints. `Debug`
@@ -363,22 +465,43 @@ fn form_urlencoded_decode(s: &str) -> Option<String> {
     summary = "Token endpoint",
     description = "RFC 6749 token endpoint. Grants: `client_credentials` (a machine-to-machine application's \
                    Management API token: `resource=<endpoint>/api`, `scope=all`), `authorization_code` (PKCE \
-                   required for public clients) and `refresh_token` (rotating). The client authenticates with \
-                   HTTP Basic or with `client_id`/`client_secret` in the body, not both. Answers carry \
-                   `Cache-Control: no-store`.",
+                   required for public clients), `refresh_token` (rotating), and RFC 8693 token exchange \
+                   (`urn:ietf:params:oauth:grant-type:token-exchange`): an application an administrator allowed \
+                   presents a user's Strongroom access or refresh token (neither used up nor rotated) as \
+                   `subject_token` and names a provider connection by `resource` (`urn:strongroom:connector:<target>` \
+                   or `urn:strongroom:sso-connector:<id>`); the answer is that user's provider access token, \
+                   refreshed first when it expires soon. A break-glass worker gives the user's id with \
+                   `subject_token_type=urn:strongroom:params:oauth:token-type:user_id` and authenticates with \
+                   `private_key_jwt`. The client authenticates with HTTP Basic, with `client_id`/`client_secret` in \
+                   the body, or with a `client_assertion` (RFC 7523) signed by a key registered for it; one \
+                   method only. Answers carry `Cache-Control: no-store`.",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses(
-        (status = 200, description = "The tokens.", body = TokenResponse),
+        (status = 200, description = "The tokens; for a token exchange, the user's provider access token \
+            (RFC 8693 2.2.1).", body = TokenEndpointResponse),
         (status = 400, description = "`invalid_request`: no `grant_type`, `code` or `refresh_token`, two client \
             authentication methods, or a form that cannot be read (a repeated parameter, not \
             `application/x-www-form-urlencoded`). `invalid_grant`: an unknown, expired or used code or refresh token, or a redirect \
             URI or PKCE mismatch. `unsupported_grant_type`. `unauthorized_client`: `client_credentials` by an \
             application that is not machine-to-machine. `invalid_target`: a resource other than `<endpoint>/api`. \
-            `invalid_scope`: a Management API scope other than `all`.", body = OAuthErrorBody),
-        (status = 401, description = "`invalid_client`: an unknown client, a wrong secret, or malformed client \
-            authentication; with `WWW-Authenticate: Basic`.", body = OAuthErrorBody),
+            `invalid_scope`: a Management API scope other than `all`. Token exchange: `unauthorized_client` \
+            (`code` `token_exchange.not_enabled`, `.third_party`, `.worker_not_allowed`, \
+            `.private_key_jwt_required`), `invalid_request` (`token_exchange.invalid_subject_token`, \
+            `.subject_of_another_application`, `.subject_without_identities_scope`, \
+            `.unsupported_subject_token_type`, `.invalid_actor_token`, `.unsupported_requested_token_type`, \
+            `.missing_target`, `.invalid_target`, `.invalid_purpose`), `invalid_target` \
+            (`token_exchange.unknown_target`, `.connector_not_listed`, \
+            `secrets.third_party_token_set.token_not_found`), `invalid_grant` \
+            (`secrets.third_party_token_set.access_token_expired`, `.refresh_token_revoked`: the user must \
+            reconnect).", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: an unknown client, a wrong secret, a client assertion that \
+            is unsigned, badly signed, expired, too long-lived or replayed, or malformed client authentication; \
+            with `WWW-Authenticate: Basic`.", body = OAuthErrorBody),
         (status = 500, description = "`server_error`.", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable` (token exchange): the provider did not answer the \
+            refresh (`connector.provider_unavailable`) or its answer cannot be used (`connector.invalid_response`); \
+            the stored tokens are unchanged.", body = OAuthErrorBody),
     )
 )]
 async fn token(
@@ -395,7 +518,12 @@ async fn token(
         }
     };
     match token_inner(&state, &headers, &form).await {
-        Ok(tokens) => no_store(Json(TokenResponse::from(tokens)).into_response()),
+        Ok(TokenAnswer::Tokens(tokens)) => {
+            no_store(Json(TokenResponse::from(tokens)).into_response())
+        }
+        Ok(TokenAnswer::Exchanged(exchanged)) => {
+            no_store(Json(ExchangeResponse::from(exchanged)).into_response())
+        }
         Err(e) => oauth_error(e),
     }
 }
@@ -404,20 +532,14 @@ async fn token_inner(
     state: &AppState,
     headers: &HeaderMap,
     form: &TokenForm,
-) -> Result<strongroom_core::oidc::Tokens, OAuthError> {
-    let app = authenticated_client(
-        state,
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?;
+) -> Result<TokenAnswer, OAuthError> {
+    let (app, auth) = token_client(state, headers, form).await?;
     let oidc = &state.oidc;
     match form.grant_type.as_deref() {
-        Some("client_credentials") => {
-            oidc.client_credentials(&app, form.scope.as_deref(), form.resource.as_deref())
-                .await
-        }
+        Some("client_credentials") => oidc
+            .client_credentials(&app, form.scope.as_deref(), form.resource.as_deref())
+            .await
+            .map(TokenAnswer::Tokens),
         Some("authorization_code") => {
             let code = form
                 .code
@@ -431,6 +553,7 @@ async fn token_inner(
                 async |user| oidc.user_claims(user, "").await,
             )
             .await
+            .map(TokenAnswer::Tokens)
         }
         Some("refresh_token") => {
             let refresh = form
@@ -439,7 +562,13 @@ async fn token_inner(
                 .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;
             oidc.refresh(&app, refresh, async |user| oidc.user_claims(user, "").await)
                 .await
+                .map(TokenAnswer::Tokens)
         }
+        Some(exchange::GRANT_TYPE) => state
+            .exchange
+            .exchange(&app, auth, &form.exchange_request())
+            .await
+            .map(TokenAnswer::Exchanged),
         Some(other) => Err(OAuthError::new(
             "unsupported_grant_type",
             format!("unsupported grant_type {other}"),
@@ -717,6 +846,15 @@ mod tests {
                 resource: None,
                 client_id: Some("app".into()),
                 client_secret: planted(),
+                client_assertion_type: None,
+                client_assertion: planted(),
+                subject_token: planted(),
+                subject_token_type: None,
+                actor_token: planted(),
+                actor_token_type: None,
+                audience: None,
+                requested_token_type: None,
+                purpose: None,
             }
         );
         let logout = format!(

@@ -492,6 +492,8 @@ struct AuditQuery {
     secret_id: Option<String>,
     /// Such as `token.read`, `token.refresh`, `token.replace`.
     action: Option<String>,
+    /// The application that read (or had read) the token.
+    application_id: Option<String>,
     /// 1-based; 1 when absent.
     #[param(value_type = Option<i64>, minimum = 1)]
     page: Option<String>,
@@ -531,6 +533,7 @@ async fn list_audit_events(
         user_id: q.user_id,
         secret_id: q.secret_id,
         action: q.action,
+        application_id: q.application_id,
     };
     let (events, total) = state.audit.list(&filter, page).await?;
     Ok(page_response(

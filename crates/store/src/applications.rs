@@ -19,12 +19,35 @@ pub struct ApplicationRow {
     pub is_third_party: bool,
     /// Whether a third-party application may receive users' provider tokens.
     pub allow_provider_tokens: bool,
+    /// What it may read from the vault outside the Account API (Strongroom's own field).
+    pub token_exchange: TokenExchangeSettings,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+/// An application's grants to read users' provider tokens through token exchange (RFC 8693)
+/// or, break-glass, as a worker without a user token. Stored as JSON; `{}` allows nothing. The
+/// rules that use it are `core`'s.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TokenExchangeSettings {
+    /// It may exchange a user's Strongroom token for a provider token.
+    pub enabled: bool,
+    /// The provider connections it may read, as the `resource` URNs that name them.
+    pub connectors: Vec<String>,
+    /// Other applications whose users' tokens it may present as subject tokens.
+    pub act_for: Vec<String>,
+    /// Break-glass: it may read without any user token, naming the user by id, when it
+    /// authenticates with `private_key_jwt`.
+    pub worker: bool,
+    /// Its public keys for `private_key_jwt` client authentication (RFC 7523): a JWKS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+}
+
 const APP_COLUMNS: &str = "id, name, description, type, secret_hash, oidc_client_metadata, \
-    custom_client_metadata, custom_data, is_third_party, allow_provider_tokens, created_at, updated_at";
+    custom_client_metadata, custom_data, is_third_party, allow_provider_tokens, token_exchange, created_at, \
+    updated_at";
 
 fn app_from_row(row: &AnyRow) -> Result<ApplicationRow> {
     Ok(ApplicationRow {
@@ -47,6 +70,8 @@ fn app_from_row(row: &AnyRow) -> Result<ApplicationRow> {
         )?,
         is_third_party: row.try_get::<i64, _>("is_third_party")? != 0,
         allow_provider_tokens: row.try_get::<i64, _>("allow_provider_tokens")? != 0,
+        token_exchange: serde_json::from_str(&row.try_get::<String, _>("token_exchange")?)
+            .map_err(|e| crate::StoreError::Malformed(format!("token exchange settings: {e}")))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -57,11 +82,11 @@ impl Store {
     pub async fn save_application(&self, a: &ApplicationRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO applications (id, name, description, type, secret_hash, oidc_client_metadata, \
-             custom_client_metadata, is_third_party, created_at, updated_at, allow_provider_tokens, custom_data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             custom_client_metadata, is_third_party, created_at, updated_at, allow_provider_tokens, custom_data, \
+             token_exchange) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (id) DO UPDATE SET name = $2, description = $3, type = $4, secret_hash = $5, \
              oidc_client_metadata = $6, custom_client_metadata = $7, is_third_party = $8, updated_at = $10, \
-             allow_provider_tokens = $11, custom_data = $12",
+             allow_provider_tokens = $11, custom_data = $12, token_exchange = $13",
         )
         .bind(a.id.as_str())
         .bind(a.name.as_str())
@@ -75,6 +100,9 @@ impl Store {
         .bind(a.updated_at)
         .bind(flag(a.allow_provider_tokens))
         .bind(a.custom_data.to_string())
+        .bind(serde_json::to_string(&a.token_exchange).map_err(|e| {
+            crate::StoreError::Malformed(format!("token exchange settings: {e}"))
+        })?)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -97,6 +125,26 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(app_from_row).collect()
+    }
+
+    /// Records a client assertion's `jti` as used until `expires_at` (ms). False when the
+    /// application used it already: a replay.
+    pub async fn use_client_assertion(
+        &self,
+        application: &ApplicationId,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO client_assertions (application_id, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (application_id, jti) DO NOTHING",
+        )
+        .bind(application.as_str())
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Deletes an application; its grants, codes and tokens cascade away.

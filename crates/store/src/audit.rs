@@ -20,6 +20,8 @@ pub struct AuditEvent {
     pub user_id: Option<String>,
     pub secret_id: Option<String>,
     pub target: Option<String>,
+    /// The application a token was read by (or for).
+    pub application_id: Option<String>,
     pub detail: serde_json::Value,
     pub request_id: Option<String>,
 }
@@ -30,6 +32,7 @@ pub struct AuditFilter {
     pub user_id: Option<String>,
     pub secret_id: Option<String>,
     pub action: Option<String>,
+    pub application_id: Option<String>,
 }
 
 fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
@@ -43,6 +46,7 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
         user_id: row.try_get("user_id")?,
         secret_id: row.try_get("secret_id")?,
         target: row.try_get("target")?,
+        application_id: row.try_get("application_id")?,
         detail: crate::json_from(&row.try_get::<String, _>("detail")?, "audit detail")?,
         request_id: row.try_get("request_id")?,
     })
@@ -52,7 +56,8 @@ impl Store {
     pub async fn insert_audit_event(&self, e: &AuditEvent) -> Result<()> {
         sqlx::query(
             "INSERT INTO audit_events (id, occurred_at, actor_type, actor_id, action, outcome, user_id, \
-             secret_id, target, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             secret_id, target, detail, request_id, application_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(e.id.as_str())
         .bind(e.occurred_at)
@@ -65,6 +70,7 @@ impl Store {
         .bind(e.target.as_deref())
         .bind(e.detail.to_string())
         .bind(e.request_id.as_deref())
+        .bind(e.application_id.as_deref())
         .execute(&self.audit)
         .await?;
         Ok(())
@@ -106,8 +112,8 @@ impl Store {
         }
         let sql = format!(
             "INSERT INTO audit_events (id, occurred_at, actor_type, actor_id, action, outcome, user_id, \
-             secret_id, target, detail, request_id) VALUES {}",
-            self.values_list(events.len(), 11)
+             secret_id, target, detail, request_id, application_id) VALUES {}",
+            self.values_list(events.len(), 12)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for e in events {
@@ -122,7 +128,8 @@ impl Store {
                 .bind(e.secret_id.as_deref())
                 .bind(e.target.as_deref())
                 .bind(e.detail.to_string())
-                .bind(e.request_id.as_deref());
+                .bind(e.request_id.as_deref())
+                .bind(e.application_id.as_deref());
         }
         query.execute(&self.audit).await?;
         Ok(())
@@ -137,14 +144,16 @@ impl Store {
         offset: i64,
     ) -> Result<(Vec<AuditEvent>, i64)> {
         const WHERE: &str = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR secret_id = $2) \
-                             AND ($3 IS NULL OR action = $3)";
+                             AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR application_id = $4)";
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, occurred_at, actor_type, actor_id, action, outcome, user_id, secret_id, target, \
-             detail, request_id FROM audit_events WHERE {WHERE} ORDER BY id DESC LIMIT $4 OFFSET $5"
+             detail, request_id, application_id FROM audit_events WHERE {WHERE} \
+             ORDER BY id DESC LIMIT $5 OFFSET $6"
         )))
         .bind(filter.user_id.as_deref())
         .bind(filter.secret_id.as_deref())
         .bind(filter.action.as_deref())
+        .bind(filter.application_id.as_deref())
         .bind(limit)
         .bind(offset)
         .fetch_all(&self.audit)
@@ -155,6 +164,7 @@ impl Store {
         .bind(filter.user_id.as_deref())
         .bind(filter.secret_id.as_deref())
         .bind(filter.action.as_deref())
+        .bind(filter.application_id.as_deref())
         .fetch_one(&self.audit)
         .await?
         .try_get("n")?;

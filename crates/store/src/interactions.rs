@@ -190,7 +190,7 @@ impl Store {
     }
 
     /// Deletes what expired before `before` (ms): interactions, sessions, authorization codes,
-    /// access and refresh tokens, verification records. Returns the number of rows deleted.
+    /// access and refresh tokens, verification records, used client assertions. Returns the number of rows deleted.
     pub async fn purge_expired(&self, before: i64) -> Result<u64> {
         let mut deleted = 0;
         for table in [
@@ -204,6 +204,7 @@ impl Store {
             "revocation_events",
             "console_sign_in_guards",
             "oidc_consents",
+            "client_assertions",
         ] {
             deleted += sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE expires_at < $1"

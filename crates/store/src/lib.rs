@@ -23,7 +23,7 @@ mod users;
 mod verifications;
 
 pub use admins::{ConsoleAdmin, ConsoleSession, GuardKeys, Reservation};
-pub use applications::{ApplicationRow, ConsentRow};
+pub use applications::{ApplicationRow, ConsentRow, TokenExchangeSettings};
 pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{ConnectorRef, IdentityKey};
 pub use connectors::{ConnectorRow, SsoConnectorRow};

@@ -62,15 +62,27 @@ const MIGRATIONS: &[Migration] = &[
         "Account Center settings",
         include_str!("../migrations/0011_account_center.sql"),
     ),
+    (
+        12,
+        "token exchange grants, used client assertions, the audit trail's application",
+        include_str!("../migrations/0012_token_exchange.sql"),
+    ),
 ];
 
 /// The migrations of the separate SQLite audit file (see [`Store`]); on PostgreSQL the audit
 /// tables are in the main database, created by [`MIGRATIONS`].
-const AUDIT_MIGRATIONS: &[Migration] = &[(
-    1,
-    "the audit trail",
-    include_str!("../migrations/audit/0001_audit_trail.sql"),
-)];
+const AUDIT_MIGRATIONS: &[Migration] = &[
+    (
+        1,
+        "the audit trail",
+        include_str!("../migrations/audit/0001_audit_trail.sql"),
+    ),
+    (
+        2,
+        "the application of an audit event",
+        include_str!("../migrations/audit/0002_audit_application.sql"),
+    ),
+];
 
 /// The schema version the migrations lead to.
 pub fn latest_schema_version() -> i64 {

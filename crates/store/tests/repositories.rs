@@ -780,6 +780,7 @@ async fn audit_events_page_and_filter() {
                 user_id: Some(format!("u{}", i % 2)),
                 secret_id: Some("s1".into()),
                 target: Some("github".into()),
+                application_id: Some(format!("app{}", i % 3)),
                 detail: json!({"n": i}),
                 request_id: None,
             })
@@ -807,6 +808,18 @@ async fn audit_events_page_and_filter() {
     };
     let (page, _) = store.list_audit_events(&filter, 10, 0).await.expect("list");
     assert_eq!(page[0].detail, json!({"n": 4}));
+    let filter = AuditFilter {
+        application_id: Some("app1".into()),
+        ..Default::default()
+    };
+    let (page, total) = store.list_audit_events(&filter, 10, 0).await.expect("list");
+    assert_eq!(total, 2);
+    assert_eq!(
+        page.iter()
+            .map(|e| e.detail["n"].clone())
+            .collect::<Vec<_>>(),
+        [json!(4), json!(1)]
+    );
 }
 
 #[tokio::test]
@@ -823,6 +836,7 @@ async fn applications_and_admins() {
         custom_data: json!({}),
         is_third_party: false,
         allow_provider_tokens: false,
+        token_exchange: Default::default(),
         created_at: NOW,
         updated_at: NOW,
     };
@@ -1005,6 +1019,7 @@ async fn interactions_are_single_use_and_expired_rows_are_purged() {
         custom_data: json!({}),
         is_third_party: false,
         allow_provider_tokens: false,
+        token_exchange: Default::default(),
         created_at: NOW,
         updated_at: NOW,
     };

@@ -3,7 +3,9 @@
 //! `token_bench seed URL COUNT TOKENS_FILE [TOKENS]`
 //!     seeds COUNT users, each with a `github` identity and a valid sealed token set (the
 //!     testkit seeder: access token `at-<n>`, `expiresAt` in 2100), under the KEK in
-//!     SECRET_VAULT_KEK; then registers one application and mints TOKENS (default 4000)
+//!     SECRET_VAULT_KEK; then registers one application (`bench-app`, client secret
+//!     `bench-app-secret`, allowed to exchange tokens for `urn:strongroom:connector:github`)
+//!     and mints TOKENS (default 4000)
 //!     Strongroom access tokens with the scope `openid identities`, one grant each, for
 //!     distinct seeded users spread over the whole population (round-robin over every user
 //!     when COUNT < TOKENS, so both populations get the same number of tokens). Writes
@@ -21,10 +23,14 @@ use std::time::Instant;
 use strongroom_core::crypto::{random_token, token_hash};
 use strongroom_core::token_sets::TokenSets;
 use strongroom_core::{Clock, SystemClock, keys};
-use strongroom_store::{AccessTokenRow, ApplicationId, ApplicationRow, GrantRow, Store, UserId};
+use strongroom_store::{
+    AccessTokenRow, ApplicationId, ApplicationRow, GrantRow, Store, TokenExchangeSettings, UserId,
+};
 use strongroom_vault::{Kek, Keyring};
 
 const APP_ID: &str = "bench-app";
+/// The benchmark application's client secret (for token exchange requests).
+const APP_SECRET: &str = "bench-app-secret";
 const SCOPE: &str = "openid identities";
 /// Minted tokens live long enough for any run (milliseconds).
 const TOKEN_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -96,6 +102,7 @@ fn application(id: &ApplicationId, app_type: &str, now: i64) -> ApplicationRow {
         custom_data: serde_json::json!({}),
         is_third_party: false,
         allow_provider_tokens: false,
+        token_exchange: Default::default(),
         created_at: now,
         updated_at: now,
     }
@@ -163,7 +170,15 @@ async fn main() {
     let now = clock.now_ms();
     let app = ApplicationId::from(APP_ID.to_owned());
     store
-        .save_application(&application(&app, "Traditional", now))
+        .save_application(&ApplicationRow {
+            secret_hash: Some(token_hash(APP_SECRET)),
+            token_exchange: TokenExchangeSettings {
+                enabled: true,
+                connectors: vec!["urn:strongroom:connector:github".to_owned()],
+                ..Default::default()
+            },
+            ..application(&app, "Traditional", now)
+        })
         .await
         .expect("save application");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("tokens file"));

@@ -122,7 +122,7 @@ impl World {
             String::from_utf8_lossy(&out.stderr)
         );
         let m2m: Value = serde_json::from_slice(&out.stdout).expect("json");
-        let http = reqwest::Client::new();
+        let http = strongroom_testkit::http().build().expect("client");
         let token: Value = http
             .post(format!("{}/oidc/token", first.base))
             .basic_auth(m2m["id"].as_str().expect("id"), m2m["secret"].as_str())
@@ -258,7 +258,9 @@ impl World {
 }
 
 async fn read(base: &str, bearer: &str) -> Result<(u16, Value), reqwest::Error> {
-    let response = reqwest::Client::new()
+    let response = strongroom_testkit::http()
+        .build()
+        .expect("client")
         .get(format!("{base}{TOKEN_PATH}"))
         .bearer_auth(bearer)
         .send()
@@ -282,7 +284,7 @@ async fn two_processes_and_a_thousand_readers_cause_one_refresh() {
     wait_for_expiry().await;
     w.upstream.fault("delay", 1).await;
     let mut readers = tokio::task::JoinSet::new();
-    let client = reqwest::Client::new();
+    let client = strongroom_testkit::http().build().expect("client");
     for i in 0..1000 {
         let base = if i % 2 == 0 {
             w.first.base.clone()

@@ -43,8 +43,7 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let http = crate::http_no_redirects()
             .cookie_store(true)
             .build()
             .expect("client");

@@ -9,6 +9,21 @@ pub mod upstream;
 use sqlx::Connection as _;
 use strongroom_store::Store;
 
+/// The longest a test waits for any one answer, child process or HTTP response: far above what
+/// any test needs, so that a hang fails the test that hangs, naming what it waited for, instead
+/// of stalling the whole run.
+pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// An HTTP client for tests, with [`ANSWER_WITHIN`] for each request.
+pub fn http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().timeout(ANSWER_WITHIN)
+}
+
+/// Like [`http`], and redirects are answers, not followed.
+pub fn http_no_redirects() -> reqwest::ClientBuilder {
+    http().redirect(reqwest::redirect::Policy::none())
+}
+
 /// The engine this test run targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {

@@ -24,6 +24,8 @@ pub struct Upstream {
     pub issuer: String,
     child: Child,
     _config: tempfile::NamedTempFile,
+    /// What the provider wrote to stderr (shown when it does not start).
+    _stderr: tempfile::NamedTempFile,
 }
 
 pub const CLIENT_ID: &str = "strongroom";
@@ -51,28 +53,39 @@ impl Upstream {
         }
         let file = tempfile::NamedTempFile::new().expect("config file");
         std::fs::write(file.path(), config.to_string()).expect("write config");
+        let stderr = tempfile::NamedTempFile::new().expect("stderr file");
         let mut child = Command::new("node")
             .arg(e2e_dir().join("upstream.mjs"))
             .arg(file.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr.reopen().expect("stderr file"))
             .spawn()
             .expect("start node e2e/upstream.mjs");
+        // The READY line, read on a thread of its own so that a provider that never starts
+        // fails this test within ANSWER_WITHIN instead of blocking it for good.
         let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read READY");
-        let issuer = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("upstream did not start: {line:?}"))
-            .to_owned();
+        let (ready, line) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = ready.send(line);
+        });
+        let line = line.recv_timeout(crate::ANSWER_WITHIN).unwrap_or_default();
+        let Some(issuer) = line.trim().strip_prefix("READY ").map(str::to_owned) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "upstream did not start within {:?}: {line:?} / {}",
+                crate::ANSWER_WITHIN,
+                std::fs::read_to_string(stderr.path()).unwrap_or_default()
+            );
+        };
         Self {
             issuer,
             child,
             _config: file,
+            _stderr: stderr,
         }
     }
 
@@ -81,7 +94,11 @@ impl Upstream {
     }
 
     pub async fn stats(&self) -> Value {
-        reqwest::get(self.url("/__control/stats"))
+        crate::http()
+            .build()
+            .expect("client")
+            .get(self.url("/__control/stats"))
+            .send()
             .await
             .expect("stats")
             .json()
@@ -93,7 +110,9 @@ impl Upstream {
     /// `delay` holds the answer one second, `timeout` never answers).
     pub async fn fault(&self, mode: &str, count: u32) {
         let delay_ms = if mode == "delay" { 1000 } else { 60_000 };
-        let status = reqwest::Client::new()
+        let status = crate::http()
+            .build()
+            .expect("client")
             .post(self.url("/__control/faults"))
             .json(&json!({"mode": mode, "count": count, "delayMs": delay_ms}))
             .send()
@@ -116,16 +135,28 @@ pub async fn run_rp(config: Value) -> Value {
     run_script("rp.mjs", config).await
 }
 
+/// The longest a script may run: the browser scripts drive several sign-ins.
+const SCRIPT_WITHIN: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs `node e2e/<script> <config>` to its end (killed, and the test failed, if it runs longer
+/// than [`SCRIPT_WITHIN`]).
+pub async fn run_node(script: &str, config: &std::path::Path) -> std::process::Output {
+    let run = tokio::process::Command::new("node")
+        .arg(e2e_dir().join(script))
+        .arg(config)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(SCRIPT_WITHIN, run)
+        .await
+        .unwrap_or_else(|_| panic!("node e2e/{script} did not finish within {SCRIPT_WITHIN:?}"))
+        .unwrap_or_else(|e| panic!("run node e2e/{script}: {e}"))
+}
+
 /// Runs `e2e/<script>` with `config` (as a file) and returns the one JSON line it prints.
 pub async fn run_script(script: &str, config: Value) -> Value {
     let file = tempfile::NamedTempFile::new().expect("config file");
     std::fs::write(file.path(), config.to_string()).expect("write config");
-    let out = tokio::process::Command::new("node")
-        .arg(e2e_dir().join(script))
-        .arg(file.path())
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("run node e2e/{script}: {e}"));
+    let out = run_node(script, file.path()).await;
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|_| {
         panic!(

@@ -864,6 +864,7 @@ mod tests {
             custom_data: json!({}),
             is_third_party: third_party,
             allow_provider_tokens: false,
+            token_exchange: Default::default(),
             created_at: 0,
             updated_at: 0,
         }

@@ -259,6 +259,13 @@ pub struct ApplicationPage {
     pub description: String,
     pub redirect_uris: String,
     pub post_logout_redirect_uris: String,
+    /// Token exchange: on, the connections (one `resource` per line), the applications acted
+    /// for (one id per line), the break-glass worker grant, and the JWKS (JSON text).
+    pub exchange_enabled: bool,
+    pub exchange_connectors: String,
+    pub exchange_act_for: String,
+    pub worker: bool,
+    pub jwks: String,
     /// The client secret, right after creation only.
     pub secret_once: Option<String>,
     pub problem: Option<Problem>,
@@ -273,6 +280,10 @@ pub struct AuditItem {
     pub user_href: Option<String>,
     pub user_id: String,
     pub target: String,
+    /// The application that read, and how (`token_exchange`, `worker`, ...).
+    pub application: String,
+    /// The purpose the reader gave.
+    pub purpose: String,
     pub count: i64,
 }
 
@@ -281,6 +292,7 @@ pub struct AuditItem {
 pub struct AuditPage {
     pub chrome: Chrome,
     pub user: String,
+    pub application: String,
     pub actions: Vec<Choice>,
     pub rows: Vec<AuditItem>,
     pub paging: Paging,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use strongroom_core::applications as core;
-use strongroom_core::store::ApplicationRow;
+use strongroom_core::store::{ApplicationRow, TokenExchangeSettings};
 use utoipa::ToSchema;
 
 use super::{TENANT_ID, object};
@@ -60,6 +60,59 @@ impl From<ClientMetadata> for core::ClientMetadata {
     }
 }
 
+/// Strongroom: what an application may read from the vault besides the Account API. Off until
+/// an administrator turns it on; see the README's "Token exchange".
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenExchange {
+    /// It may exchange a user's Strongroom access or refresh token (RFC 8693) for that user's
+    /// provider token.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The connections it may read: `urn:strongroom:connector:<target>` or
+    /// `urn:strongroom:sso-connector:<id>`; at most 64.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub connectors: Vec<String>,
+    /// Other applications whose users' tokens it may present; at most 64.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub act_for: Vec<String>,
+    /// Break-glass: it may read without a user token, naming the user by id, when it
+    /// authenticates with `private_key_jwt`. Needs `jwks`; every such read is audited as such.
+    #[serde(default)]
+    pub worker: bool,
+    /// Its public signing keys for `private_key_jwt` (RFC 7523): a JWK set of 1 to 10 RSA, EC
+    /// or Ed25519 public keys. Confidential applications only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+}
+
+impl From<TokenExchange> for TokenExchangeSettings {
+    fn from(t: TokenExchange) -> Self {
+        Self {
+            enabled: t.enabled,
+            connectors: t.connectors,
+            act_for: t.act_for,
+            worker: t.worker,
+            jwks: t.jwks,
+        }
+    }
+}
+
+impl From<&TokenExchangeSettings> for TokenExchange {
+    fn from(t: &TokenExchangeSettings) -> Self {
+        Self {
+            enabled: t.enabled,
+            connectors: t.connectors.clone(),
+            act_for: t.act_for.clone(),
+            worker: t.worker,
+            jwks: t.jwks.clone(),
+        }
+    }
+}
+
 /// A new application. Confidential types (`Traditional`, `MachineToMachine`) get a client
 /// secret, returned this once.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -85,6 +138,8 @@ pub struct NewApplication {
     /// (the `identities` scope). Off by default; switching it off revokes the application's
     /// tokens.
     pub allow_provider_tokens: Option<bool>,
+    /// Strongroom: token exchange and break-glass reads (none by default).
+    pub token_exchange: Option<TokenExchange>,
 }
 
 impl From<NewApplication> for core::NewApplication {
@@ -99,6 +154,7 @@ impl From<NewApplication> for core::NewApplication {
             is_third_party: n.is_third_party,
             protected_app_metadata: n.protected_app_metadata,
             allow_provider_tokens: n.allow_provider_tokens,
+            token_exchange: n.token_exchange.map(Into::into),
         }
     }
 }
@@ -115,6 +171,8 @@ pub struct ApplicationPatch {
     pub custom_client_metadata: Option<Map<String, Value>>,
     pub custom_data: Option<Map<String, Value>>,
     pub allow_provider_tokens: Option<bool>,
+    /// Replaces the application's token exchange settings as a whole.
+    pub token_exchange: Option<TokenExchange>,
 }
 
 impl From<ApplicationPatch> for core::ApplicationPatch {
@@ -126,6 +184,7 @@ impl From<ApplicationPatch> for core::ApplicationPatch {
             custom_client_metadata: p.custom_client_metadata,
             custom_data: p.custom_data,
             allow_provider_tokens: p.allow_provider_tokens,
+            token_exchange: p.token_exchange.map(Into::into),
         }
     }
 }
@@ -158,6 +217,8 @@ pub struct Application {
     pub app_level_access_control_enabled: bool,
     /// Strongroom: whether a third-party application may receive users' provider tokens.
     pub allow_provider_tokens: bool,
+    /// Strongroom: token exchange and break-glass reads.
+    pub token_exchange: TokenExchange,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
 }
@@ -180,6 +241,7 @@ impl Application {
             is_third_party: row.is_third_party,
             app_level_access_control_enabled: false,
             allow_provider_tokens: row.allow_provider_tokens,
+            token_exchange: (&row.token_exchange).into(),
             created_at: row.created_at,
         }
     }

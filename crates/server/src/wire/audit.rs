@@ -28,7 +28,10 @@ pub struct AuditEventBody {
     pub secret_id: Option<String>,
     #[schema(required)]
     pub target: Option<String>,
-    /// Action-specific facts; repeated events folded into one carry `count`, `firstAt` and
+    /// The application that read the token (`token.read`).
+    #[schema(required)]
+    pub application_id: Option<String>,
+    /// Action-specific facts (a read's `via`, `actor`, `purpose`, `breakGlass`); repeated events folded into one carry `count`, `firstAt` and
     /// `lastAt`.
     pub detail: Map<String, Value>,
     #[schema(required)]
@@ -47,6 +50,7 @@ impl From<&AuditEvent> for AuditEventBody {
             user_id: e.user_id.clone(),
             secret_id: e.secret_id.clone(),
             target: e.target.clone(),
+            application_id: e.application_id.clone(),
             detail: object(&e.detail),
             request_id: e.request_id.clone(),
         }

@@ -27,13 +27,14 @@ pub struct ErrorBody {
 /// An OAuth 2.0 error (RFC 6749 5.2, RFC 6750 3.1), with Logto's `code` and `message`.
 #[derive(serde::Serialize, ToSchema)]
 pub struct OAuthErrorBody {
-    /// `oidc.` followed by `error`, as Logto names it.
+    /// `oidc.` followed by `error`, as Logto names it; for token exchange, Strongroom's stable
+    /// code of the case (`token_exchange.*`, `secrets.*`, `connector.*`).
     pub code: String,
     /// The same text as `error_description`.
     pub message: String,
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
-    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `invalid_token` or
-    /// `server_error`.
+    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `invalid_token`,
+    /// `temporarily_unavailable` or `server_error`.
     pub error: String,
     pub error_description: String,
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use strongroom_core::exchange::Exchanged;
 use strongroom_core::oidc::{Introspection, ReleasedClaims, SCOPES, Tokens, UserClaims};
 use strongroom_core::store::SsoIdentity;
 use utoipa::ToSchema;
@@ -11,8 +12,15 @@ use utoipa::ToSchema;
 use super::object;
 use super::users::{Identity, identities};
 
-/// The client authentication methods every endpoint that authenticates clients accepts.
+/// The client authentication methods of revocation and introspection.
 const CLIENT_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+/// The token endpoint's: those, and `private_key_jwt` (RFC 7523) for clients with keys.
+const TOKEN_CLIENT_AUTH: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 /// OpenID Connect Discovery 1.0 and RFC 8414 metadata of the issuer `<endpoint>/oidc`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,6 +41,7 @@ pub struct ProviderMetadata {
     pub subject_types_supported: &'static [&'static str],
     pub id_token_signing_alg_values_supported: &'static [&'static str],
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    pub token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     pub code_challenge_methods_supported: &'static [&'static str],
     pub scopes_supported: &'static [&'static str],
     pub claims_supported: &'static [&'static str],
@@ -58,10 +67,18 @@ impl ProviderMetadata {
             introspection_endpoint_auth_methods_supported: CLIENT_AUTH,
             response_types_supported: &["code"],
             response_modes_supported: &["query"],
-            grant_types_supported: &["authorization_code", "refresh_token", "client_credentials"],
+            grant_types_supported: &[
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                strongroom_core::exchange::GRANT_TYPE,
+            ],
             subject_types_supported: &["public"],
             id_token_signing_alg_values_supported: &["RS256"],
-            token_endpoint_auth_methods_supported: CLIENT_AUTH,
+            token_endpoint_auth_methods_supported: TOKEN_CLIENT_AUTH,
+            token_endpoint_auth_signing_alg_values_supported: &[
+                "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+            ],
             code_challenge_methods_supported: &["S256"],
             scopes_supported: SCOPES,
             claims_supported: &[
@@ -105,9 +122,21 @@ pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }
 
-/// A token endpoint answer. No `Debug`: it carries tokens.
+/// What the token endpoint answers: Strongroom's tokens, or (token exchange) a provider's.
 #[allow(missing_debug_implementations)]
 #[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // the document's schema of the answer; the handler answers either part
+pub enum TokenEndpointResponse {
+    Tokens(TokenResponse),
+    Exchanged(ExchangeResponse),
+}
+
+/// A token endpoint answer. No `Debug`: it carries tokens. (`deny_unknown_fields` only tells
+/// the schema that nothing else is answered, which sets it apart from [`ExchangeResponse`].)
+#[allow(missing_debug_implementations)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenResponse {
     pub access_token: String,
     /// `Bearer`.
@@ -132,6 +161,43 @@ impl From<Tokens> for TokenResponse {
             scope: t.scope,
             refresh_token: t.refresh_token,
             id_token: t.id_token,
+        }
+    }
+}
+
+/// RFC 8693 2.2.1: the user's provider access token, exchanged. Never a provider refresh or ID
+/// token. No `Debug`: it carries a token.
+#[allow(missing_debug_implementations)]
+#[derive(Serialize, ToSchema)]
+pub struct ExchangeResponse {
+    /// The provider's access token.
+    pub access_token: String,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    pub issued_token_type: &'static str,
+    /// The provider's token type; `Bearer` when it named none.
+    pub token_type: String,
+    /// Seconds the provider's token has left, when the provider said when it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
+    /// The scope the provider granted, when it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl From<Exchanged> for ExchangeResponse {
+    fn from(e: Exchanged) -> Self {
+        use strongroom_core::ExposeSecret;
+        let token_type = match e.token.token_type.as_deref() {
+            None | Some("") => "Bearer".to_owned(),
+            Some(t) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
+            Some(t) => t.to_owned(),
+        };
+        Self {
+            access_token: e.token.access_token.expose_secret().to_owned(),
+            issued_token_type: strongroom_core::exchange::ACCESS_TOKEN_TYPE,
+            token_type,
+            expires_in: e.token.expires_in,
+            scope: e.token.scope,
         }
     }
 }

@@ -22,9 +22,8 @@ const REFRESH: &str = "PLANTED-console-refresh-5e27";
 
 /// A browser: its own cookie jar, redirects not followed.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
+    strongroom_testkit::http_no_redirects()
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
 }
@@ -610,4 +609,98 @@ async fn connector_forms_show_api_errors_in_place_and_switch_storage() {
         !form.contains("gh-secret"),
         "the client secret is never shown"
     );
+}
+
+#[tokio::test]
+async fn token_exchange_is_set_on_the_application_page_and_a_worker_is_shown_as_break_glass() {
+    let app = with_admin().await;
+    let (client, csrf) = signed_in(&app).await;
+    let (row, _) = app.application("MachineToMachine", &[]).await;
+    let path = format!("/console/applications/{}", row.id);
+    let (_, before) = page(&client, &app, &path).await;
+    assert!(
+        before.contains("Token exchange") && !before.contains("Break-glass access is on"),
+        "{before}"
+    );
+    let public = r#"{"keys": [{"kty": "EC", "crv": "P-256", "kid": "w1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+    let save = |fields: Vec<(&'static str, String)>| {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("name", "Nightly worker".to_owned()),
+        ];
+        form.extend(fields);
+        client.post(app.url(&path)).form(&form).send()
+    };
+    // A private key is refused in place, with what was typed.
+    let private = public.replace(
+        r#""kid": "w1","#,
+        r#""kid": "w1", "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI","#,
+    );
+    let response = save(vec![
+        ("worker", "on".into()),
+        (
+            "exchangeConnectors",
+            "urn:strongroom:connector:github".into(),
+        ),
+        ("jwks", private),
+    ])
+    .await
+    .expect("save");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let text = response.text().await.expect("body");
+    assert!(text.contains("public keys only"), "{text}");
+    let stored = app
+        .state
+        .applications
+        .get(&row.id)
+        .await
+        .expect("get")
+        .expect("app");
+    assert!(!stored.token_exchange.worker, "nothing was saved");
+
+    let response = save(vec![
+        ("exchangeEnabled", "on".into()),
+        ("worker", "on".into()),
+        (
+            "exchangeConnectors",
+            "urn:strongroom:connector:github\nurn:strongroom:connector:google".into(),
+        ),
+        ("jwks", public.into()),
+    ])
+    .await
+    .expect("save");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let stored = app
+        .state
+        .applications
+        .get(&row.id)
+        .await
+        .expect("get")
+        .expect("app");
+    assert!(stored.token_exchange.enabled && stored.token_exchange.worker);
+    assert_eq!(
+        stored.token_exchange.connectors,
+        [
+            "urn:strongroom:connector:github",
+            "urn:strongroom:connector:google"
+        ]
+    );
+    let (_, after) = page(&client, &app, &path).await;
+    assert!(after.contains("Break-glass access is on"), "{after}");
+    assert!(
+        after.contains("&#34;w1&#34;"),
+        "the registered key is shown: {after}"
+    );
+
+    // The audit view filters by application.
+    let (status, audit_page) = page(
+        &client,
+        &app,
+        &format!("/console/audit?application={}", row.id),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(audit_page.contains("Application id"), "{audit_page}");
 }

@@ -18,7 +18,7 @@ use strongroom_core::store::{ConnectorId, UserId};
 use strongroom_core::{ExposeSecret, SecretString};
 use support::browser::{Browser, param};
 use support::upstream::{
-    CLIENT_ID as UPSTREAM_CLIENT, CLIENT_SECRET as UPSTREAM_SECRET, Upstream, e2e_dir,
+    CLIENT_ID as UPSTREAM_CLIENT, CLIENT_SECRET as UPSTREAM_SECRET, Upstream, run_node,
 };
 use support::{Options, TestApp, pkce};
 use vault::*;
@@ -50,12 +50,7 @@ async fn step(name: &str, base: &str, work: &tempfile::TempDir, extra: Value) ->
     }
     let file = work.path().join(format!("{name}.json"));
     std::fs::write(&file, config.to_string()).expect("config");
-    let out = tokio::process::Command::new("node")
-        .arg(e2e_dir().join("console.mjs"))
-        .arg(&file)
-        .output()
-        .await
-        .expect("run node e2e/console.mjs");
+    let out = run_node("console.mjs", &file).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

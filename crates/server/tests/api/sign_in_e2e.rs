@@ -190,7 +190,9 @@ async fn social_oidc_sign_in_through_the_page_stores_the_token_set() {
     // The sealed access token is the upstream's real one: it works at the upstream's userinfo.
     let set = w.app.state.token_sets.open(&secret).expect("open");
     use strongroom_core::ExposeSecret;
-    let me = reqwest::Client::new()
+    let me = strongroom_testkit::http()
+        .build()
+        .expect("client")
         .get(w.upstream.url("/me"))
         .bearer_auth(set.access_token.expose_secret())
         .send()

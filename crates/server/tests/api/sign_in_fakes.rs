@@ -237,6 +237,7 @@ impl World {
                     user_id: Some(secret.user_id.as_str().to_owned()),
                     secret_id: None,
                     action: None,
+                    application_id: None,
                 },
                 100,
                 0,

@@ -1906,6 +1906,7 @@ async fn audit_events_page_filter_and_never_hold_tokens() {
                 "userId",
                 "secretId",
                 "target",
+                "applicationId",
                 "detail",
                 "requestId"
             ])

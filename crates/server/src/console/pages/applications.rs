@@ -80,6 +80,16 @@ fn application_page(
         description: row.description.clone().unwrap_or_default(),
         redirect_uris: strongroom_core::applications::redirect_uris(row).join("\n"),
         post_logout_redirect_uris: post_logout,
+        exchange_enabled: row.token_exchange.enabled,
+        exchange_connectors: row.token_exchange.connectors.join("\n"),
+        exchange_act_for: row.token_exchange.act_for.join("\n"),
+        worker: row.token_exchange.worker,
+        jwks: row
+            .token_exchange
+            .jwks
+            .as_ref()
+            .and_then(|j| serde_json::to_string_pretty(j).ok())
+            .unwrap_or_default(),
         secret_once: None,
         problem: None,
         notice: None,
@@ -144,7 +154,15 @@ pub async fn save_application(
     Posted { admin, fields }: Posted,
 ) -> Page {
     let id = ApplicationId::from(id);
-    let patch = ApplicationPatch {
+    let jwks = fields.get("jwks").unwrap_or_default().trim();
+    let jwks = if jwks.is_empty() {
+        Ok(None)
+    } else {
+        serde_json::from_str(jwks).map(Some).map_err(|_| {
+            CoreError::Validation("the public keys are not JSON: paste a JWK set".into())
+        })
+    };
+    let patch = jwks.map(|jwks| ApplicationPatch {
         name: Some(fields.get("name").unwrap_or_default().to_owned()),
         description: Some(fields.get("description").unwrap_or_default().to_owned()),
         oidc_client_metadata: Some(ClientMetadata {
@@ -152,9 +170,20 @@ pub async fn save_application(
             post_logout_redirect_uris: split_lines(fields.get("postLogoutRedirectUris")),
             ..Default::default()
         }),
+        token_exchange: Some(TokenExchangeSettings {
+            enabled: fields.get("exchangeEnabled") == Some("on"),
+            connectors: split_lines(fields.get("exchangeConnectors")),
+            act_for: split_lines(fields.get("exchangeActFor")),
+            worker: fields.get("worker") == Some("on"),
+            jwks,
+        }),
         ..Default::default()
+    });
+    let saved = match patch {
+        Ok(patch) => state.applications.update(&id, patch).await,
+        Err(e) => Err(e),
     };
-    match state.applications.update(&id, patch).await {
+    match saved {
         Ok(Some(_)) => Ok(see_other(&format!(
             "/console/applications/{}?saved=1",
             segment(id.as_str())
@@ -176,6 +205,14 @@ pub async fn save_application(
                 .get("postLogoutRedirectUris")
                 .unwrap_or_default()
                 .to_owned();
+            page.exchange_enabled = fields.get("exchangeEnabled") == Some("on");
+            page.exchange_connectors = fields
+                .get("exchangeConnectors")
+                .unwrap_or_default()
+                .to_owned();
+            page.exchange_act_for = fields.get("exchangeActFor").unwrap_or_default().to_owned();
+            page.worker = fields.get("worker") == Some("on");
+            page.jwks = fields.get("jwks").unwrap_or_default().to_owned();
             page.problem = Some(p);
             Ok(view::render_status(status, &page))
         }

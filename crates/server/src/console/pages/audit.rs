@@ -19,9 +19,11 @@ pub async fn audit(
     let page = q.page.unwrap_or(1).clamp(1, limits::PAGE);
     let user = q.user.unwrap_or_default().trim().to_owned();
     let action = q.action.unwrap_or_default().trim().to_owned();
+    let application = q.application.unwrap_or_default().trim().to_owned();
     let filter = AuditFilter {
         user_id: Some(user.clone()).filter(|u| !u.is_empty()),
         action: Some(action.clone()).filter(|a| !a.is_empty()),
+        application_id: Some(application.clone()).filter(|a| !a.is_empty()),
         ..Default::default()
     };
     let (events, total) = state
@@ -47,6 +49,16 @@ pub async fn audit(
                 .map(|u| format!("/console/users/{}", segment(u))),
             user_id: or_dash(e.user_id.as_deref()),
             target: or_dash(e.target.as_deref()),
+            application: match (
+                &e.application_id,
+                e.detail.get("via").and_then(Value::as_str),
+            ) {
+                (Some(id), Some("worker")) => format!("{id} (break-glass worker)"),
+                (Some(id), Some("token_exchange")) => format!("{id} (token exchange)"),
+                (Some(id), _) => id.clone(),
+                (None, _) => "—".into(),
+            },
+            purpose: or_dash(e.detail.get("purpose").and_then(Value::as_str)),
             action: e.action,
             outcome: e.outcome,
         })
@@ -65,12 +77,17 @@ pub async fn audit(
         chrome: Chrome::new(&admin, "audit"),
         paging: paging(
             "/console/audit",
-            &[("user", user.as_str()), ("action", action.as_str())],
+            &[
+                ("user", user.as_str()),
+                ("action", action.as_str()),
+                ("application", application.as_str()),
+            ],
             page,
             AUDIT_PAGE_SIZE,
             total,
         ),
         user,
+        application,
         actions,
         rows,
     }))

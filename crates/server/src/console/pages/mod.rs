@@ -31,7 +31,8 @@ use strongroom_core::crypto::{constant_time_eq, random_token};
 use strongroom_core::limits;
 use strongroom_core::providers::{FactoryMetadata, social_factories};
 use strongroom_core::store::{
-    ApplicationId, AuditFilter, ConnectorId, IdentityKey, SsoConnectorId, UserId,
+    ApplicationId, AuditFilter, ConnectorId, IdentityKey, SsoConnectorId, TokenExchangeSettings,
+    UserId,
 };
 use strongroom_core::users::{Connection, TokenStatus};
 use strongroom_core::{CoreError, ExposeSecret, SecretString};
@@ -137,6 +138,7 @@ pub struct ListQuery {
     page: Option<i64>,
     user: Option<String>,
     action: Option<String>,
+    application: Option<String>,
 }
 
 /// Paging links that keep the other query parameters.

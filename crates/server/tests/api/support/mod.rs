@@ -1,6 +1,7 @@
 //! A real Strongroom application on a free port, with its own database.
 
 pub mod vault;
+pub mod world;
 
 pub use strongroom_testkit::{browser, upstream};
 
@@ -20,6 +21,14 @@ pub struct TestApp {
     pub state: AppState,
     pub http: reqwest::Client,
     _db: TestDb,
+}
+
+/// A user's tokens from [`TestApp::user_tokens`].
+pub struct UserTokens {
+    pub access: String,
+    /// The application they were issued to, and its client secret.
+    pub client: ApplicationRow,
+    pub secret: String,
 }
 
 /// Another server process on a [`TestApp`]'s database.
@@ -80,8 +89,7 @@ impl TestApp {
         .expect("state");
         let app = Application::from_listener(listener, state.clone());
         tokio::spawn(app.run_until(std::future::pending()));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let http = strongroom_testkit::http_no_redirects()
             .build()
             .expect("client");
         Self {
@@ -198,6 +206,12 @@ impl TestApp {
     /// An access token of Strongroom's OpenID provider for `user` with `scope`, minted through
     /// a real authorization code exchange (the sign-in itself is tested elsewhere).
     pub async fn user_token(&self, user: &UserId, scope: &str) -> String {
+        self.user_tokens(user, scope).await.access
+    }
+
+    /// The tokens of [`TestApp::user_token`], with the Traditional application they were
+    /// issued to and its secret.
+    pub async fn user_tokens(&self, user: &UserId, scope: &str) -> UserTokens {
         let redirect = "https://app.example/cb";
         let (client, secret) = self.application("Traditional", &[redirect]).await;
         let (verifier, challenge) = pkce();
@@ -220,7 +234,7 @@ impl TestApp {
         let tokens: serde_json::Value = self
             .http
             .post(self.url("/oidc/token"))
-            .basic_auth(client.id.as_str(), secret)
+            .basic_auth(client.id.as_str(), secret.as_deref())
             .form(&[
                 ("grant_type", "authorization_code"),
                 ("code", &code),
@@ -233,10 +247,14 @@ impl TestApp {
             .json()
             .await
             .expect("json");
-        tokens["access_token"]
-            .as_str()
-            .expect("access token")
-            .to_owned()
+        UserTokens {
+            access: tokens["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+            client,
+            secret: secret.expect("a Traditional application's secret"),
+        }
     }
 
     /// A Management API call: status and JSON body (Null when there is none). The request is
