@@ -103,8 +103,7 @@ pub struct Exchanged {
     pub token: AccessToken,
 }
 
-/// Checks settings an administrator gives an application; `others` says whether an
-/// application id exists.
+/// Checks the settings an administrator gives `app` (before they are saved).
 pub async fn check_settings(
     store: &Store,
     app: &ApplicationRow,
