@@ -288,8 +288,10 @@ impl Applications {
             self.store
                 .revoke_application_grants(&row.id, row.updated_at)
                 .await?;
-            self.revocations.publish().await;
         }
+        // Every process drops its cached copy (its client authentication, its token exchange
+        // settings) and, when provider tokens were withdrawn, the revoked tokens.
+        self.revocations.publish().await;
         Ok(Some(row))
     }
 

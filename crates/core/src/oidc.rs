@@ -240,52 +240,58 @@ const REVOCATION_LOOKBACK_MS: i64 = 10_000;
 /// How long an announcement is kept.
 const REVOCATION_TTL_MS: i64 = 60_000;
 
-/// Access tokens recently found in the database, by hash.
-#[derive(Debug, Default)]
-struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (AccessTokenRow, i64)>>);
+/// Rows recently read from the database, by key, trusted for [`ACCESS_TOKEN_CACHE_MS`] and
+/// dropped at once on a revocation: access tokens by hash, applications by id.
+#[derive(Debug)]
+struct Recent<V>(std::sync::Mutex<std::collections::HashMap<String, (V, i64)>>);
 
-impl TokenCache {
-    fn get(&self, hash: &str, now: i64) -> Option<AccessTokenRow> {
-        let map = self
-            .0
+impl<V> Default for Recent<V> {
+    fn default() -> Self {
+        Self(Default::default())
+    }
+}
+
+impl<V: Clone> Recent<V> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (V, i64)>> {
+        self.0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (row, cached_at) = map.get(hash)?;
-        (now - cached_at < ACCESS_TOKEN_CACHE_MS && row.expires_at > now).then(|| row.clone())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn put(&self, row: AccessTokenRow, now: i64) {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn get(&self, key: &str, now: i64) -> Option<V> {
+        let map = self.lock();
+        let (value, cached_at) = map.get(key)?;
+        (now - cached_at < ACCESS_TOKEN_CACHE_MS).then(|| value.clone())
+    }
+
+    fn put(&self, key: String, value: V, now: i64) {
+        let mut map = self.lock();
         if map.len() >= ACCESS_TOKEN_CACHE_ENTRIES {
             map.retain(|_, (_, cached_at)| now - *cached_at < ACCESS_TOKEN_CACHE_MS);
             if map.len() >= ACCESS_TOKEN_CACHE_ENTRIES {
                 map.clear();
             }
         }
-        map.insert(row.token_hash.clone(), (row, now));
+        map.insert(key, (value, now));
     }
 
     fn clear(&self) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.lock().clear();
     }
 }
 
 /// The channel through which revoked tokens stop working everywhere: whoever revokes (a grant
-/// revoked on replay, an application or a user deleted) calls [`Revocations::publish`], which
-/// empties this process's access-token cache at once and announces the revocation in the
-/// database; every process's [`Revocations::poll`] empties its own cache when it sees a new
-/// announcement. Cached tokens are then looked up again, and the revoked ones are gone.
+/// revoked on replay, an application changed or deleted, a user deleted) calls
+/// [`Revocations::publish`], which empties this process's caches of access tokens and
+/// applications at once and announces the revocation in the database; every process's
+/// [`Revocations::poll`] empties its own caches when it sees a new announcement. Cached tokens
+/// and applications are then looked up again, and the revoked ones are gone.
 #[derive(Debug)]
 pub struct Revocations {
     store: Store,
     clock: Arc<dyn Clock>,
-    cache: TokenCache,
+    cache: Recent<AccessTokenRow>,
+    applications: Recent<Arc<ApplicationRow>>,
     /// Announcements already acted on (those of the last lookback window).
     seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -295,14 +301,15 @@ impl Revocations {
         Self {
             store,
             clock,
-            cache: TokenCache::default(),
+            cache: Recent::default(),
+            applications: Recent::default(),
             seen: Default::default(),
         }
     }
 
     /// Tokens were revoked: forget them here now, and tell the other processes.
     pub async fn publish(&self) {
-        self.cache.clear();
+        self.forget();
         let now = self.clock.now_ms();
         let id = strongroom_store::time_ordered_id(now);
         self.seen
@@ -335,10 +342,15 @@ impl Revocations {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let fresh = recent.iter().any(|id| !seen.contains(id));
         if fresh {
-            self.cache.clear();
+            self.forget();
         }
         *seen = recent;
         Ok(fresh)
+    }
+
+    fn forget(&self) {
+        self.cache.clear();
+        self.applications.clear();
     }
 
     /// Polls every [`REVOCATION_POLL`] for as long as the server runs.
@@ -487,11 +499,10 @@ impl Oidc {
         &self,
         client_id: &str,
         secret: Option<&str>,
-    ) -> Result<ApplicationRow, OAuthError> {
+    ) -> Result<Arc<ApplicationRow>, OAuthError> {
         let invalid = || OAuthError::new("invalid_client", "client authentication failed");
         let app = self
-            .store
-            .get_application(&ApplicationId::from(client_id.to_owned()))
+            .application(client_id)
             .await
             .map_err(server_error)?
             .ok_or_else(invalid)?;
@@ -516,7 +527,7 @@ impl Oidc {
         &self,
         client_id: Option<&str>,
         assertion: &str,
-    ) -> Result<ApplicationRow, OAuthError> {
+    ) -> Result<Arc<ApplicationRow>, OAuthError> {
         let invalid = |text: &str| OAuthError::new("invalid_client", text);
         if assertion.len() > ASSERTION_MAX_BYTES {
             return Err(invalid("the client assertion is too large"));
@@ -537,8 +548,7 @@ impl Oidc {
             return Err(invalid("client_id is not the client assertion's sub"));
         }
         let app = self
-            .store
-            .get_application(&ApplicationId::from(claimed.clone()))
+            .application(&claimed)
             .await
             .map_err(server_error)?
             .ok_or_else(|| invalid("client authentication failed"))?;
@@ -1131,14 +1141,39 @@ impl Oidc {
     pub async fn access_token(&self, bearer: &str) -> Result<Option<AccessTokenRow>> {
         let hash = token_hash(bearer);
         let now = self.clock.now_ms();
-        if let Some(row) = self.revocations.cache.get(&hash, now) {
+        if let Some(row) = self
+            .revocations
+            .cache
+            .get(&hash, now)
+            .filter(|row| row.expires_at > now)
+        {
             return Ok(Some(row));
         }
         let row = self.store.find_access_token(&hash, now).await?;
         if let Some(row) = &row {
-            self.revocations.cache.put(row.clone(), now);
+            self.revocations.cache.put(hash, row.clone(), now);
         }
         Ok(row)
+    }
+
+    /// An application, cached like access tokens (a change or deletion is a revocation: see
+    /// [`Revocations`]).
+    pub async fn application(&self, id: &str) -> Result<Option<Arc<ApplicationRow>>> {
+        let now = self.clock.now_ms();
+        if let Some(app) = self.revocations.applications.get(id, now) {
+            return Ok(Some(app));
+        }
+        let app = self
+            .store
+            .get_application(&ApplicationId::from(id.to_owned()))
+            .await?
+            .map(Arc::new);
+        if let Some(app) = &app {
+            self.revocations
+                .applications
+                .put(id.to_owned(), app.clone(), now);
+        }
+        Ok(app)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Strongroom's OpenID provider endpoints under `/oidc`.
 
 use crate::extract::page::{Form, PageRejection, Query};
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -250,7 +252,7 @@ async fn authenticated_client(
     headers: &HeaderMap,
     client_id: Option<&str>,
     client_secret: Option<&str>,
-) -> Result<strongroom_core::store::ApplicationRow, OAuthError> {
+) -> Result<Arc<strongroom_core::store::ApplicationRow>, OAuthError> {
     let (client_id, secret) = client_credentials(headers, client_id, client_secret)?;
     state
         .oidc
@@ -264,7 +266,7 @@ async fn token_client(
     state: &AppState,
     headers: &HeaderMap,
     form: &TokenForm,
-) -> Result<(strongroom_core::store::ApplicationRow, ClientAuth), OAuthError> {
+) -> Result<(Arc<strongroom_core::store::ApplicationRow>, ClientAuth), OAuthError> {
     match (
         form.client_assertion_type.as_deref(),
         form.client_assertion.as_deref(),
@@ -340,7 +342,7 @@ async fn token_hint_request(
     state: &AppState,
     headers: &HeaderMap,
     form: TokenHintRequest,
-) -> Result<(strongroom_core::store::ApplicationRow, TokenHintForm), OAuthError> {
+) -> Result<(Arc<strongroom_core::store::ApplicationRow>, TokenHintForm), OAuthError> {
     let axum::extract::Form(form) =
         form.map_err(|r| OAuthError::new("invalid_request", r.body_text()))?;
     let app = authenticated_client(

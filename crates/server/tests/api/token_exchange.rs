@@ -528,6 +528,59 @@ async fn every_refusal_answers_its_rfc_error_and_code() {
     let (status, body) = exchange(&app, credentials(&other), &backend.access, &[]).await;
     assert_eq!(status, 200, "{body}");
 
+    // Settings are cached with the application; a change reaches every process at once (this
+    // one) or within the revocation poll (another one on the same database).
+    let sibling = app.sibling().await;
+    let at_sibling = || {
+        let request = app
+            .http
+            .post(format!("{}/oidc/token", sibling.base))
+            .basic_auth(other.client.id.as_str(), Some(&other.secret))
+            .form(&[
+                ("grant_type", GRANT),
+                ("subject_token", backend.access.as_str()),
+                ("subject_token_type", ACCESS),
+                ("resource", RESOURCE),
+            ]);
+        async move {
+            let response = request.send().await.expect("exchange");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(
+        at_sibling().await.0,
+        200,
+        "the sibling caches the application"
+    );
+    let (status, body) = allow(
+        &app,
+        &management,
+        other.client.id.as_str(),
+        json!({"enabled": false}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        refusal(&exchange(&app, credentials(&other), &backend.access, &[]).await),
+        (400, "unauthorized_client", "token_exchange.not_enabled"),
+        "this process: at once"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let answer = at_sibling().await;
+        match refusal(&answer) {
+            (400, "unauthorized_client", "token_exchange.not_enabled") => break,
+            _ if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => panic!("the other process still answers {other:?} after two seconds"),
+        }
+    }
+
     // A revoked subject token stops working at once.
     let revoked = app
         .http
