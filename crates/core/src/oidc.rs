@@ -1181,3 +1181,208 @@ pub(crate) fn server_error<E: std::fmt::Display>(e: E) -> OAuthError {
     tracing::error!(error = %e, "token endpoint failure");
     OAuthError::new("server_error", "internal error")
 }
+
+#[cfg(test)]
+mod client_assertion_tests {
+    use super::*;
+    use crate::ManualClock;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use jsonwebtoken::{EncodingKey, Header};
+    use strongroom_store::TokenExchangeSettings;
+    use strongroom_vault::Kek;
+
+    const ENDPOINT: &str = "http://strongroom.example";
+
+    struct Fixture {
+        oidc: Oidc,
+        clock: ManualClock,
+        app: ApplicationRow,
+        key: EncodingKey,
+        _db: strongroom_testkit::TestDb,
+    }
+
+    /// A P-256 key pair: the signing key and its public JWK.
+    fn key_pair(kid: &str) -> (EncodingKey, Value) {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .expect("pair");
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid,
+            "x": b64url(&point[1..33]), "y": b64url(&point[33..65])});
+        (EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
+    }
+
+    async fn fixture() -> Fixture {
+        let (db, store) = strongroom_testkit::TestDb::migrated().await;
+        let clock = ManualClock::new(1_800_000_000_000);
+        let keyring = Arc::new(Keyring::new(Kek::generate().expect("kek"), vec![]));
+        let oidc = Oidc::load(store.clone(), keyring, Arc::new(clock.clone()), ENDPOINT)
+            .await
+            .expect("oidc");
+        let (key, jwk) = key_pair("k1");
+        let app = ApplicationRow {
+            id: ApplicationId::from("worker-app".to_owned()),
+            name: "worker".into(),
+            description: None,
+            app_type: "MachineToMachine".into(),
+            secret_hash: Some(token_hash("worker-secret")),
+            oidc_client_metadata: json!({}),
+            custom_client_metadata: json!({}),
+            custom_data: json!({}),
+            is_third_party: false,
+            allow_provider_tokens: false,
+            token_exchange: TokenExchangeSettings {
+                worker: true,
+                jwks: Some(json!({"keys": [jwk]})),
+                ..Default::default()
+            },
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.save_application(&app).await.expect("save");
+        Fixture {
+            oidc,
+            clock,
+            app,
+            key,
+            _db: db,
+        }
+    }
+
+    impl Fixture {
+        fn claims(&self) -> Value {
+            let now = self.clock.now_ms() / 1000;
+            json!({"iss": self.app.id, "sub": self.app.id, "aud": format!("{ENDPOINT}/oidc"),
+                "iat": now, "exp": now + 60, "jti": strongroom_store::new_id()})
+        }
+
+        fn sign(&self, claims: &Value) -> String {
+            sign_with(&self.key, "k1", claims)
+        }
+
+        async fn check(&self, assertion: &str) -> std::result::Result<(), String> {
+            self.oidc
+                .authenticate_client_assertion(Some(self.app.id.as_str()), assertion)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{}: {}", e.error, e.description))
+        }
+    }
+
+    fn sign_with(key: &EncodingKey, kid: &str, claims: &Value) -> String {
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, claims, key).expect("sign")
+    }
+
+    #[tokio::test]
+    async fn a_fresh_assertion_of_a_registered_key_authenticates_once() {
+        let f = fixture().await;
+        let assertion = f.sign(&f.claims());
+        assert_eq!(f.check(&assertion).await, Ok(()));
+        let replay = f.check(&assertion).await.expect_err("replay");
+        assert!(replay.contains("used before"), "{replay}");
+        // The token endpoint is an audience too, and the service's clock is the one that counts.
+        f.clock.advance_ms(3_600_000);
+        let mut claims = f.claims();
+        claims["aud"] = json!(format!("{ENDPOINT}/oidc/token"));
+        assert_eq!(f.check(&f.sign(&claims)).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn assertions_that_are_not_exactly_right_are_invalid_client() {
+        let f = fixture().await;
+        let (stranger, _) = key_pair("k1");
+        let now = f.clock.now_ms() / 1000;
+        let with = |change: Value| {
+            let mut claims = f.claims();
+            for (k, v) in change.as_object().expect("object") {
+                if v.is_null() {
+                    claims.as_object_mut().expect("object").remove(k);
+                } else {
+                    claims[k] = v.clone();
+                }
+            }
+            f.sign(&claims)
+        };
+        let unsigned = {
+            let claims = URL_SAFE_NO_PAD.encode(f.claims().to_string());
+            format!("{}.{claims}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#))
+        };
+        let symmetric = jsonwebtoken::encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            &f.claims(),
+            &EncodingKey::from_secret(b"worker-secret"),
+        )
+        .expect("sign");
+        let cases = [
+            ("unsigned", unsigned, "asymmetric"),
+            ("HS256 with the client secret", symmetric, "asymmetric"),
+            (
+                "another key",
+                sign_with(&stranger, "k1", &f.claims()),
+                "signature",
+            ),
+            (
+                "another audience",
+                with(json!({"aud": "https://elsewhere.example"})),
+                "aud",
+            ),
+            (
+                "another issuer",
+                with(json!({"iss": "someone-else"})),
+                "iss",
+            ),
+            ("expired", with(json!({"exp": now - 31})), "expired"),
+            (
+                "an hour ahead",
+                with(json!({"exp": now + 3600})),
+                "five minutes",
+            ),
+            (
+                "not valid yet",
+                with(json!({"nbf": now + 120})),
+                "not valid yet",
+            ),
+            ("no jti", with(json!({"jti": null})), "no jti"),
+            (
+                "no exp",
+                with(json!({"exp": null})),
+                "signature, iss or aud",
+            ),
+        ];
+        for (case, assertion, says) in cases {
+            let refused = f.check(&assertion).await.expect_err(case);
+            assert!(
+                refused.starts_with("invalid_client") && refused.contains(says),
+                "{case}: {refused}"
+            );
+        }
+        let other_sub = f.sign(&f.claims());
+        let refused = f
+            .oidc
+            .authenticate_client_assertion(Some("another-client"), &other_sub)
+            .await
+            .expect_err("client_id mismatch");
+        assert_eq!(refused.error, "invalid_client");
+        // An application without registered keys cannot use one at all.
+        let mut keyless = f.app.clone();
+        keyless.id = ApplicationId::from("keyless".to_owned());
+        keyless.token_exchange = TokenExchangeSettings::default();
+        f.oidc.store.save_application(&keyless).await.expect("save");
+        let mut claims = f.claims();
+        claims["iss"] = json!("keyless");
+        claims["sub"] = json!("keyless");
+        let refused = f
+            .oidc
+            .authenticate_client_assertion(None, &f.sign(&claims))
+            .await
+            .expect_err("no keys");
+        assert!(
+            refused.description.contains("no registered keys"),
+            "{refused}"
+        );
+    }
+}

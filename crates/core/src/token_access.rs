@@ -530,3 +530,58 @@ impl TokenAccess {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_purpose_is_short_printable_text_and_blank_is_none() {
+        assert_eq!(check_purpose(None).expect("none"), None);
+        assert_eq!(check_purpose(Some("   ")).expect("blank"), None);
+        assert_eq!(
+            check_purpose(Some(" sync the calendar ")).expect("ok"),
+            Some("sync the calendar".to_owned())
+        );
+        let longest = "é".repeat(PURPOSE_MAX_CHARS);
+        assert_eq!(
+            check_purpose(Some(&longest)).expect("200 characters"),
+            Some(longest.clone())
+        );
+        for bad in [
+            format!("{longest}x"),
+            "line\nbreak".into(),
+            "nul\0".into(),
+            "esc\u{1b}[2J".into(),
+        ] {
+            assert!(check_purpose(Some(&bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_trail_names_the_user_on_the_account_api_and_the_application_otherwise() {
+        let user = UserId::from("u1".to_owned());
+        let app = ApplicationId::from("app1".to_owned());
+        let mine = Reader::account_api(app.clone(), None);
+        assert_eq!(mine.audit_actor(&user), Actor::User("u1".into()));
+        assert_eq!(
+            mine.detail(),
+            json!({"applicationId": "app1", "via": "account_api"})
+        );
+        let worker = Reader {
+            application: app.clone(),
+            via: Via::Worker,
+            actor: Some(ActorToken {
+                application: ApplicationId::from("agent".to_owned()),
+                user: None,
+            }),
+            purpose: Some("nightly".into()),
+        };
+        assert_eq!(worker.audit_actor(&user), Actor::Application("app1".into()));
+        assert_eq!(
+            worker.detail(),
+            json!({"applicationId": "app1", "via": "worker", "breakGlass": true,
+                "purpose": "nightly", "actor": {"applicationId": "agent", "userId": null}})
+        );
+    }
+}
