@@ -49,3 +49,80 @@ pub async fn verify_and_register(
         .await?;
     Ok(())
 }
+
+/// Why this process should not get traffic now.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotReady {
+    #[error("the database does not answer")]
+    Database,
+    #[error("the vault key does not open the stored key check")]
+    VaultKey,
+}
+
+/// Readiness checks, a passed one trusted for [`READY_FOR`] so that a flood of probes costs
+/// the database a few statements a second, not one per probe.
+#[derive(Debug)]
+pub struct Readiness {
+    store: Store,
+    keyring: std::sync::Arc<Keyring>,
+    passed: crate::cached::Cached<()>,
+}
+
+/// How long a passed readiness check is trusted.
+const READY_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Readiness {
+    pub fn new(
+        store: Store,
+        keyring: std::sync::Arc<Keyring>,
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            keyring,
+            passed: crate::cached::Cached::new(READY_FOR, clock),
+        }
+    }
+
+    /// Whether this process can serve now (see [`readiness`]).
+    pub async fn check(&self) -> Result<(), NotReady> {
+        if self.passed.get().is_some() {
+            return Ok(());
+        }
+        readiness(&self.store, &self.keyring).await?;
+        self.passed.put(());
+        Ok(())
+    }
+}
+
+/// Readiness: the database (and the audit trail's) answers, and the active KEK still opens its
+/// key-check value in it (the data is the data this key wrote). The cause is logged, never
+/// answered.
+pub async fn readiness(store: &Store, keyring: &Keyring) -> Result<(), NotReady> {
+    let checks = tokio::time::timeout(READINESS_TIMEOUT, async {
+        store.ping().await?;
+        store.list_key_checks().await
+    })
+    .await
+    .map_err(|_| {
+        tracing::warn!("not ready: the database did not answer within the readiness timeout");
+        NotReady::Database
+    })?
+    .map_err(|e| {
+        tracing::warn!(error = %e, "not ready: the database does not answer");
+        NotReady::Database
+    })?;
+    let active = keyring.active().id();
+    let opens = checks
+        .iter()
+        .filter(|check| &check.kek_id == active)
+        .any(|check| keyring.verify_key_check(check).is_ok());
+    if !opens {
+        tracing::warn!(kek = %active, "not ready: the active KEK's key check is missing or does not open");
+        return Err(NotReady::VaultKey);
+    }
+    Ok(())
+}
+
+/// How long readiness waits for the database.
+const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

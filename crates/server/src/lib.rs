@@ -84,6 +84,8 @@ pub struct Services {
     pub endpoint: String,
     /// Connection limits, timeouts and trusted proxies.
     pub network: Network,
+    /// `GET /api/status/ready`.
+    pub readiness: strongroom_core::keys::Readiness,
 }
 
 impl AppState {
@@ -154,6 +156,8 @@ impl AppState {
             audit.clone(),
         );
         let console_auth = ConsoleAuth::new(store.clone(), clock.clone());
+        let readiness =
+            strongroom_core::keys::Readiness::new(store.clone(), keyring.clone(), clock.clone());
         let account_center =
             strongroom_core::account_center::AccountCenter::new(store.clone(), clock.clone());
         Ok(Self(Arc::new(Services {
@@ -175,6 +179,7 @@ impl AppState {
             revoker,
             endpoint,
             network,
+            readiness,
         })))
     }
 }
@@ -229,6 +234,7 @@ pub fn router(state: AppState) -> Router {
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(status))
+        .routes(routes!(ready))
         .routes(routes!(openapi::swagger_json))
         .merge(oidc::routes())
         .merge(management::routes())
@@ -257,6 +263,38 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 )]
 async fn status() -> StatusCode {
     StatusCode::NO_CONTENT
+}
+
+/// `GET /api/status/ready`: readiness, separate from liveness (`/api/status`).
+#[utoipa::path(
+    get,
+    path = "/api/status/ready",
+    tag = "Status",
+    summary = "Readiness check",
+    description = "Answers 204 when this process can serve: its database and audit trail answer (within 2 s), \
+                   and the vault key opens the key-check value stored in the database. Otherwise 503, so a load \
+                   balancer stops sending it traffic; the cause is in the server's log. No authentication.",
+    responses(
+        (status = 204, description = "Ready."),
+        (status = 503, description = "`status.not_ready`: the database does not answer, or the vault key does not \
+            open the stored key check.", body = crate::wire::ErrorBody),
+    )
+)]
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .readiness
+        .check()
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "status.not_ready",
+                e.to_string(),
+            )
+        })
 }
 
 /// How often expired interactions, sessions, codes and tokens are deleted.

@@ -230,6 +230,14 @@ impl Store {
     }
 
     /// Closes every pooled connection (SQLite then checkpoints its WAL).
+    /// One trivial statement on each pool: the main database and the audit trail answer.
+    pub async fn ping(&self) -> Result<()> {
+        for pool in [&self.pool, &self.audit] {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
         self.audit.close().await;

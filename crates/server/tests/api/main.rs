@@ -16,6 +16,7 @@ mod schemathesis;
 mod security_review;
 mod sign_in_e2e;
 mod sign_in_fakes;
+mod status;
 mod token_exchange;
 mod token_refresh;
 mod users_api;

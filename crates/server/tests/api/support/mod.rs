@@ -66,6 +66,10 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let (db, store) = TestDb::migrated().await;
         let keyring = Arc::new(Keyring::new(Kek::generate().expect("kek"), vec![]));
+        // As `strongroom serve` does before it serves.
+        strongroom_core::keys::verify_and_register(&store, &keyring, options.clock.as_ref())
+            .await
+            .expect("key check");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
