@@ -158,7 +158,7 @@ const steps = {
     }
 
     await page.setViewportSize({ width: 375, height: 812 });
-    for (const path of ['/console/users', `/console/users/${encodeURIComponent(config.userId)}`, '/console/connectors', '/console/applications', '/console/audit']) {
+    for (const path of ['/console/users', `/console/users/${encodeURIComponent(config.userId)}`, '/console/connectors', '/console/applications', '/console/audit', ...(config.extraPaths ?? [])]) {
       await page.goto(`${config.base}${path}`);
       await fitsWidth(page, path);
       await accessible(page, `${path} at phone width`);

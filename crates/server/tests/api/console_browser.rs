@@ -234,6 +234,22 @@ async fn an_administrator_manages_token_storage_in_a_real_browser() {
                 note: Option<&str>| {
         json!({"userId": user, "connector": connector, "label": label, "refresh": refresh, "note": note})
     };
+    // An application with token exchange and the break-glass worker on: its page, warning and
+    // key set included, passes the same checks at phone width.
+    let (worker, _) = app.application("MachineToMachine", &[]).await;
+    let (status, body) = app
+        .api(
+            &mgmt,
+            Method::PATCH,
+            &format!("/api/applications/{}", worker.id),
+            Some(json!({"tokenExchange": {"enabled": true, "worker": true,
+                "connectors": ["urn:strongroom:connector:github"],
+                "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "w1",
+                    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let inspected = step(
         "inspect",
         &app.base,
@@ -243,6 +259,7 @@ async fn an_administrator_manages_token_storage_in_a_real_browser() {
             "userName": alice.name.clone().expect("alice's name"),
             "userId": alice.id,
             "connectorName": "Corp IdP",
+            "extraPaths": [format!("/console/applications/{}", worker.id)],
             "planted": planted,
             "cases": [
                 case(&bob, "Facebook", "Active", Some("Not available"), None),
