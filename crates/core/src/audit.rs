@@ -128,6 +128,11 @@ impl Audit {
         }
     }
 
+    /// Token reads queued and not yet written.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Records an event before returning. A failure to write is logged and the event set
     /// aside, never passed on: the audited operation has already happened.
     pub async fn record(&self, entry: Entry) {

@@ -11,6 +11,7 @@ use strongroom_store::{
 };
 
 use crate::applications::is_confidential;
+use crate::metrics::Metrics;
 use crate::oidc::{OAuthError, Oidc, has_scope};
 use crate::token_access::{
     AccessToken, ActorToken, Reader, TokenAccess, TokenError, Via, check_purpose,
@@ -191,6 +192,7 @@ fn check_jwks(app: &ApplicationRow, jwks: &serde_json::Value) -> Result<()> {
 pub struct TokenExchange {
     oidc: Oidc,
     token_access: TokenAccess,
+    metrics: Metrics,
 }
 
 fn invalid_request(code: &'static str, text: impl Into<String>) -> OAuthError {
@@ -208,12 +210,30 @@ fn invalid_subject(text: &str) -> OAuthError {
 }
 
 impl TokenExchange {
-    pub fn new(oidc: Oidc, token_access: TokenAccess) -> Self {
-        Self { oidc, token_access }
+    pub fn new(oidc: Oidc, token_access: TokenAccess, metrics: Metrics) -> Self {
+        Self {
+            oidc,
+            token_access,
+            metrics,
+        }
     }
 
-    /// Exchanges for `app` (authenticated by `auth`) as `request` asks.
+    /// Exchanges for `app` (authenticated by `auth`) as `request` asks; counts the outcome.
     pub async fn exchange(
+        &self,
+        app: &ApplicationRow,
+        auth: ClientAuth,
+        request: &ExchangeRequest<'_>,
+    ) -> std::result::Result<Exchanged, OAuthError> {
+        let result = self.exchange_for(app, auth, request).await;
+        self.metrics.exchange(match &result {
+            Ok(_) => "success",
+            Err(e) => e.code.unwrap_or(e.error),
+        });
+        result
+    }
+
+    async fn exchange_for(
         &self,
         app: &ApplicationRow,
         auth: ClientAuth,

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod exchange;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod oidc;
 pub mod revocation;
 pub mod rewrap;

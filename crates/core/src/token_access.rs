@@ -23,6 +23,7 @@ use strongroom_vault::Keyring;
 use crate::audit::{Actor, Audit, Entry};
 use crate::connection::connector_of;
 use crate::connectors::Connectors;
+use crate::metrics::{Metrics, NO_CONNECTION};
 use crate::revocation::Revoker;
 use crate::token_sets::TokenSets;
 use crate::{Clock, CoreError};
@@ -227,6 +228,7 @@ pub struct TokenAccess {
     connectors: Connectors,
     audit: Audit,
     revoker: Revoker,
+    metrics: Metrics,
     flights: Arc<Flights>,
     /// Identifies this process's leases.
     owner: String,
@@ -286,6 +288,7 @@ impl TokenAccess {
         connectors: Connectors,
         audit: Audit,
         revoker: Revoker,
+        metrics: Metrics,
         options: RefreshOptions,
     ) -> Self {
         Self {
@@ -296,6 +299,7 @@ impl TokenAccess {
             connectors,
             audit,
             revoker,
+            metrics,
             flights: Arc::default(),
             owner: strongroom_store::new_id(),
             skew_secs: options.skew_secs,
@@ -339,6 +343,12 @@ impl TokenAccess {
         }
         entry.detail = reader.detail();
         self.audit.record_soon(entry).await;
+        // What the caller named is a label only where a stored set was found there.
+        let connector = match &result {
+            Err(TokenError::NotFound | TokenError::Core(_)) => NO_CONNECTION,
+            _ => identity.target(),
+        };
+        self.metrics.read(connector, reader.via, outcome);
         result.map(|(_, token)| token)
     }
 
@@ -422,8 +432,11 @@ impl TokenAccess {
                 refresh_lease_until: Some(lease_until),
                 ..row.clone()
             };
-            return match self.call_provider(&leased, &refresh_token).await {
-                Ok(response) => self.commit(leased, set, response, user).await,
+            let started = std::time::Instant::now();
+            let answer = self.call_provider(&leased, &refresh_token).await;
+            let took = started.elapsed().as_secs_f64();
+            return match answer {
+                Ok(response) => self.commit(leased, set, response, user, took).await,
                 Err(e) => {
                     let (class, transient) = classify(&e);
                     tracing::warn!(secret = %leased.id, error = %e, "refreshing the provider's token failed");
@@ -436,7 +449,7 @@ impl TokenAccess {
                             .release_refresh_lease(&leased.id, &self.owner)
                             .await?;
                     }
-                    self.audit_refresh(&leased, user, class).await;
+                    self.record_refresh(&leased, user, class, took).await;
                     let error = match (class, transient) {
                         (REFRESH_TOKEN_REVOKED, _) => TokenError::RefreshTokenRevoked,
                         ("provider_unavailable", _) => TokenError::ProviderUnavailable,
@@ -478,6 +491,7 @@ impl TokenAccess {
         old: crate::token_sets::TokenSet,
         response: TokenResponse,
         user: &UserId,
+        took: f64,
     ) -> Result<AccessToken, TokenError> {
         #[cfg(feature = "test-hooks")]
         if self.crash_before_commit {
@@ -487,8 +501,8 @@ impl TokenAccess {
             std::process::abort();
         }
         let written = self.token_sets.apply_refresh(&row, old, response).await?;
-        self.audit_refresh(&row, user, if written { "success" } else { "superseded" })
-            .await;
+        let outcome = if written { "success" } else { "superseded" };
+        self.record_refresh(&row, user, outcome, took).await;
         // Whoever wrote last wins; hand out what is stored now.
         let row = self
             .store
@@ -503,7 +517,10 @@ impl TokenAccess {
         ))
     }
 
-    async fn audit_refresh(&self, row: &SecretRow, user: &UserId, outcome: &str) {
+    /// Audits a refresh and counts it, with the provider's answer time (`took`, seconds).
+    async fn record_refresh(&self, row: &SecretRow, user: &UserId, outcome: &str, took: f64) {
+        self.metrics
+            .refresh(row.relation.key().target(), outcome, took);
         let mut entry = Entry::new(
             Actor::User(user.as_str().to_owned()),
             "token.refresh",

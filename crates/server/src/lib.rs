@@ -26,11 +26,13 @@ pub use net::Network;
 use axum::Router;
 use axum::http::StatusCode;
 use strongroom_core::Clock;
+use strongroom_core::SecretString;
 use strongroom_core::admins::ConsoleAuth;
 use strongroom_core::applications::Applications;
 use strongroom_core::audit::Audit;
 use strongroom_core::connectors::Connectors;
 use strongroom_core::exchange::TokenExchange;
+use strongroom_core::metrics::Metrics;
 use strongroom_core::oidc::Oidc;
 use strongroom_core::revocation::Revoker;
 use strongroom_core::sign_in::SignIn;
@@ -86,6 +88,9 @@ pub struct Services {
     pub network: Network,
     /// `GET /api/status/ready`.
     pub readiness: strongroom_core::keys::Readiness,
+    /// What `GET /metrics` reports, and the bearer it needs (unset: it is not served).
+    pub metrics: Metrics,
+    pub metrics_token: Option<SecretString>,
 }
 
 impl AppState {
@@ -130,6 +135,7 @@ impl AppState {
             audit.clone(),
             &endpoint,
         );
+        let metrics = Metrics::new();
         let token_access = TokenAccess::new(
             store.clone(),
             keyring.clone(),
@@ -138,9 +144,10 @@ impl AppState {
             connectors.clone(),
             audit.clone(),
             revoker.clone(),
+            metrics.clone(),
             refresh,
         );
-        let exchange = TokenExchange::new(oidc.clone(), token_access.clone());
+        let exchange = TokenExchange::new(oidc.clone(), token_access.clone(), metrics.clone());
         let users = Users::new(
             store.clone(),
             clock.clone(),
@@ -180,7 +187,17 @@ impl AppState {
             endpoint,
             network,
             readiness,
+            metrics,
+            metrics_token: None,
         })))
+    }
+
+    /// Serves `GET /metrics` to holders of `token` (set once, before the state is shared).
+    pub fn with_metrics_token(mut self, token: Option<SecretString>) -> Self {
+        Arc::get_mut(&mut self.0)
+            .expect("the metrics token is set before the state is shared")
+            .metrics_token = token;
+        self
     }
 }
 
@@ -235,6 +252,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(status))
         .routes(routes!(ready))
+        .routes(routes!(metrics))
         .routes(routes!(openapi::swagger_json))
         .merge(oidc::routes())
         .merge(management::routes())
@@ -295,6 +313,70 @@ async fn ready(
                 e.to_string(),
             )
         })
+}
+
+/// `GET /metrics`: OpenMetrics text for Prometheus, to holders of `STRONGROOM_METRICS_TOKEN`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "Status",
+    summary = "Metrics",
+    description = "The process's metrics in the OpenMetrics text format (which Prometheus reads): token reads by \
+                   connection, way and outcome, token exchanges by outcome, refreshes by connection and outcome \
+                   with their latency, the audit queue's depth, the audit events set aside, and the database \
+                   connections in use. Served only when `STRONGROOM_METRICS_TOKEN` is set, to that bearer.",
+    security(("metrics" = [])),
+    responses(
+        (status = 200, description = "The metrics.", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, description = "`auth.unauthorized`: no bearer, or another one; with `WWW-Authenticate: \
+            Bearer`.", body = crate::wire::ErrorBody),
+        (status = 404, description = "`route.not_found`: `STRONGROOM_METRICS_TOKEN` is not set.",
+            body = crate::wire::ErrorBody),
+        crate::openapi::Internal,
+    )
+)]
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Some(expected) = &state.metrics_token else {
+        return Err(ApiError::not_found(
+            "route.not_found",
+            "The route does not exist.",
+        ));
+    };
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !strongroom_core::crypto::constant_time_eq(
+        presented,
+        strongroom_core::ExposeSecret::expose_secret(expected),
+    ) {
+        let mut refused = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "auth.unauthorized",
+            "Unauthorized. Please check credentials and its scope.",
+        )
+        .into_response();
+        refused.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"strongroom\""),
+        );
+        return Ok(refused);
+    }
+    let text = state.metrics.scrape(&state.audit, &state.store).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// How often expired interactions, sessions, codes and tokens are deleted.

@@ -24,6 +24,8 @@ use crate::AppState;
 pub const MANAGEMENT: &str = "management";
 /// Security scheme of user access tokens (Account and Verification APIs).
 pub const USER: &str = "user";
+/// The security scheme of `GET /metrics`.
+pub const METRICS: &str = "metrics";
 /// Security scheme of a client's HTTP Basic authentication at the token endpoint.
 pub const CLIENT_BASIC: &str = "client_basic";
 
@@ -89,6 +91,10 @@ impl Modify for SecuritySchemes {
                 "A user's access token from Strongroom's OpenID provider (authorization code flow) with the \
                  `openid` scope; reading or changing identities and provider tokens also takes `identities`.",
             ),
+        );
+        components.add_security_scheme(
+            METRICS,
+            bearer("The value of `STRONGROOM_METRICS_TOKEN` (at least 32 characters)."),
         );
         components.add_security_scheme(
             CLIENT_BASIC,

@@ -95,6 +95,14 @@ impl Store {
         Ok(())
     }
 
+    /// How many events are set aside.
+    pub async fn count_rejected_audit_events(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM audit_rejected")
+            .fetch_one(&self.audit)
+            .await?
+            .try_get("n")?)
+    }
+
     /// The events set aside: `(event JSON, error)`, oldest first.
     pub async fn list_rejected_audit_events(&self) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT event, error FROM audit_rejected ORDER BY occurred_at, id")

@@ -230,6 +230,14 @@ impl Store {
     }
 
     /// Closes every pooled connection (SQLite then checkpoints its WAL).
+    /// Each pool's open and idle connections: `(name, open, idle)`.
+    pub fn pool_use(&self) -> [(&'static str, u32, usize); 2] {
+        [
+            ("main", self.pool.size(), self.pool.num_idle()),
+            ("audit", self.audit.size(), self.audit.num_idle()),
+        ]
+    }
+
     /// One trivial statement on each pool: the main database and the audit trail answer.
     pub async fn ping(&self) -> Result<()> {
         for pool in [&self.pool, &self.audit] {

@@ -26,6 +26,7 @@ const ENV_EGRESS_ALLOW: &str = "STRONGROOM_EGRESS_ALLOW";
 const ENV_TRUSTED_PROXIES: &str = "STRONGROOM_TRUSTED_PROXIES";
 const ENV_MAX_CONNECTIONS: &str = "STRONGROOM_MAX_CONNECTIONS";
 const ENV_MAX_CONNECTIONS_PER_IP: &str = "STRONGROOM_MAX_CONNECTIONS_PER_IP";
+const ENV_METRICS_TOKEN: &str = "STRONGROOM_METRICS_TOKEN";
 
 /// Every variable Strongroom reads. Any other `STRONGROOM_*` or `SECRET_VAULT_*` variable is a
 /// typo and an error (`STRONGROOM_TEST_*` belongs to the test suite and is ignored).
@@ -46,6 +47,7 @@ const KNOWN_ENV: &[&str] = &[
     ENV_TRUSTED_PROXIES,
     ENV_MAX_CONNECTIONS,
     ENV_MAX_CONNECTIONS_PER_IP,
+    ENV_METRICS_TOKEN,
 ];
 
 /// The optional TOML file. Secrets are not accepted here.
@@ -117,6 +119,8 @@ pub struct Settings {
     /// `STRONGROOM_ENDPOINT`; `None`: the bound address (`http://<bind>`).
     pub endpoint: Option<String>,
     pub admin_password: Option<SecretString>,
+    /// `STRONGROOM_METRICS_TOKEN`: the bearer `GET /metrics` needs; unset, it is not served.
+    pub metrics_token: Option<SecretString>,
     pub log: String,
     /// Seconds one call to an identity provider may take.
     pub provider_timeout_secs: u64,
@@ -268,6 +272,13 @@ impl Settings {
         {
             bail!("{ENV_ADMIN_PASSWORD} must be at least 8 characters long");
         }
+        let metrics_token = env(ENV_METRICS_TOKEN)?.map(SecretString::from);
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| secrecy::ExposeSecret::expose_secret(t).len() < 32)
+        {
+            bail!("{ENV_METRICS_TOKEN} must be at least 32 characters long");
+        }
         let log = env(ENV_LOG)?
             .or(file.log)
             .unwrap_or_else(|| "info".to_owned());
@@ -353,6 +364,7 @@ impl Settings {
             bind,
             endpoint,
             admin_password,
+            metrics_token,
             log,
             provider_timeout_secs,
             refresh_skew_secs,

@@ -395,7 +395,8 @@ async fn serve(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
         endpoint.clone(),
         network(&settings),
     )
-    .await?;
+    .await?
+    .with_metrics_token(settings.metrics_token.clone());
     let app = Application::from_listener(listener, state);
     println!("Console: {endpoint}/console");
     println!("Strongroom is listening on http://{addr}");

@@ -173,6 +173,41 @@ fn quick_start_serves_with_no_configuration() {
 }
 
 #[test]
+fn metrics_are_served_to_the_configured_token_and_a_short_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(strongroom(dir.path())
+        .arg("serve")
+        .env("STRONGROOM_METRICS_TOKEN", "too-short"));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("STRONGROOM_METRICS_TOKEN") && !err.contains("too-short"),
+        "{err}"
+    );
+    let token = "m".repeat(40);
+    let mut cmd = strongroom(dir.path());
+    cmd.env("STRONGROOM_METRICS_TOKEN", &token);
+    let server = serve(cmd).unwrap_or_else(|o| panic!("serve failed: {}", stderr(&o)));
+    assert_eq!(http_status(&server.addr, "/metrics"), 401, "no bearer");
+    assert_eq!(http_status(&server.addr, "/api/status/ready"), 204);
+    let mut stream = TcpStream::connect(&server.addr).expect("connect");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n",
+        server.addr
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("strongroom_db_connections"), "{response}");
+    assert!(
+        !server.stdout.contains(&token),
+        "the token is never printed"
+    );
+}
+
+#[test]
 fn configured_admin_password_is_used_and_not_printed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cmd = strongroom(dir.path());

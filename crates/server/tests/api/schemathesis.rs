@@ -88,7 +88,7 @@ async fn user_operations(app: &TestApp) -> (Vec<String>, usize) {
 /// The schemathesis executable: `STRONGROOM_TEST_SCHEMATHESIS`, else the venv scripts/test
 /// makes. (`STRONGROOM_TEST_*` because the server refuses any other unknown `STRONGROOM_*`
 /// variable, and the tests spawn the binary with this environment.)
-fn schemathesis() -> PathBuf {
+pub(crate) fn schemathesis() -> PathBuf {
     let path = std::env::var_os("STRONGROOM_TEST_SCHEMATHESIS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

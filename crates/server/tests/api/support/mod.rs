@@ -45,6 +45,8 @@ pub struct Options {
     pub skew_secs: i64,
     /// Connection limits, timeouts, trusted proxies.
     pub network: strongroom_server::Network,
+    /// `STRONGROOM_METRICS_TOKEN`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             provider_timeout: std::time::Duration::from_secs(5),
             skew_secs: 60,
             network: strongroom_server::Network::default(),
+            metrics_token: None,
         }
     }
 }
@@ -90,7 +93,12 @@ impl TestApp {
             options.network,
         )
         .await
-        .expect("state");
+        .expect("state")
+        .with_metrics_token(
+            options
+                .metrics_token
+                .map(strongroom_core::SecretString::from),
+        );
         let app = Application::from_listener(listener, state.clone());
         tokio::spawn(app.run_until(std::future::pending()));
         let http = strongroom_testkit::http_no_redirects()
